@@ -1,0 +1,144 @@
+"""The results contract: what every experiment notebook leaves in its ``output_dir``.
+
+``metrics.json``  the numbers the book, the tests and anyone else read;
+``<figure>.png`` and ``<figure>.svg``  every figure, in both formats;
+``run.json``  parameters, seed, package versions, git commit and wall time.
+
+Every file is written atomically (a temporary file in the same folder, then ``os.replace``),
+so a reader never sees half a file and an interrupted run leaves the previous version intact.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+import platform
+import subprocess
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; on success rename it over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _jsonable(value: Any) -> Any:
+    """Turn numpy scalars/arrays and non-finite floats into strict JSON values."""
+    if hasattr(value, "tolist"):  # numpy arrays and scalars, torch tensors
+        value = value.tolist()
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # strict JSON has no NaN/Infinity; readers treat null as "undefined"
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def write_json(path: str | os.PathLike, data: Any) -> Path:
+    """Write ``data`` as indented, strict JSON, atomically."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(_jsonable(data), indent=2, allow_nan=False) + "\n")
+    return path
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    return json.loads(Path(path).read_text())
+
+
+def save_figure(fig, output_dir: str | os.PathLike, name: str, dpi: int = 120) -> list[Path]:
+    """Save a matplotlib figure as ``name.png`` and ``name.svg`` in ``output_dir``, atomically."""
+    paths = []
+    for ext in ("png", "svg"):
+        path = Path(output_dir) / f"{name}.{ext}"
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=ext, dpi=dpi, bbox_inches="tight", metadata={"Date": None} if ext == "svg" else None)
+        paths.append(path)
+    return paths
+
+
+def git_commit(cwd: str | os.PathLike = REPO_ROOT) -> str | None:
+    """The commit of the working tree (with ``-dirty`` when it has changes), or None outside git."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd, capture_output=True, text=True, timeout=5
+        ).stdout.strip()
+        return commit + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def versions() -> dict[str, str | None]:
+    """Versions of the packages whose behaviour a result depends on."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for name in ("fortifai", "torch", "numpy", "scipy", "scikit-learn", "transformers", "matplotlib"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def resolve_output_dir(output_dir: str | os.PathLike | None, notebook: str, run_name: str = "default") -> Path:
+    """``output_dir`` as given, or ``results/<notebook>/<run_name>`` under the repository root."""
+    path = Path(output_dir) if output_dir else REPO_ROOT / "results" / notebook / run_name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+class RunRecord:
+    """Records one run: create it at the top of a notebook, call :meth:`finish` at the end.
+
+    >>> record = RunRecord(output_dir, params={"seed": 0, "generations": 100}, seed=0)
+    >>> ...  # the experiment
+    >>> record.finish(timings={"simulation_s": 1.2})  # writes run.json
+    """
+
+    def __init__(self, output_dir: str | os.PathLike, params: dict[str, Any], seed: int | None = None):
+        self.output_dir = Path(output_dir)
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        self.params = dict(params)
+        self.seed = seed
+        self.started_at = _dt.datetime.now(_dt.timezone.utc)
+        self._t0 = time.perf_counter()
+
+    def finish(self, timings: dict[str, float] | None = None, **extra: Any) -> Path:
+        record = {
+            "params": self.params,
+            "seed": self.seed,
+            "versions": versions(),
+            "git_commit": git_commit(),
+            "platform": platform.platform(),
+            "started_at": self.started_at.isoformat(timespec="seconds"),
+            "wall_time_s": round(time.perf_counter() - self._t0, 3),
+            "timings_s": timings or {},
+            **extra,
+        }
+        return write_json(self.output_dir / "run.json", record)

@@ -1,0 +1,199 @@
+"""Run a chapter notebook in batch: ``fortifai run notebooks/NAME.py -p key value ... [-f params.yaml] [-o DIR]``.
+
+The notebooks are jupytext ``py:percent`` files whose cell tagged ``parameters`` holds plain literal
+assignments. The runner reads that cell without executing anything, checks every given parameter
+(name and type) against it, and only then converts the notebook with jupytext and executes it with
+papermill, writing the executed notebook and the notebook's artifacts into the output folder.
+"""
+
+from __future__ import annotations
+
+import ast
+import logging
+import re
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .results import REPO_ROOT
+
+NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+
+
+class ParameterError(ValueError):
+    """A parameter name or value that the notebook does not accept."""
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    default: Any
+    types: tuple[type, ...]  # accepted Python types; empty means any
+    type_name: str
+
+    def describe(self) -> str:
+        return f"{self.name}: {self.type_name} = {self.default!r}"
+
+
+_ANNOTATION_TYPES = {"int": int, "float": float, "str": str, "bool": bool, "list": list, "dict": dict, "None": type(None)}
+
+
+def _types_from_annotation(node: ast.expr) -> tuple[type, ...]:
+    """``int``, ``str | None``, ``list`` ... as a tuple of types (unknown names accept anything)."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
+        left, right = _types_from_annotation(node.left), _types_from_annotation(node.right)
+        return () if not left or not right else left + right
+    if isinstance(node, ast.Constant) and node.value is None:
+        return (type(None),)
+    if isinstance(node, ast.Subscript):  # list[float] -> list
+        return _types_from_annotation(node.value)
+    if isinstance(node, ast.Name) and node.id in _ANNOTATION_TYPES:
+        return (_ANNOTATION_TYPES[node.id],)
+    return ()
+
+
+def _types_from_default(value: Any) -> tuple[type, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, bool):
+        return (bool,)
+    if isinstance(value, float):
+        return (float, int)  # an int is a fine float
+    if isinstance(value, tuple):
+        return (list, tuple)
+    return (type(value),)
+
+
+def _type_name(types: tuple[type, ...]) -> str:
+    if not types:
+        return "any"
+    names = [t.__name__ if t is not type(None) else "None" for t in types]
+    if names[:2] == ["float", "int"]:
+        names = ["float"] + names[2:]
+    return " | ".join(dict.fromkeys(names))
+
+
+def read_parameters(notebook: str | Path) -> dict[str, Parameter]:
+    """The parameters of a notebook: names, defaults and accepted types, read without executing it."""
+    import jupytext
+
+    path = Path(notebook)
+    if not path.is_file():
+        raise FileNotFoundError(f"notebook not found: {path} (available: {', '.join(n.name for n in list_notebooks())})")
+    nb = jupytext.read(path)
+    cells = [c for c in nb.cells if c.cell_type == "code" and "parameters" in c.metadata.get("tags", [])]
+    if len(cells) != 1:
+        raise ParameterError(f"{path} must have exactly one cell tagged 'parameters', found {len(cells)}")
+    params: dict[str, Parameter] = {}
+    for stmt in ast.parse(cells[0].source).body:
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+            name, value_node, annotation = stmt.targets[0].id, stmt.value, None
+        elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and stmt.value is not None:
+            name, value_node, annotation = stmt.target.id, stmt.value, stmt.annotation
+        else:
+            raise ParameterError(f"{path}: the parameters cell may hold only `name = literal` assignments (line {stmt.lineno})")
+        default = ast.literal_eval(value_node)
+        types = _types_from_annotation(annotation) if annotation is not None else _types_from_default(default)
+        params[name] = Parameter(name, default, types, _type_name(types))
+    return params
+
+
+def parse_value(text: str) -> Any:
+    """A ``-p`` value as YAML: ``30`` is an int, ``0.9`` a float, ``[null, 0.85]`` a list, ``abc`` a string."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def _matches(value: Any, types: tuple[type, ...]) -> bool:
+    if not types:
+        return True
+    if isinstance(value, bool) and bool not in types:
+        return False  # True is an int in Python, but never a valid count or size
+    return isinstance(value, types)
+
+
+def check_parameters(notebook: str | Path, given: dict[str, Any]) -> dict[str, Any]:
+    """Validate ``given`` against the notebook's parameters cell; raise one ParameterError listing them all."""
+    params = read_parameters(notebook)
+    valid = "\n".join(f"  {p.describe()}" for p in params.values())
+    unknown = [k for k in given if k not in params]
+    if unknown:
+        raise ParameterError(
+            f"unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} for "
+            f"{Path(notebook).name}; valid parameters and their defaults:\n{valid}"
+        )
+    wrong = [
+        f"{k} expects {params[k].type_name}, got {v!r} ({type(v).__name__})"
+        for k, v in given.items()
+        if not _matches(v, params[k].types)
+    ]
+    if wrong:
+        raise ParameterError(
+            "wrong parameter type: " + "; ".join(wrong) + f"\nvalid parameters and their defaults:\n{valid}"
+        )
+    # `-p sampling_bias 1` means 1.0 where the default is a float
+    return {
+        k: float(v) if isinstance(params[k].default, float) and type(v) is int else v for k, v in given.items()
+    }
+
+
+def run_name(given: dict[str, Any]) -> str:
+    """A folder name from the non-default parameters, e.g. ``generations-30_seeds-20`` (``default`` for none)."""
+    if not given:
+        return "default"
+    name = "_".join(f"{k}-{v}" for k, v in sorted(given.items()) if k != "output_dir")
+    name = re.sub(r"[^A-Za-z0-9.,=+-]+", "_", name.replace(" ", "")).strip("_")
+    return name[:120] or "default"
+
+
+def list_notebooks() -> list[Path]:
+    return sorted(NOTEBOOK_DIR.glob("*.py"))
+
+
+def run_notebook(
+    notebook: str | Path,
+    given: dict[str, Any] | None = None,
+    output_dir: str | Path | None = None,
+    name: str | None = None,
+    progress: bool = True,
+) -> Path:
+    """Check, convert and execute ``notebook``; return the output folder.
+
+    The executed notebook is written as ``<output_dir>/<notebook>.ipynb`` beside the artifacts that the
+    notebook itself writes there (metrics.json, figures, run.json).
+    """
+    import jupytext
+    import papermill
+
+    notebook = Path(notebook)
+    given = dict(given or {})
+    given.pop("output_dir", None)
+    given = check_parameters(notebook, given)
+    params = read_parameters(notebook)
+    if "output_dir" not in params:
+        raise ParameterError(f"{notebook.name} has no output_dir parameter; every experiment notebook needs one")
+    out = Path(output_dir) if output_dir else REPO_ROOT / "results" / notebook.stem / (name or run_name(given))
+    out.mkdir(parents=True, exist_ok=True)
+    out = out.resolve()
+    nb = jupytext.read(notebook)
+    # papermill's own parameter inspection cannot read annotations such as `str | None` and warns;
+    # the parameters were checked above, so that warning carries no information
+    logging.getLogger("papermill").addFilter(lambda record: "Passed unknown parameter" not in record.getMessage())
+    nb.metadata.setdefault("kernelspec", {"name": "python3", "display_name": "Python 3", "language": "python"})
+    started = time.perf_counter()
+    papermill.execute_notebook(
+        nb,
+        str(out / f"{notebook.stem}.ipynb"),
+        parameters={**given, "output_dir": str(out)},
+        kernel_name="python3",
+        cwd=str(notebook.resolve().parent),
+        progress_bar=progress,
+    )
+    print(f"{notebook.name}: done in {time.perf_counter() - started:.1f} s -> {out}", file=sys.stderr)
+    return out
