@@ -289,13 +289,13 @@ for gamma in (g for g in gammas if g is not None):
             ratio = generations / ce_median
             ours = f"not below {collapse_fraction:g} within {generations} generations, > {ratio:.1f}x CE"
         claims.append(Claim(
-            f"TCE $\\gamma$={gamma} delays collapse substantially", f"{ours} (theory {theory:.1f} generations)",
+            f"TCE gamma={gamma} delays collapse substantially", f"{ours} (theory {theory:.1f} generations)",
             "reproduced" if ratio >= 2 else ("partly: delayed less than 2x" if ratio > 1 else "not reproduced"),
         ))
     else:
         grows = np.median(final) > 1
         claims.append(Claim(
-            f"TCE $\\gamma$={gamma} is poorly set: the variance may diverge or collapse early",
+            f"TCE gamma={gamma} is poorly set: the variance may diverge or collapse early",
             f"variance {spread(final)} at generation {generations} (theory {c['theory_variance'][-1]:.3g}, "
             f"factor {factor:.4f}/generation)",
             ("reproduced: it diverges, slowly (it grows without bound but takes "
