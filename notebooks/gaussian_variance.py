@@ -69,7 +69,7 @@ from IPython.display import Markdown, display
 
 from fortifai import gaussian
 from fortifai.plotting import band, use_style
-from fortifai.report import Claim, claims_markdown, spread
+from fortifai.report import claims_markdown
 from fortifai.results import RunRecord, resolve_output_dir, save_figure, write_json
 
 use_style()
@@ -85,10 +85,6 @@ record = RunRecord(output_dir, params=params, seed=seed)
 timings = {}
 
 
-def label(gamma):
-    return "CE" if gamma is None else f"TCE $\\gamma$={gamma}"
-
-
 # %% [markdown]
 # ## Eq. 3: how much the truncation amplifies the variance
 #
@@ -101,7 +97,7 @@ rows = ["| method | a | eta(a) | lambda^2 eta(a) | critical lambda |", "|---|---
 for gamma in gammas:
     a = gaussian.tail_threshold(gamma)
     rows.append(
-        f"| {label(gamma).replace('$', '')} | {a:.4f} | {gaussian.eta(a):.4f} | "
+        f"| {gaussian.method_label(gamma)} | {a:.4f} | {gaussian.eta(a):.4f} | "
         f"{gaussian.variance_factor(gamma, sampling_bias):.4f} | {gaussian.critical_sampling_bias(gamma):.4f} |"
     )
 display(Markdown("\n".join(rows)))
@@ -125,7 +121,7 @@ t = np.arange(generations + 1)
 fig, ax = plt.subplots()
 for i, gamma in enumerate(gammas):
     color = f"C{i}"
-    band(ax, t, runs[gamma].variance, color, label(gamma))
+    band(ax, t, runs[gamma].variance, color, gaussian.method_label(gamma))
     ax.plot(t, gaussian.theory_variance(gamma, sampling_bias, generations), "--", color=color, lw=1)
 ax.plot([], [], "--", color="grey", lw=1, label="Eq. 4 (theory)")
 ax.axhline(collapse_fraction, color="grey", lw=0.8, ls=":")
@@ -140,18 +136,11 @@ plt.show()
 
 # %%
 checkpoints = [g for g in (1, 5, 10, 20, 50, 100) if g <= generations]
-curves = []
+curves = [gaussian.summarize(runs[g], g, sampling_bias, collapse_fraction, blowup_factor) for g in gammas]
 rows = ["| method | " + " | ".join(f"t={g}" for g in checkpoints) + " |", "|---" * (len(checkpoints) + 1) + "|"]
-for gamma in gammas:
-    q10, median, q90 = runs[gamma].quantiles()
-    theory = gaussian.theory_variance(gamma, sampling_bias, generations)
-    curves.append(dict(
-        label=label(gamma).replace("$", "").replace("\\", ""), gamma=gamma, median_variance=median, q10=q10, q90=q90,
-        theory_variance=theory, per_seed_variance=runs[gamma].variance,
-        generations_to_collapse=gaussian.generations_to_threshold(runs[gamma].variance, collapse_fraction, np.inf),
-        generations_to_blowup=gaussian.generations_to_threshold(runs[gamma].variance, 0.0, blowup_factor),
-    ))
-    rows.append(f"| {curves[-1]['label']} | " + " | ".join(f"{median[g] / theory[g] - 1:+.1%}" for g in checkpoints) + " |")
+for c in curves:
+    error = c["median_variance"] / c["theory_variance"] - 1
+    rows.append(f"| {c['label']} | " + " | ".join(f"{error[g]:+.1%}" for g in checkpoints) + " |")
 display(Markdown("\n".join(rows)))
 
 # %% [markdown]
@@ -167,18 +156,10 @@ display(Markdown("\n".join(rows)))
 # %%
 started = time.perf_counter()
 sweep_lam = np.asarray(sweep_sampling_biases, dtype=float)
-sweep_generations_median = np.empty((len(sweep_lam), len(sweep_gammas)))
-sweep_direction = np.zeros_like(sweep_generations_median)  # -1 collapse, +1 blow-up, 0 neither
-for j, gamma in enumerate(sweep_gammas):
-    run = gaussian.simulate(
-        gamma, sweep_lam, n_samples=sweep_n_samples, generations=sweep_generations, seeds=sweep_seeds,
-        seed=seed + 1000 + j, stop_outside=(collapse_fraction, blowup_factor),
-    )
-    var = run.variance.reshape(len(sweep_lam), sweep_seeds, -1)
-    first = gaussian.generations_to_threshold(var, collapse_fraction, blowup_factor)
-    sweep_generations_median[:, j] = np.median(first, axis=1)
-    final = np.median(var[:, :, -1], axis=1)
-    sweep_direction[:, j] = np.where(np.isinf(sweep_generations_median[:, j]), 0, np.where(final < 1, -1, 1))
+sweep_generations_median, sweep_direction = gaussian.sweep(
+    sweep_gammas, sweep_lam, sweep_n_samples, sweep_generations, sweep_seeds, seed + 1000,
+    collapse_fraction, blowup_factor,
+)
 timings["sweep_simulation"] = time.perf_counter() - started
 
 fig, ax = plt.subplots(figsize=(7.5, 4.5))
@@ -263,69 +244,16 @@ plt.show()
 # of its start; "never" means not within the simulated generations.
 
 # %%
-by_gamma = {c["gamma"]: c for c in curves}
-collapse = {g: c["generations_to_collapse"] for g, c in by_gamma.items()}
-claims = []
-if None in by_gamma:
-    ce = by_gamma[None]
-    claims.append(Claim(
-        "CE (plain MLE) collapses rapidly (Fig. 2)",
-        f"variance {spread(ce['median_variance'][-1:] if seeds == 1 else ce['per_seed_variance'][:, -1])} at generation "
-        f"{generations}; below {collapse_fraction:g} after {spread(collapse[None], '{:.0f}')} generations "
-        f"(theory {gaussian.theory_generations_to_threshold(None, sampling_bias, collapse_fraction):.1f})",
-        "reproduced" if np.median(collapse[None]) < generations else "not reproduced: no collapse within the run",
-    ))
-for gamma in (g for g in gammas if g is not None):
-    c = by_gamma[gamma]
-    final = c["per_seed_variance"][:, -1]
-    factor = gaussian.variance_factor(gamma, sampling_bias)
-    if factor < 1:  # the threshold the paper calls well chosen (0.85 at lambda 0.9)
-        theory = gaussian.theory_generations_to_threshold(gamma, sampling_bias, collapse_fraction)
-        ce_median = np.median(collapse[None]) if None in collapse else np.nan
-        if np.isfinite(np.median(collapse[gamma])):
-            ratio = np.median(collapse[gamma]) / ce_median
-            ours = f"below {collapse_fraction:g} after {spread(collapse[gamma], '{:.0f}')} generations, {ratio:.1f}x CE"
-        else:  # no collapse within the run: the ratio is only bounded from below
-            ratio = generations / ce_median
-            ours = f"not below {collapse_fraction:g} within {generations} generations, > {ratio:.1f}x CE"
-        claims.append(Claim(
-            f"TCE gamma={gamma} delays collapse substantially", f"{ours} (theory {theory:.1f} generations)",
-            "reproduced" if ratio >= 2 else ("partly: delayed less than 2x" if ratio > 1 else "not reproduced"),
-        ))
-    else:
-        grows = np.median(final) > 1
-        claims.append(Claim(
-            f"TCE gamma={gamma} is poorly set: the variance may diverge or collapse early",
-            f"variance {spread(final)} at generation {generations} (theory {c['theory_variance'][-1]:.3g}, "
-            f"factor {factor:.4f}/generation)",
-            ("reproduced: it diverges, slowly (it grows without bound but takes "
-             f"{gaussian.theory_generations_to_threshold(gamma, sampling_bias, collapse_fraction, blowup_factor):.0f} "
-             f"generations to reach {blowup_factor:g}x); it does not collapse early") if grows
-            else "not reproduced: no divergence within the run",
-        ))
-claims.append(Claim(
-    "Eqs. 2-4: the truncation multiplies the variance by eta(a) each generation",
-    "max relative error of the median vs (lambda^2 eta)^t over the first min(10, generations) generations: "
-    + ", ".join(
-        f"{c['label']} {np.max(np.abs(c['median_variance'][1:11] / c['theory_variance'][1:11] - 1)):.1%}" for c in curves
-    ),
-    "reproduced with lambda^2 (Eq. 1's lambda acts on sigma, so the variance contracts by lambda^2)",
-))
-noisy_final = np.sqrt(estimators["noisy"][0].variance[:, -1])
-perfect_final = np.sqrt(estimators["perfect"][0].variance[:, -1])
-claims.append(Claim(
-    "Fig. C4: the noisy estimator collapses in 1000 generations, the perfect one drifts slightly",
-    f"sigma at generation {estimator_generations}: noisy {spread(noisy_final)}, perfect {spread(perfect_final)}",
-    "reproduced" if np.median(noisy_final) < 0.1 < np.median(perfect_final) else "partly (see the figure)",
-))
+final_sigma = {name: np.sqrt(run.variance[:, -1]) for name, (run, _) in estimators.items()}
+claims = gaussian.claims(curves, sampling_bias, collapse_fraction, blowup_factor, final_sigma, estimator_generations)
 display(Markdown(claims_markdown(claims)))
 
 # %%
 metrics = dict(
     sampling_bias=sampling_bias, n_samples=n_samples, generations=generations, seeds=seeds, seed=seed,
     collapse_fraction=collapse_fraction, blowup_factor=blowup_factor,
-    curves=[{k: v for k, v in c.items()} for c in curves],
-    eta={label(g).replace("$", "").replace("\\", ""): dict(a=gaussian.tail_threshold(g), eta=gaussian.eta(gaussian.tail_threshold(g)),
+    curves=curves,
+    eta={gaussian.method_label(g): dict(a=gaussian.tail_threshold(g), eta=gaussian.eta(gaussian.tail_threshold(g)),
          variance_factor=gaussian.variance_factor(g, sampling_bias)) for g in gammas},
     sweep=dict(gammas=sweep_gammas, sampling_biases=sweep_sampling_biases, generations=sweep_generations,
                seeds=sweep_seeds, n_samples=sweep_n_samples, median_generations_to_leave_band=sweep_generations_median,
