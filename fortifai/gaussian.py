@@ -104,7 +104,8 @@ def truncate_most_likely(x: np.ndarray, mu: np.ndarray, gamma: float | None) -> 
 def _fit(x: np.ndarray, keep: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """Maximum-likelihood mean and standard deviation (1/n) of the kept samples of each row."""
     if keep is None:
-        return x.mean(axis=-1), x.std(axis=-1)
+        mu = x.mean(axis=-1)
+        return mu, x.std(axis=-1, mean=mu[..., None])
     mu = x.mean(axis=-1, where=keep)
     return mu, x.std(axis=-1, where=keep, mean=mu[..., None])
 
@@ -159,10 +160,15 @@ def simulate(
     sigma = np.full(rows, sigma0, dtype=float)
     mean[:, 0], var[:, 0] = mu, sigma**2
     last = generations
+    truncate = gamma is not None and gamma < 1.0
+    origin = np.zeros(rows)
     for t in range(1, generations + 1):
-        x = mu[:, None] + (lam * sigma)[:, None] * rng.standard_normal((rows, n_samples))
-        keep = None if gamma is None or gamma >= 1.0 else truncate_most_likely(x, mu, gamma)
-        mu, sigma = _fit(x, keep)
+        # x = mu + lambda sigma z: the fit and the likelihood order of x follow from those of z alone,
+        # so the loop works on standard normals and never materialises x
+        z = rng.standard_normal((rows, n_samples))
+        z_mean, z_std = _fit(z, truncate_most_likely(z, origin, gamma) if truncate else None)
+        scale = lam * sigma
+        mu, sigma = mu + scale * z_mean, scale * z_std
         mean[:, t], var[:, t] = mu, sigma**2
         if stop_outside is not None:
             low, high = stop_outside
