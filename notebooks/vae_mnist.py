@@ -1,0 +1,206 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # A VAE retrained on its own samples: plain ELBO against the clipped ELBO
+#
+# **Reproduces:** Section 4.8 and Fig. 9 of the paper: the clipped ELBO
+# E_q[χ_γ(p(x|z)) log p(x|z)] − KL(q(z|x) ‖ p(z)) with χ_γ = 1[p ≤ γ], and the claim that recursive
+# training with the plain ELBO degrades by the 10th generation while (dynamic) clipping "preserves the
+# distinct structure of each digit". The paper shows a picture; we add measurements with spreads over seeds.
+#
+# **Setting.** The recursive loop of the prior work: generation 0 is an MLP VAE (784 → `hidden` →
+# `latent` Gaussian latents → `hidden` → 784 Bernoulli logits) trained on `n_train` real MNIST images;
+# each next generation is a fresh VAE trained on `n_train` images sampled from the previous one's prior
+# (decoder pixel probabilities, `sample_mode = "mean"`), for `generations` generations and `seeds` seeds.
+# Three objectives: the plain **ELBO**; the **clipped** ELBO with a fixed threshold `gamma`, masking the
+# reconstruction term of every pixel whose likelihood p(x_i|z) = exp(−BCE_i) exceeds γ; and the
+# **dynamic** clipping, γ = clip(mean(p) + `alpha`·std(p), 0, 1) over the pixels of each batch. The KL term
+# is never masked.
+#
+# **Measured collapse.** A small MLP digit classifier, trained once on real MNIST (its test accuracy is
+# recorded), scores each generation's samples by its mean confidence, by the entropy of the predicted class
+# mix (log 10 ≈ 2.30 when all digits are equally present), and by the Fréchet distance between real and
+# generated samples in its 128-d feature space. The first (plain-ELBO, generation 0) VAE of each seed
+# encodes every generation's samples: the spread of its encoder means is the prior work's measure.
+#
+# **Why these defaults.** The book executes this page on two shared CPU cores, so the default run is small:
+# 5,000 training images, 6 epochs per generation, a 128-unit VAE with 8 latents, 3 seeds, 10 generations,
+# three objectives (90 VAEs, a few minutes). The paper gives none of these. A fuller run, e.g.
+# `fortifai run notebooks/vae_mnist.py -p n_train 50000 -p epochs 20 -p hidden 400 -p latent 20 -p seeds 5`,
+# takes hours on a laptop CPU.
+
+# %% tags=["parameters"]
+source = "auto"
+n_train = 5000
+generations = 10
+epochs = 6
+batch_size = 64
+lr = 0.002
+hidden = 128
+latent = 8
+gamma = 0.9
+alpha = 0.5
+sample_mode = "mean"
+classifier_train = 50000
+classifier_epochs = 5
+seeds = 3
+seed = 0
+output_dir: str | None = None
+
+# %%
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from fortifai import mnist, vae
+from fortifai.results import RunRecord, resolve_output_dir, save_figure, write_json
+
+output_dir = resolve_output_dir(output_dir, "vae_mnist")
+record = RunRecord(
+    output_dir,
+    params=dict(source=source, n_train=n_train, generations=generations, epochs=epochs, batch_size=batch_size,
+                lr=lr, hidden=hidden, latent=latent, gamma=gamma, alpha=alpha, sample_mode=sample_mode,
+                classifier_train=classifier_train, classifier_epochs=classifier_epochs, seeds=seeds, seed=seed),
+    seed=seed,
+)
+# fail on a bad parameter before any training
+vae.check_threshold(gamma=gamma)
+vae.check_threshold(alpha=alpha)
+methods = {"ELBO": {}, vae.method_label(gamma=gamma): {"gamma": gamma}, vae.method_label(alpha=alpha): {"alpha": alpha}}
+timings = {}
+
+# %% [markdown]
+# ## Data and the digit classifier
+
+# %%
+data = mnist.load_mnist(source)
+x_real = torch.from_numpy(data.x_train[:n_train])
+t0 = time.perf_counter()
+with vae.fast_cpu():
+    classifier = vae.train_classifier(torch.from_numpy(data.x_train[:classifier_train]),
+                                      torch.from_numpy(data.y_train[:classifier_train]),
+                                      epochs=classifier_epochs, seed=seed)
+    test_accuracy = vae.accuracy(classifier, torch.from_numpy(data.x_test), torch.from_numpy(data.y_test))
+    ref = vae.make_reference(classifier, torch.from_numpy(data.x_test))
+timings["classifier_s"] = time.perf_counter() - t0
+print(f"classifier accuracy on the {len(data.x_test)} test images: {test_accuracy:.4f}")
+
+# %% [markdown]
+# ## The recursive loop
+# Seed *s* of every objective starts from the same real images; the Fréchet distance compares with the
+# real test images.
+
+# %%
+t0 = time.perf_counter()
+result = vae.run_recursive(x_real, ref, methods, generations=generations, seeds=seeds, seed=seed,
+                           sample_mode=sample_mode, progress=True, epochs=epochs, batch_size=batch_size, lr=lr,
+                           hidden=hidden, latent=latent)
+summary = vae.summarize(result["per_seed"])
+real = {m: float(np.median(v)) for m, v in result["real"].items()}
+timings["recursive_s"] = time.perf_counter() - t0
+
+# %% [markdown]
+# ## Fig. 9: samples of every generation (rows), seed 0
+
+# %%
+fig = vae.plot_samples(result["images"], data.image_shape)
+save_figure(fig, output_dir, "fig9_samples")
+plt.show()
+
+# %% [markdown]
+# ## Collapse, measured: median and min–max band over seeds
+# Dotted lines: the same measures on real training images.
+
+# %%
+fig = vae.plot_metrics(summary, real)
+save_figure(fig, output_dir, "collapse_metrics")
+plt.show()
+
+# %% [markdown]
+# A fixed threshold meets a limit of its own here: a grey target pixel x can never be reconstructed with a
+# likelihood above exp(−H(x)) (H the binary entropy), so on the grey decoder means that later generations
+# train on, γ masks fewer and fewer pixels and the clipped ELBO turns back into the plain ELBO (see
+# "pixels masked in training"). The dynamic threshold adapts to the batch and keeps masking.
+
+# %%
+metrics = {
+    "setting": {"source": data.source, "image_shape": data.image_shape, "n_train": n_train,
+                "generations": generations, "seeds": seeds, "methods": methods},
+    "classifier_test_accuracy": test_accuracy,
+    "real_data": {m: {"median": real[m], "per_seed": v} for m, v in result["real"].items()},
+    "methods": summary,
+    "class_mix_median": {label: np.median(v, 0) for label, v in result["class_mix"].items()},
+}
+write_json(output_dir / "metrics.json", metrics)
+
+# %% [markdown]
+# ## Verdict
+# Computed from `metrics.json`: each objective's last generation against the plain ELBO's, seed by seed
+# (reproduced: better in every seed; partly: in most; not reproduced otherwise). "Better" means a smaller
+# Fréchet distance to real digits and, for the "distinct digits" claim, a class mix closer to uniform
+# (higher entropy).
+
+# %%
+from IPython.display import Markdown  # noqa: E402
+
+
+def spread(v):
+    return f"{np.median(v):.3g} [{np.min(v):.3g}–{np.max(v):.3g}]"
+
+
+def paired(label, metric, better):
+    ours, base = np.array(summary[label][metric]["per_seed"])[:, -1], np.array(summary["ELBO"][metric]["per_seed"])[:, -1]
+    wins = int(np.sum(better(ours, base)))
+    return ours, wins, "reproduced" if wins == seeds else "partly" if wins > seeds / 2 else "not reproduced"
+
+
+fd = np.array(summary["ELBO"]["frechet"]["per_seed"])
+ent = np.array(summary["ELBO"]["class_entropy"]["per_seed"])
+degraded = int(np.sum(fd[:, -1] > 2 * fd[:, 0]))
+rows = [(
+    f"Plain ELBO: by generation {generations - 1} the images are no longer faithful to the data",
+    f"Fréchet distance {spread(fd[:, 0])} at generation 0 → {spread(fd[:, -1])} at {generations - 1} "
+    f"(real: {real['frechet']:.2g}); class entropy {spread(ent[:, 0])} → {spread(ent[:, -1])} (log 10 = 2.30)",
+    "reproduced" if degraded == seeds else "partly" if degraded else "not reproduced",
+    f"Fréchet distance more than doubled in {degraded}/{seeds} seeds",
+)]
+for label, kw in methods.items():
+    if label == "ELBO":
+        continue
+    ours, wins, verdict = paired(label, "frechet", np.less)
+    ours_e, wins_e, verdict_e = paired(label, "class_entropy", np.greater)
+    masked = np.array(summary[label]["masked_fraction"]["per_seed"])
+    rows.append((
+        f"{label} keeps generations more faithful than the ELBO (Fig. 9)",
+        f"Fréchet distance at generation {generations - 1}: {spread(ours)} vs ELBO {spread(fd[:, -1])}; "
+        f"lower in {wins}/{seeds} seeds",
+        verdict,
+        f"pixels masked: {masked[:, 0].mean():.0%} at generation 0, {masked[:, -1].mean():.0%} at the last",
+    ))
+    rows.append((
+        f"{label} preserves distinct digits, the ELBO converges to one shape (Fig. 9)",
+        f"class entropy at generation {generations - 1}: {spread(ours_e)} vs ELBO {spread(ent[:, -1])}; "
+        f"higher in {wins_e}/{seeds} seeds",
+        verdict_e, "entropy of the classifier's mean predicted class distribution",
+    ))
+rows.append(("(instrument) the digit classifier is accurate enough to judge digits", f"test accuracy {test_accuracy:.2%}",
+             "reproduced" if test_accuracy >= 0.97 else "not reproduced", "issue's bar: ≥ 97%"))
+table = "| claim | our number (median [min–max] over seeds) | verdict | note |\n|---|---|---|---|\n" + "\n".join(
+    "| " + " | ".join(r) + " |" for r in rows)
+write_json(output_dir / "verdict.json", [dict(zip(["claim", "ours", "verdict", "note"], r)) for r in rows])
+Markdown(table)
+
+# %%
+record.finish(timings=timings)
