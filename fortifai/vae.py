@@ -239,14 +239,12 @@ def accuracy(model: DigitClassifier, x: torch.Tensor, y: torch.Tensor) -> float:
 
 def frechet_distance(mu1: np.ndarray, cov1: np.ndarray, mu2: np.ndarray, cov2: np.ndarray) -> float:
     """``|mu1 - mu2|^2 + tr(C1 + C2 - 2 (C1 C2)^(1/2))``, the Frechet distance between two Gaussians."""
-    from scipy import linalg
-
-    covmean = linalg.sqrtm(cov1 @ cov2)
-    if not np.isfinite(covmean).all():  # near-singular product: regularize, as FID implementations do
-        eps = 1e-6 * np.eye(cov1.shape[0])
-        covmean = linalg.sqrtm((cov1 + eps) @ (cov2 + eps))
-    covmean = np.real(covmean)
-    return float(np.sum((mu1 - mu2) ** 2) + np.trace(cov1) + np.trace(cov2) - 2 * np.trace(covmean))
+    # tr((C1 C2)^(1/2)) = tr((S C2 S)^(1/2)) with S = C1^(1/2): a symmetric PSD problem, exact and warning-free
+    # even when ReLU features leave the covariances singular (dead units), unlike sqrtm of C1 C2.
+    w, v = np.linalg.eigh(cov1)
+    s = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    tr_sqrt = np.sum(np.sqrt(np.clip(np.linalg.eigvalsh(s @ cov2 @ s), 0, None)))
+    return float(np.sum((mu1 - mu2) ** 2) + np.trace(cov1) + np.trace(cov2) - 2 * tr_sqrt)
 
 
 def feature_stats(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

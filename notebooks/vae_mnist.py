@@ -146,9 +146,19 @@ metrics = {
 write_json(output_dir / "metrics.json", metrics)
 
 # %% [markdown]
+# What the default run shows (measured on two shared CPU cores; the table below is recomputed on every run):
+# all three objectives degrade, generation after generation, towards grey, similar shapes. The fixed γ
+# behaves like the ELBO once it stops masking. The dynamic threshold keeps masking about half of the
+# pixels, mostly the confidently white background; those pixels then get no gradient, the background
+# drifts grey, and the next generation inherits the grey. At this scale dynamic clipping loses digit
+# diversity *faster* than the ELBO (class entropy and the spread of the first encoder's means fall
+# further) even where its Fréchet distance is similar or lower. The paper does not give its VAE, its α,
+# its data size or its training length, so a larger run may behave differently; we report what we measure.
+#
 # ## Verdict
 # Computed from `metrics.json`: each objective's last generation against the plain ELBO's, seed by seed
-# (reproduced: better in every seed; partly: in most; not reproduced otherwise). "Better" means a smaller
+# (reproduced: better in every seed and by more than the ELBO's seed-to-seed range; partly: better in
+# most seeds; not reproduced otherwise). "Better" means a smaller
 # Fréchet distance to real digits and, for the "distinct digits" claim, a class mix closer to uniform
 # (higher entropy).
 
@@ -163,7 +173,11 @@ def spread(v):
 def paired(label, metric, better):
     ours, base = np.array(summary[label][metric]["per_seed"])[:, -1], np.array(summary["ELBO"][metric]["per_seed"])[:, -1]
     wins = int(np.sum(better(ours, base)))
-    return ours, wins, "reproduced" if wins == seeds else "partly" if wins > seeds / 2 else "not reproduced"
+    # With 3 seeds, winning all of them happens by chance 1 time in 8: "reproduced" also asks the median
+    # gap to exceed the ELBO's own seed-to-seed range.
+    clear = abs(np.median(ours) - np.median(base)) > np.ptp(base)
+    verdict = ("reproduced" if wins == seeds and clear else "partly" if wins > seeds / 2 else "not reproduced")
+    return ours, wins, verdict
 
 
 fd = np.array(summary["ELBO"]["frechet"]["per_seed"])

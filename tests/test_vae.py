@@ -173,3 +173,13 @@ def test_digit_classifier_learns_the_8x8_digits():
     m = vae.sample_metrics(torch.from_numpy(d.x_test), ref)
     assert m["class_entropy"] == pytest.approx(math.log(10), abs=0.05)  # the test split is balanced
     assert m["confidence"] > 0.8
+
+
+def test_frechet_distance_matches_scipy_sqrtm_on_full_rank_covariances():
+    from scipy import linalg
+
+    rng = np.random.default_rng(5)
+    a, b = rng.normal(size=(6, 6)), rng.normal(size=(6, 6))
+    c1, c2 = a @ a.T + 0.1 * np.eye(6), b @ b.T + 0.1 * np.eye(6)
+    ref = np.trace(c1) + np.trace(c2) - 2 * np.trace(np.real(linalg.sqrtm(c1 @ c2)))
+    assert vae.frechet_distance(np.zeros(6), c1, np.zeros(6), c2) == pytest.approx(ref, rel=1e-8)
