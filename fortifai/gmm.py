@@ -229,6 +229,12 @@ def run_chain(
 ) -> ChainResult:
     """Algorithm 2 for ``generations`` generations (``generations + 1`` fits, the first on real data)."""
     check_gamma(gamma)
+    if isinstance(sampling_bias, bool) or not isinstance(sampling_bias, (int, float)) or not 0 < sampling_bias < np.inf:
+        raise ValueError(f"sampling_bias must be a positive number (1.0 = no bias), got {sampling_bias!r}")
+    for name, value, low in (("n_samples", n_samples, 2 * n_components), ("generations", generations, 0),
+                             ("n_components", n_components, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
     from threadpoolctl import threadpool_limits
 
     # The matrices are 2x2: a multi-threaded BLAS only adds thread wake-ups (10x slower on 2 busy cores).

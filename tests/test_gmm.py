@@ -131,3 +131,14 @@ def test_truncated_chain_keeps_gamma_of_the_samples_and_resists_collapse():
     np.testing.assert_allclose(trunc.kept_fraction, 0.8)
     assert trunc.generations_to_failure is None or trunc.generations_to_failure > base.generations_to_failure
     assert trunc.distance[-1] < base.distance[-1]
+
+
+@pytest.mark.parametrize("kw,match", [
+    ({"sampling_bias": 0.0}, "sampling_bias must be a positive number"),
+    ({"sampling_bias": -0.9}, "sampling_bias must be a positive number"),
+    ({"n_samples": 3}, r"n_samples must be an int >= 4"),
+    ({"generations": -1}, r"generations must be an int >= 0"),
+])
+def test_bad_chain_parameters_are_refused(kw, match):
+    with pytest.raises(ValueError, match=match):
+        gmm.run_chain(gmm.two_class_mixture(), **kw)

@@ -183,3 +183,19 @@ def test_frechet_distance_matches_scipy_sqrtm_on_full_rank_covariances():
     c1, c2 = a @ a.T + 0.1 * np.eye(6), b @ b.T + 0.1 * np.eye(6)
     ref = np.trace(c1) + np.trace(c2) - 2 * np.trace(np.real(linalg.sqrtm(c1 @ c2)))
     assert vae.frechet_distance(np.zeros(6), c1, np.zeros(6), c2) == pytest.approx(ref, rel=1e-8)
+
+
+def test_recursive_loop_same_seed_same_metrics_and_shapes():
+    d = mnist.load_mnist("digits", verbose=False)
+    clf = vae.train_classifier(torch.from_numpy(d.x_train), torch.from_numpy(d.y_train), epochs=2, seed=0)
+    x = torch.from_numpy(d.x_train[:200])
+    methods = {"ELBO": {}, "dyn": {"alpha": 0.5}}
+    kw = dict(generations=2, seeds=2, seed=3, epochs=1, hidden=16, latent=2, n_show=4)
+    runs = [vae.run_recursive(x, vae.make_reference(clf, torch.from_numpy(d.x_valid)), methods, **kw) for _ in range(2)]
+    for label in methods:
+        for m in vae.METRICS:
+            assert runs[0]["per_seed"][label][m].shape == (2, 2)
+            np.testing.assert_array_equal(runs[0]["per_seed"][label][m], runs[1]["per_seed"][label][m])
+        assert runs[0]["images"][label].shape == (2, 4, 64)
+    assert np.all(runs[0]["per_seed"]["ELBO"]["masked_fraction"] == 0)
+    assert np.all(runs[0]["per_seed"]["dyn"]["masked_fraction"] > 0)
