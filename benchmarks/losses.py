@@ -169,6 +169,8 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--llama-vocab", type=int, default=32768)
     parser.add_argument("--no-llama", action="store_true")
+    parser.add_argument("--no-loss-rows", action="store_true", help="only the Llama training step")
+    parser.add_argument("--cases", nargs="+", default=None, help=f"a subset of {LOSS_CASES} (keep ce for ratios)")
     parser.add_argument("--json", type=str, default=None, help="also write the rows to this file")
     parser.add_argument("--memory-case", type=str, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -179,7 +181,8 @@ def main():
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, N = {args.tokens} tokens, "
           f"H = {args.hidden} (linear rows), median of {args.repeats}, float32, CPU")
-    groups = [(v, LOSS_CASES) for v in args.vocab]
+    loss_cases = [c for c in LOSS_CASES if args.cases is None or c in args.cases]
+    groups = [] if args.no_loss_rows else [(v, loss_cases) for v in args.vocab]
     if not args.no_llama:
         groups.append((args.llama_vocab, LLAMA_CASES))
     rows = []
@@ -187,12 +190,15 @@ def main():
     print(header)
     print("-" * len(header))
     for v, cases in groups:
-        x = make_llama_inputs(v, args.tokens) if cases is LLAMA_CASES else make_loss_inputs(args.tokens, v, args.hidden)
+        llama = cases is LLAMA_CASES
+        x = make_llama_inputs(v, args.tokens) if llama else make_loss_inputs(args.tokens, v, args.hidden)
         times = time_cases(cases, x, args.repeats)
         del x
         mem = {c: measure_memory(c, v, args.tokens, args.hidden) for c in cases}
         for c in cases:
             base = BASELINE.get(c, "ce")
+            if base not in times:
+                base = c
             row = {"V": v, "case": c, "time_ms": 1e3 * times[c], "time_ratio": times[c] / times[base],
                    "peak_mb": mem[c], "mem_ratio": mem[c] / mem[base] if mem[base] > 0 else float("nan"),
                    "baseline": base}

@@ -1,0 +1,406 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # The losses
+#
+# This chapter covers the paper's loss functions: **Truncated Cross Entropy** (Sec. 2.2.1),
+#
+# $$\mathrm{TCE}(p_t) = \chi_\gamma(p_t)\,\mathrm{CE}(p_t),\qquad \chi_\gamma(p_t) = \mathbb{1}[p_t \le \gamma],$$
+#
+# **focal loss** (Appendix A), $\mathrm{FL}(p_t) = -(1-p_t)^\gamma \log p_t$, and the batch-adaptive
+# threshold $\gamma = \mathrm{clip}(\bar p_t + \alpha\,\sigma(p_t), 0, 1)$ behind the "dynamic clipping" of Fig. 9.
+# All three live in `fortifai.losses`, with `torch.nn.functional.cross_entropy` conventions.
+#
+# We show (1) the losses and their gradients as functions of $p_t$; (2) what the TCE mask removes from real text,
+# by token frequency, using a word-level bigram count model of WikiText-2 (no neural model, so that the chapter
+# runs in seconds; we say below what this does and does not tell); (3) the cost of the losses against cross
+# entropy, with a memory-lean path for large vocabularies; (4) how to use them in your own `transformers.Trainer`.
+
+# %% tags=["parameters"]
+seed = 0
+output_dir: str | None = None
+text_path = "/work/shared/data/wikitext-2-raw/wiki.test.raw"
+tce_gamma = 0.9
+focal_gammas = [1.0, 2.0]
+dynamic_alpha = 1.0
+bigram_vocab = 5000
+bigram_prior = 1.0
+train_fraction = 0.8
+bench_tokens = 512
+bench_vocab = 8192
+bench_hidden = 256
+bench_repeats = 3
+trainer_steps = 3
+
+# %%
+import importlib.util
+import math
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from fortifai.losses import (
+    compute_loss_func,
+    dynamic_threshold,
+    focal_loss,
+    truncated_cross_entropy,
+)
+from fortifai.results import REPO_ROOT, RunRecord, resolve_output_dir, save_figure, write_json
+
+output_dir = resolve_output_dir(output_dir, "losses")
+record = RunRecord(
+    output_dir,
+    params=dict(seed=seed, output_dir=str(output_dir), text_path=text_path, tce_gamma=tce_gamma, focal_gammas=focal_gammas,
+                dynamic_alpha=dynamic_alpha, bigram_vocab=bigram_vocab, bigram_prior=bigram_prior,
+                train_fraction=train_fraction, bench_tokens=bench_tokens, bench_vocab=bench_vocab,
+                bench_hidden=bench_hidden, bench_repeats=bench_repeats, trainer_steps=trainer_steps),
+    seed=seed,
+)
+torch.manual_seed(seed)
+timings, metrics = {}, {}
+
+# %% [markdown]
+# ## 1. The losses and their gradients as functions of $p_t$
+#
+# We evaluate the library functions themselves on two-class logits $(\log p_t, \log(1-p_t))$ and take the
+# gradient with autograd, so the curves are what training sees. The gradient shown is with respect to the
+# target's logit $z_t$; for CE it is $-(1-p_t)$. TCE is CE up to $\gamma$ and exactly zero above it (loss and
+# gradient); focal loss bends smoothly towards zero as $p_t \to 1$, with its gradient through $(1-p_t)^\gamma$.
+
+# %%
+t0 = time.perf_counter()
+p = torch.linspace(1e-3, 1 - 1e-4, 2000, dtype=torch.float64)
+target = torch.zeros(len(p), dtype=torch.long)
+
+
+def curve(fn, **kwargs):
+    logits = torch.stack([p.log(), (1 - p).log()], 1).requires_grad_()
+    loss = fn(logits, target, reduction="none", **kwargs)
+    (grad,) = torch.autograd.grad(loss.sum(), logits)
+    return loss.detach().numpy(), grad[:, 0].numpy()
+
+
+curves = {"CE": curve(F.cross_entropy), f"TCE γ={tce_gamma}": curve(truncated_cross_entropy, gamma=tce_gamma)}
+for g in focal_gammas:
+    curves[f"focal γ={g:g}"] = curve(focal_loss, gamma=g)
+
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+for name, (loss, grad) in curves.items():
+    axes[0].plot(p, loss, label=name)
+    axes[1].plot(p, grad, label=name)
+axes[0].set(xlabel="$p_t$", ylabel="loss", ylim=(0, 4), title="loss")
+axes[1].set(xlabel="$p_t$", ylabel=r"$\partial L / \partial z_t$", title="gradient w.r.t. the target logit")
+for ax in axes:
+    ax.axvline(tce_gamma, color="grey", lw=0.8, ls=":")
+axes[0].legend()
+fig.tight_layout()
+save_figure(fig, output_dir, "loss_curves")
+plt.show()
+
+# Facts the curves must show, as numbers.
+ce_loss, ce_grad = curves["CE"]
+tce_loss, tce_grad = curves[f"TCE γ={tce_gamma}"]
+above = p.numpy() > tce_gamma
+metrics["curves"] = {
+    "tce_equals_ce_below_gamma_max_abs_diff": float(np.abs(tce_loss[~above] - ce_loss[~above]).max()),
+    "tce_max_abs_grad_above_gamma": float(np.abs(tce_grad[above]).max()),
+    "ce_grad_equals_minus_one_minus_p_max_abs_diff": float(np.abs(ce_grad + (1 - p.numpy())).max()),
+}
+for g in focal_gammas:
+    fl, _ = curves[f"focal γ={g:g}"]
+    i_low, i_high = np.searchsorted(p.numpy(), [0.1, 0.9])
+    metrics["curves"][f"focal_{g:g}_over_ce_at_p0.1"] = float(fl[i_low] / ce_loss[i_low])
+    metrics["curves"][f"focal_{g:g}_over_ce_at_p0.9"] = float(fl[i_high] / ce_loss[i_high])
+timings["curves_s"] = time.perf_counter() - t0
+metrics["curves"]
+
+# %% [markdown]
+# ## 2. What the mask removes from real text
+#
+# **Model.** A word-level bigram model $P(w_t \mid w_{t-1})$ counted on the first `train_fraction` of
+# WikiText-2 (test split, whitespace tokens), with the `bigram_vocab` most frequent words and `<unk>` for the
+# rest, and a Dirichlet prior of mass `bigram_prior` towards the unigram distribution. Its log-probabilities are
+# the logits; we feed them to `truncated_cross_entropy` on the held-out rest of the text, and bucket the target
+# tokens by the frequency rank of the word.
+#
+# **What it tells.** Which tokens a confident next-token model has $p_t > \gamma$ on, and how much of the CE
+# signal the mask removes. A bigram model is far less confident than an LLM, so the absolute fractions here are
+# lower bounds of what TCE masks in a fine-tuned LLM; the *pattern* across buckets is the point.
+
+# %%
+t0 = time.perf_counter()
+words = open(text_path, encoding="utf-8").read().split()
+split = int(train_fraction * len(words))
+uniq, counts = np.unique(np.array(words[:split]), return_counts=True)
+order = np.argsort(-counts, kind="stable")[:bigram_vocab]
+vocab = {w: i for i, w in enumerate(uniq[order])}
+unk = len(vocab)
+V = unk + 1
+ids = np.array([vocab.get(w, unk) for w in words], dtype=np.int64)
+train_ids, test_ids = ids[:split], ids[split:]
+
+pair_counts = np.bincount(train_ids[:-1] * V + train_ids[1:], minlength=V * V).reshape(V, V).astype(np.float32)
+unigram = np.bincount(train_ids, minlength=V).astype(np.float32)
+unigram /= unigram.sum()
+log_p = torch.from_numpy(np.log(pair_counts + bigram_prior * unigram[None, :]))  # rows need no normalising: softmax does it
+del pair_counts
+
+prev, nxt = torch.from_numpy(test_ids[:-1]), torch.from_numpy(test_ids[1:])
+p_t, masked_fracs, n_tokens = [], [], []
+for i in range(0, len(prev), 4096):
+    logits = log_p[prev[i : i + 4096]]
+    tgt = nxt[i : i + 4096]
+    _, frac = truncated_cross_entropy(logits, tgt, tce_gamma, return_masked_fraction=True)
+    masked_fracs.append(frac.item())
+    n_tokens.append(len(tgt))
+    p_t.append(torch.exp(-F.cross_entropy(logits, tgt, reduction="none")))  # independent check of the mask
+p_t = torch.cat(p_t)
+ce = -p_t.log()
+masked = p_t > tce_gamma
+
+# frequency buckets by the rank of the target word in the training counts
+rank = nxt.numpy()  # ids are ranks, <unk> last
+edges = [0, 10, 100, 1000, bigram_vocab, V]
+labels = ["1-10", "11-100", "101-1k", f"1k-{bigram_vocab // 1000}k", "<unk>"]
+bucket = np.digitize(rank, edges[1:-1], right=False)
+rows = []
+for b, label in enumerate(labels):
+    sel = torch.from_numpy(bucket == b)
+    rows.append({
+        "bucket": label,
+        "share_of_tokens": sel.float().mean().item(),
+        "masked_fraction": masked[sel].float().mean().item(),
+        "share_of_ce_removed": (ce[sel & masked].sum() / ce[sel].sum()).item(),
+        "mean_focal_weight_gamma2": ((1 - p_t[sel]) ** 2).mean().item(),
+    })
+gamma_dyn = dynamic_threshold(p_t, dynamic_alpha).item()
+metrics["text"] = {
+    "tokens_train": int(split), "tokens_heldout": int(len(nxt)), "vocab": int(V),
+    "masked_fraction_library": float(np.average(masked_fracs, weights=n_tokens)),
+    "masked_fraction_check": masked.float().mean().item(),
+    "share_of_ce_removed": (ce[masked].sum() / ce.sum()).item(),
+    "dynamic_gamma": gamma_dyn,
+    "dynamic_masked_fraction": (p_t > gamma_dyn).float().mean().item(),
+    "buckets": rows,
+}
+
+fig, ax = plt.subplots(figsize=(7, 3.4))
+x = np.arange(len(labels))
+ax.bar(x - 0.2, [r["masked_fraction"] for r in rows], 0.4, label=f"tokens masked (p_t > {tce_gamma})")
+ax.bar(x + 0.2, [r["share_of_ce_removed"] for r in rows], 0.4, label="share of the bucket's CE removed")
+ax.set(xticks=x, xticklabels=labels, xlabel="frequency rank of the target word", ylabel="fraction",
+       title="TCE mask on held-out WikiText-2 (bigram model)")
+ax.legend()
+fig.tight_layout()
+save_figure(fig, output_dir, "masked_fraction_by_frequency")
+plt.show()
+timings["text_s"] = time.perf_counter() - t0
+{k: v for k, v in metrics["text"].items() if k != "buckets"}, rows
+
+# %% [markdown]
+# With this weak model the mask is small (a fraction of a percent of the tokens at $\gamma = 0.9$), but it falls
+# on frequent words: roughly ten times more often among the 100 most frequent words than among ranks 101-5000.
+# It removes a far smaller share of the CE than of the tokens: masked tokens are the ones the model already predicts, with $-\log p_t < -\log \gamma \approx 0.105$
+# nats each. This is the mechanism of Sec. 2.2.1: the training signal shifts to the less certain, rarer tokens.
+
+# %% [markdown]
+# ## 3. Cost: time and memory against cross entropy
+#
+# Every loss here is a function of the per-token CE, which `fortifai.losses` computes with its own autograd
+# function: the forward keeps only the logits and one number per token, and the backward writes
+# $\mathrm{softmax} - \mathrm{onehot}$ into a single new buffer. On CPU this is faster than
+# `F.cross_entropy` and holds less memory, so TCE costs less than the baseline rather than 5% more.
+# `linear_cross_entropy(hidden, weight, target, "tce")` goes further for large vocabularies: it computes the lm_head
+# and the loss in chunks of tokens and forms the gradients in the forward pass, never holding the $(N, V)$ logits.
+#
+# Below, a quick run of `benchmarks/losses.py` at $N$ = `bench_tokens`, $V$ = `bench_vocab` (time: median of
+# `bench_repeats` interleaved runs; memory: rise of peak RSS in a fresh process). Ratios are to `F.cross_entropy`
+# for the loss rows and to the plain `linear + tce` path for the chunked row.
+
+# %%
+t0 = time.perf_counter()
+spec = importlib.util.spec_from_file_location("bench_losses", REPO_ROOT / "benchmarks" / "losses.py")
+bench = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(bench)
+
+cases = ["ce", "tce", "focal", "authors_tce", "linear+tce", "chunked_tce"]
+x_in = bench.make_loss_inputs(bench_tokens, bench_vocab, bench_hidden, seed=seed)
+times = bench.time_cases(cases, x_in, bench_repeats)
+del x_in
+# memory only for ce and tce: at this size the chunked path runs as a single chunk, so its memory says nothing
+memory = {c: bench.measure_memory(c, bench_vocab, bench_tokens, bench_hidden) for c in ["ce", "tce"]}
+quick = []
+for c in cases:
+    base = bench.BASELINE.get(c, "ce")
+    quick.append({"case": c, "time_ms": 1e3 * times[c], "time_vs_base": times[c] / times[base], "base": base,
+                  "peak_mb": memory.get(c), "mem_vs_base": memory[c] / memory[base] if c in memory else None})
+    print(f"{c:<12} {1e3 * times[c]:8.1f} ms  x{times[c] / times[base]:.2f} vs {base:<10}"
+          + (f" {memory[c]:7.1f} MB  x{memory[c] / memory[base]:.2f}" if c in memory else ""))
+metrics["benchmark_quick"] = {"tokens": bench_tokens, "vocab": bench_vocab, "hidden": bench_hidden, "rows": quick}
+timings["benchmark_s"] = time.perf_counter() - t0
+
+# %% [markdown]
+# **Full size** (`python benchmarks/losses.py --repeats 3`: $N = 4096$ tokens, float32, $H = 256$ for the
+# linear rows, 2 shared CPU cores, torch 2.13 CPU; measured once by us and stated here, not re-run by the book).
+# Time in ms (median of 3) and peak memory added by the step in MB, each with its ratio to the baseline.
+#
+# | V | case | time ms | × base | peak MB | × base | base |
+# |---|---|---:|---:|---:|---:|---|
+# | 32k | `F.cross_entropy` | 2595 | 1.00 | 1539 | 1.00 | ce |
+# | 32k | ce (ours) | 1111 | 0.43 | 518 | 0.34 | ce |
+# | 32k | tce | 1140 | 0.44 | 519 | 0.34 | ce |
+# | 32k | focal | 1150 | 0.44 | 520 | 0.34 | ce |
+# | 32k | tce_dynamic | 1157 | 0.45 | 521 | 0.34 | ce |
+# | 32k | authors' TCE | 1569 | 0.60 | 1543 | 1.00 | ce |
+# | 32k | linear + tce | 5593 | 1.00 | 1039 | 1.00 | linear+tce |
+# | 32k | chunked tce | 5540 | 0.99 | 819 | 0.79 | linear+tce |
+# | 262k | `F.cross_entropy` | 30992 | 1.00 | 12291 | 1.00 | ce |
+# | 262k | tce | 7295 | 0.24 | 4103 | 0.33 | ce |
+# | 262k | authors' TCE | 26702 | 0.86 | 12295 | 1.00 | ce |
+# | 262k | linear + tce | 49055 | 1.00 | 8207 | 1.00 | linear+tce |
+# | 262k | chunked tce | 55273 | 1.13 | 1043 | 0.13 | linear+tce |
+# | 32k | Llama step, authors' pattern | 7757 | 1.00 | 3330 | 1.00 | llama_authors |
+# | 32k | Llama step, our Trainer glue | 6528 | 0.84 | 1286 | 0.39 | llama_authors |
+# | 32k | Llama step, lean (chunked) glue | 8997 | 1.16 | 1058 | 0.32 | llama_authors |
+#
+# The 32k rows are medians of 3; the 262k rows are single timed runs after one warm-up (a 262k CE step takes
+# ~30 s on two shared cores, so we ran fewer repeats and skipped 128k). The Llama step is a 2-layer, width-256
+# Llama on 8 × 512 tokens. At 262k `F.cross_entropy` holds three $(N, V)$ float32 buffers (12 GB), ours one
+# (4 GB); the chunked path adds 1 GB instead of 8 GB. The lean Llama step saves memory but is slower here: at
+# $V$ = 32k the logits are small next to the model, and the chunked path's extra work (float32 gradient
+# accumulators, a second pass over the chunks for the weight gradient) is not paid back on CPU.
+#
+# No GPU was available for these measurements, so the book has no GPU figures.
+
+# %% [markdown]
+# ## 4. Using the losses in your own `Trainer`
+#
+# Pass `compute_loss_func("tce", gamma=0.9)` to `transformers.Trainer`. The Trainer then pops the labels before
+# the forward pass (so the model computes no second, unused CE), and our function divides the summed loss by
+# `num_items_in_batch`, so gradient accumulation gives the gradients of one large batch (tested in
+# `tests/test_losses.py`). The masked fraction of the last step is on the function, for logging. For a large
+# vocabulary, override `Trainer.compute_loss` with `linear_causal_lm_loss` (see its docstring) to skip the logits.
+# Here: a tiny, randomly initialised Llama on the bigram vocabulary, `trainer_steps` steps.
+
+# %%
+t0 = time.perf_counter()
+from transformers import LlamaConfig, LlamaForCausalLM, Trainer, TrainingArguments
+
+config = LlamaConfig(vocab_size=V, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                     num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64)
+model = LlamaForCausalLM(config)
+seq = torch.from_numpy(train_ids[: 16 * 32].reshape(16, 32))
+train_dataset = [{"input_ids": row, "labels": row} for row in seq]
+args = TrainingArguments(output_dir=str(output_dir / "scratch"), per_device_train_batch_size=4,
+                         gradient_accumulation_steps=2, max_steps=trainer_steps, learning_rate=1e-3,
+                         use_cpu=True, report_to="none", save_strategy="no", logging_steps=1, disable_tqdm=True,
+                         seed=seed)
+loss_fn = compute_loss_func("tce", gamma=tce_gamma)
+result = Trainer(model=model, args=args, train_dataset=train_dataset, compute_loss_func=loss_fn).train()
+print(f"train loss {result.training_loss:.3f}, masked fraction on the last micro-batch {loss_fn.masked_fraction.item():.3f}")
+metrics["trainer"] = {"steps": trainer_steps, "training_loss": result.training_loss,
+                      "last_masked_fraction": loss_fn.masked_fraction.item()}
+timings["trainer_s"] = time.perf_counter() - t0
+
+# %% [markdown]
+# (A randomly initialised model puts $p_t \approx 1/V$ on every token, so it masks nothing yet: TCE starts as
+# CE and truncates only once the model becomes confident.)
+#
+# ## Checks against independent references
+
+# %%
+g = torch.Generator().manual_seed(seed)
+logits = (3 * torch.randn(256, 50, generator=g, dtype=torch.float64)).requires_grad_()
+tgt = torch.randint(0, 50, (256,), generator=g)
+tgt[::5] = -100
+
+
+def diff(fn_a, fn_b):
+    a, b = fn_a(logits), fn_b(logits)
+    ga, gb = torch.autograd.grad(a, logits)[0], torch.autograd.grad(b, logits)[0]
+    return max((a - b).abs().item(), (ga - gb).abs().max().item())
+
+
+ref = lambda z: F.cross_entropy(z, tgt)
+metrics["checks"] = {
+    "tce_gamma1_vs_F_cross_entropy": diff(lambda z: truncated_cross_entropy(z, tgt, 1.0), ref),
+    "focal_gamma0_vs_F_cross_entropy": diff(lambda z: focal_loss(z, tgt, 0.0), ref),
+}
+masked_rows = (torch.softmax(logits.detach(), -1).gather(1, tgt.clamp_min(0)[:, None]).squeeze(1) > 0.2) & (tgt >= 0)
+grad = torch.autograd.grad(truncated_cross_entropy(logits, tgt, 0.2), logits)[0]
+metrics["checks"]["max_abs_grad_at_masked_tokens"] = grad[masked_rows].abs().max().item()
+metrics["checks"]["n_masked_tokens"] = int(masked_rows.sum())
+metrics["checks"]
+
+# %% [markdown]
+# ## Summary
+#
+# The paper's claims about the losses, the targets of our implementation (issue 3), and what we measured.
+# Full-size numbers are the ones stated in Section 3 (measured by `benchmarks/losses.py`); the rest are
+# computed above, in this run.
+
+# %%
+from IPython.display import Markdown, display
+
+FULL_SIZE = {  # benchmarks/losses.py, N = 4096, float32, 2 shared CPU cores (Section 3)
+    "tce_vs_ce": "0.44× (V=32k), 0.24× (V=262k)",
+    "tce_vs_authors": "0.73× (V=32k), 0.27× (V=262k)",
+    "chunked_mem_262k": "0.13× (1043 vs 8207 MB)",
+    "chunked_time_262k": "1.13× (one timed run)",
+    "tce_verdict": "holds",
+    "chunked_verdict": "holds",
+    "llama_ours_vs_authors": "0.84× time, 0.39× memory (V=32k); lean path 1.16× time, 0.32× memory",
+    "llama_verdict": "holds (not for the lean path)",
+}
+quick_ratio = {r["case"]: r["time_vs_base"] for r in quick}
+c, t = metrics["checks"], metrics["text"]
+top, rare = t["buckets"][0], t["buckets"][3]
+
+
+def verdict(ok, yes="reproduced", no="not reproduced"):
+    return yes if ok else no
+
+
+table = [
+    ("γ ≥ 1 recovers CE (Sec. 2.2.1)", f"max abs diff to `F.cross_entropy` (value, grad): {c['tce_gamma1_vs_F_cross_entropy']:.1e}",
+     verdict(c["tce_gamma1_vs_F_cross_entropy"] < 1e-12)),
+    ("focal γ = 0 is CE (App. A)", f"max abs diff: {c['focal_gamma0_vs_F_cross_entropy']:.1e}",
+     verdict(c["focal_gamma0_vs_F_cross_entropy"] < 1e-12)),
+    ("TCE removes confident tokens from training", f"max abs gradient at {c['n_masked_tokens']} masked tokens: {c['max_abs_grad_at_masked_tokens']}",
+     verdict(c["max_abs_grad_at_masked_tokens"] == 0.0)),
+    ("FL reduces the loss of confident predictions, ≈ CE on uncertain ones (App. A)",
+     f"FL/CE (γ=2) at p_t=0.1: {metrics['curves']['focal_2_over_ce_at_p0.1']:.2f}, at p_t=0.9: {metrics['curves']['focal_2_over_ce_at_p0.9']:.3f}",
+     verdict(metrics["curves"]["focal_2_over_ce_at_p0.9"] < 0.05 < 0.5 < metrics["curves"]["focal_2_over_ce_at_p0.1"])),
+    ("TCE shifts the signal to less certain, rarer tokens (Sec. 2.2)",
+     f"masked: {top['masked_fraction']:.1%} of the 10 most frequent words vs {rare['masked_fraction']:.1%} of ranks 1k-5k; "
+     f"{t['masked_fraction_check']:.2%} of tokens carry {t['share_of_ce_removed']:.3%} of the CE (bigram model)",
+     verdict(top["masked_fraction"] > rare["masked_fraction"], "consistent", "not seen")),
+    # timing verdicts rest on the full-size run; at the quick size the differences are within the noise of shared cores
+    ("target: TCE time ≤ 1.05 × CE", f"full size: {FULL_SIZE['tce_vs_ce']}; quick: {quick_ratio['tce']:.2f}×",
+     FULL_SIZE["tce_verdict"]),
+    ("target: TCE no slower than the authors' formulation",
+     f"full size: {FULL_SIZE['tce_vs_authors']}; quick: {quick_ratio['tce'] / quick_ratio['authors_tce']:.2f}×",
+     FULL_SIZE["tce_verdict"]),
+    ("target: chunked path ≤ 0.2 × memory, ≤ 1.3 × time of the plain path at V = 262k",
+     f"full size: memory {FULL_SIZE['chunked_mem_262k']}, time {FULL_SIZE['chunked_time_262k']}", FULL_SIZE["chunked_verdict"]),
+    ("target: our training step faster than the authors' pattern", f"full size: {FULL_SIZE['llama_ours_vs_authors']}", FULL_SIZE["llama_verdict"]),
+]
+display(Markdown("| claim | our number | verdict |\n|---|---|---|\n" + "\n".join(f"| {a} | {b} | {v} |" for a, b, v in table)))
+metrics["summary"] = [{"claim": a, "ours": b, "verdict": v} for a, b, v in table]
+
+# %%
+write_json(output_dir / "metrics.json", metrics)
+record.finish(timings=timings)
