@@ -1,0 +1,184 @@
+"""The recursive protocol (Algorithm 1): schedule, splits, regeneration, resume, refusal, offline errors."""
+
+import json
+import random
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from fortifai import pretrain, recursive
+
+REPO = Path(__file__).resolve().parent.parent
+WORDS = ("river city king army north south church river music album band season game team school war "
+         "village station bridge river empire island party election century museum").split()
+
+
+def toy_paragraphs(n: int, seed: int = 0) -> list[str]:
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        sentences = [
+            f"The {rng.choice(WORDS)} of Place{i} was built in {rng.randint(1500, 2000)} by Person{rng.randint(0, 50)}."
+            for _ in range(rng.randint(3, 6))
+        ]
+        out.append(" ".join(sentences))
+    return out
+
+
+TOY = dict(model="scratch-llama-tiny", stages=3, split_paragraphs=3, heldout_paragraphs=2, epochs=1,
+           learning_rate=1e-3, batch_size=4, micro_batch_size=4, block_size=32, context_tokens=32, new_tokens=8,
+           num_beams=2, generation_batch_size=64, kr_per_paragraph=1, eval_batch_size=16)
+
+
+def toy_hooks(fail_at_stage: int | None = None):
+    """Toy corpus, the tiny scratch model, a KR 'test' that checks nothing of the model's knowledge but
+    exercises the scoring path deterministically (higher log-prob of the first of two words)."""
+    import torch
+
+    def base_model(rest):
+        return pretrain.load_scratch(pretrain.pretrain("scratch-llama-tiny", rest[:40], progress=False))
+
+    def make_items(split, per, seed):
+        return [{"context": p[:40], "true": " river", "false": " city", "location": j} for j, p in enumerate(split)]
+
+    def score(model, tokenizer, items, batch_size):
+        # called once per split (TOY["stages"] splits) and stage: interrupt the first call of a stage
+        if fail_at_stage is not None and getattr(score, "calls", 0) == fail_at_stage * TOY["stages"]:
+            raise KeyboardInterrupt("simulated interruption")
+        score.calls = getattr(score, "calls", 0) + 1
+        out = []
+        for item in items:
+            ids = tokenizer(item["context"], return_tensors="pt")["input_ids"]
+            with torch.no_grad():
+                logits = model(ids).logits[0, -1]
+            a, b = (tokenizer(w, add_special_tokens=False)["input_ids"][0] for w in (item["true"], item["false"]))
+            out.append(bool(logits[a] > logits[b]))
+        return out
+
+    return recursive.Hooks(paragraphs=lambda: toy_paragraphs(60), base_model=base_model, make_kr_items=make_items,
+                           score_kr=score, log=lambda m: None)
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("FORTIFAI_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+def test_schedule_trains_on_every_split_at_its_generation():
+    assert recursive.training_schedule(0) == [(0, 0)]
+    assert recursive.training_schedule(3) == [(0, 3), (1, 2), (2, 1), (3, 0)]
+    # the newest split is always real, split 0 always the most regenerated
+    for i in range(6):
+        schedule = recursive.training_schedule(i)
+        assert schedule[-1] == (i, 0) and schedule[0] == (0, i) and len(schedule) == i + 1
+
+
+def test_splits_are_disjoint_equal_and_leave_the_rest():
+    paragraphs = toy_paragraphs(100)
+    data = recursive.make_splits(paragraphs, n_splits=6, per_split=10, heldout=5, seed=1)
+    chunks = data["splits"] + [data["heldout"], data["rest"]]
+    assert [len(s) for s in data["splits"]] == [10] * 6 and len(data["heldout"]) == 5
+    flat = [p for chunk in chunks for p in chunk]
+    assert sorted(flat) == sorted(paragraphs) and len(set(flat)) == len(flat)
+    words = [sum(len(p.split()) for p in s) for s in data["splits"]]
+    assert max(words) / min(words) < 1.15  # round-robin over length-sorted paragraphs balances sizes
+    assert recursive.make_splits(paragraphs, 6, 10, 5, seed=1) == data
+
+
+def test_splits_refuse_a_too_small_dataset():
+    with pytest.raises(ValueError, match="split_paragraphs"):
+        recursive.make_splits(toy_paragraphs(10), n_splits=6, per_split=2, heldout=2, seed=0)
+
+
+def test_regeneration_keeps_the_number_of_windows():
+    model, tokenizer = pretrain.load_scratch(pretrain.pretrain("scratch-llama-tiny", toy_paragraphs(40), progress=False))
+    config = recursive.RecursiveConfig(**TOY)
+    texts = toy_paragraphs(3, seed=5)
+    stream = tokenizer("\n\n".join(texts), add_special_tokens=False)["input_ids"]
+    regenerated, stats = recursive.regenerate(model, tokenizer, texts, config, progress=False)
+    assert stats["input_tokens"] == stats["output_tokens"] == len(stream)
+    assert stats["windows"] == len(range(config.new_tokens, len(stream), config.new_tokens))
+    assert regenerated and regenerated != texts
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [("loss", "mse", "loss must be one of"), ("gamma", 1.5, "gamma for loss='tce'"), ("stages", 1, "stages must be"),
+     ("batch_size", 10, "multiple of micro_batch_size"), ("epochs", 0, "epochs must be a positive integer")],
+)
+def test_bad_parameters_are_named(field, value, message):
+    params = {**TOY, "loss": "tce", field: value}
+    with pytest.raises(ValueError, match=message):
+        recursive.RecursiveConfig.from_dict(params)
+
+
+def test_unknown_parameter_is_refused():
+    with pytest.raises(ValueError, match="unknown recursive-run parameters"):
+        recursive.RecursiveConfig.from_dict({"lr": 1.0})
+
+
+def test_resume_after_interruption_gives_identical_metrics(tmp_path):
+    config = recursive.RecursiveConfig(**TOY, loss="tce", gamma=0.9)
+    reference = recursive.run(config, tmp_path / "reference", toy_hooks(), progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        recursive.run(config, tmp_path / "resumed", toy_hooks(fail_at_stage=1), progress=False)
+    assert (tmp_path / "resumed" / "stage_0" / "metrics.json").is_file()
+    assert not (tmp_path / "resumed" / "stage_1" / "metrics.json").is_file()
+    resumed = recursive.run(config, tmp_path / "resumed", toy_hooks(), progress=False)
+
+    def comparable(result):
+        return [{k: v for k, v in stage.items() if k not in ("train", "generation")} | {
+            "heldout_loss": stage["train"]["heldout_loss"], "train_loss": stage["train"]["train_loss"]}
+            for stage in result["stages"]]
+
+    assert comparable(resumed) == comparable(reference)
+    for i in range(config.stages):
+        assert (json.loads((tmp_path / "resumed" / f"stage_{i}" / "generated.json").read_text())
+                == json.loads((tmp_path / "reference" / f"stage_{i}" / "generated.json").read_text()))
+    # only what resuming needs is kept: no model of a finished run
+    assert not list((tmp_path / "resumed").glob("stage_*/model"))
+
+
+def test_other_parameters_into_the_same_run_directory_are_refused(tmp_path):
+    recursive.RunDirectory(tmp_path, recursive.RecursiveConfig(**TOY))
+    with pytest.raises(ValueError, match="holds a run with other parameters.*epochs: 1 -> 2"):
+        recursive.RunDirectory(tmp_path, recursive.RecursiveConfig(**{**TOY, "epochs": 2}))
+
+
+def test_hub_model_offline_fails_fast_with_the_choices(tmp_path):
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "fortifai.recursive", "-f", str(REPO / "presets/llm_recursive/smoke.yaml"),
+         "-p", "model", "meta-llama/Llama-3.2-1B", "-o", str(tmp_path / "run")],
+        capture_output=True, text=True, timeout=60, env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "meta-llama/Llama-3.2-1B" in proc.stderr and "smollm2-135m" in proc.stderr
+    assert time.perf_counter() - started < 10
+
+
+def test_time_to_failure_interpolates():
+    assert recursive.time_to_failure([0.8, 0.7]) == pytest.approx(0.5)
+    assert recursive.time_to_failure([0.9, 0.8, 0.76, 0.74]) == pytest.approx(2.5)
+    assert recursive.time_to_failure([0.7, 0.9]) == 0.0
+    assert recursive.time_to_failure([0.8, 0.9]) == float("inf")
+
+
+@pytest.mark.skipif(shutil.which("torchrun") is None and not (Path(sys.executable).parent / "torchrun").exists(),
+                    reason="torchrun not installed")
+def test_two_processes_run_the_smoke_protocol(tmp_path):
+    torchrun = Path(sys.executable).parent / "torchrun"
+    preset = tmp_path / "toy.yaml"
+    preset.write_text("\n".join(f"{k}: {v}" for k, v in {**TOY, "stages": 2, "dataset": "wikitext-2-test"}.items()))
+    proc = subprocess.run(
+        [str(torchrun), "--nproc_per_node", "2", "--master_port", "29533", "-m", "fortifai.recursive",
+         "-f", str(preset), "-o", str(tmp_path / "run"), "--no-progress"],
+        capture_output=True, text=True, timeout=600, cwd=REPO,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert [s["stage"] for s in result["stages"]] == [0, 1]
