@@ -7,8 +7,8 @@ training settings and a hash of the text, so the one-time pretraining is paid on
 
 Model names (the ``model`` parameter of the recursive engine):
 
-``scratch-llama-tiny``   about 1M parameters: tests and the smoke tier (seconds)
-``scratch-llama-small``  about 7M parameters: the cpu tier (minutes, once)
+``scratch-llama-tiny``   about 0.3M parameters: tests and the smoke tier (seconds)
+``scratch-llama-small``  about 1.4M parameters: the cpu tier (minutes, once)
 ``scratch-gemma3-small`` the same size with Gemma-3's architecture
 """
 
@@ -42,8 +42,9 @@ class ScratchSpec:
 
 SCRATCH_MODELS: dict[str, ScratchSpec] = {
     "scratch-llama-tiny": ScratchSpec("llama", 2048, 64, 2, 2, 256, 1024, 20, 8, 64, 3e-3),
-    "scratch-llama-small": ScratchSpec("llama", 8192, 256, 4, 4, 768, 1024, 1500, 32, 128, 1e-3),
-    "scratch-gemma3-small": ScratchSpec("gemma3", 8192, 256, 4, 4, 768, 1024, 1500, 32, 128, 1e-3),
+    # sized for two CPU cores: ~3.5k training tokens/s, so the one-time pretraining takes minutes
+    "scratch-llama-small": ScratchSpec("llama", 4096, 128, 4, 4, 384, 1024, 400, 32, 128, 2e-3),
+    "scratch-gemma3-small": ScratchSpec("gemma3", 4096, 128, 4, 4, 384, 1024, 400, 32, 128, 2e-3),
 }
 
 
