@@ -182,3 +182,20 @@ def test_two_processes_run_the_smoke_protocol(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert [s["stage"] for s in result["stages"]] == [0, 1]
+
+
+def test_presets_are_valid_and_cpu_is_the_notebook_default():
+    import yaml
+
+    from fortifai.runner import check_parameters, read_parameters
+
+    notebook = REPO / "notebooks" / "llm_recursive.py"
+    for preset in sorted((REPO / "presets" / "llm_recursive").glob("*.yaml")):
+        params = yaml.safe_load(preset.read_text())
+        check_parameters(notebook, params)  # names and types the notebook accepts
+        for method in params.get("methods", []):
+            fields = {k: v for k, v in params.items() if k not in ("methods", "seeds")}
+            recursive.RecursiveConfig.from_dict({**fields, **recursive.parse_method(method)})
+    defaults = {name: p.default for name, p in read_parameters(notebook).items()}
+    cpu = yaml.safe_load((REPO / "presets" / "llm_recursive" / "cpu.yaml").read_text())
+    assert {k: defaults[k] for k in cpu} == cpu
