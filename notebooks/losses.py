@@ -29,7 +29,7 @@
 # %% tags=["parameters"]
 seed = 0
 output_dir: str | None = None
-text_path = "/work/shared/data/wikitext-2-raw/wiki.test.raw"
+text_path: str | None = None  # default: the WikiText-2 test split of the shared data (fortifai.corpus)
 tce_gamma = 0.9
 focal_gammas = [1.0, 2.0]
 dynamic_alpha = 1.0
@@ -142,6 +142,10 @@ metrics["curves"]
 
 # %%
 t0 = time.perf_counter()
+if text_path is None:
+    from fortifai.corpus import shared_data_dir
+
+    text_path = str(shared_data_dir() / "wikitext-2-raw" / "wiki.test.raw")
 words = open(text_path, encoding="utf-8").read().split()
 split = int(train_fraction * len(words))
 uniq, counts = np.unique(np.array(words[:split]), return_counts=True)
