@@ -20,6 +20,7 @@ sentence and the two spans); other keys are kept as they are.
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import os
@@ -420,21 +421,15 @@ def _reduce(token_logprobs: list[np.ndarray], k: np.ndarray | None) -> np.ndarra
     return np.array([lp[:kk].mean() for lp, kk in zip(token_logprobs, k)])
 
 
-def _target_logprobs(model, ids, mask, positions, rows, cols, targets, chunk: int = 256):
-    """log p(target) at the (rows, cols) positions only: the decoder runs on the whole batch, the LM head on those.
+def _head_logprobs(model, hidden, targets, chunk: int = 256):
+    """log p(target) from decoder states: the LM head and a log-sum-exp, ``chunk`` positions at a time.
 
-    The LM head over a large vocabulary costs as much as many decoder layers, and a question needs it at its
-    continuation tokens only; it runs in chunks of ``chunk`` positions with a log-sum-exp, so the logits of all
-    positions never sit in memory at once. Models without ``get_decoder`` fall back to a full forward.
+    The LM head over a large vocabulary costs as much as many decoder layers, so it runs only where a
+    continuation token is predicted, and in chunks so that all positions' logits never sit in memory at once.
     """
     import torch
 
-    decoder = model.get_decoder() if hasattr(model, "get_decoder") else None
     head = model.get_output_embeddings()
-    if decoder is None or head is None or decoder is model:
-        logits = model(input_ids=ids, attention_mask=mask, position_ids=positions).logits[rows, cols].float()
-        return torch.log_softmax(logits, -1).gather(-1, targets[:, None])[:, 0]
-    hidden = decoder(input_ids=ids, attention_mask=mask, position_ids=positions).last_hidden_state[rows, cols]
     cap = getattr(model.config, "final_logit_softcapping", None)  # Gemma-2/3 squash logits after the head
     out = []
     for start in range(0, hidden.shape[0], chunk):
@@ -442,12 +437,117 @@ def _target_logprobs(model, ids, mask, positions, rows, cols, targets, chunk: in
         if cap:
             logits = torch.tanh(logits / cap) * cap
         out.append(logits.gather(-1, targets[start:start + chunk, None])[:, 0] - torch.logsumexp(logits, -1))
-    return torch.cat(out)
+    return torch.cat(out) if out else torch.zeros(0)
 
 
-def score_questions(model, tokenizer, questions: Sequence[KRQuestion | dict], batch_size: int = 64,
+def _decoder(model):
+    """The model's decoder (everything before the LM head), or None when it cannot be split off."""
+    decoder = model.get_decoder() if hasattr(model, "get_decoder") else None
+    if decoder is None or decoder is model or model.get_output_embeddings() is None:
+        return None
+    return decoder
+
+
+def _target_logprobs(model, ids, mask, positions, rows, cols, targets):
+    """log p(target) at the (rows, cols) positions of a batch; a full forward for models without a decoder."""
+    import torch
+
+    decoder = _decoder(model)
+    if decoder is None:
+        logits = model(input_ids=ids, attention_mask=mask, position_ids=positions).logits[rows, cols].float()
+        return torch.log_softmax(logits, -1).gather(-1, targets[:, None])[:, 0]
+    hidden = decoder(input_ids=ids, attention_mask=mask, position_ids=positions).last_hidden_state[rows, cols]
+    return _head_logprobs(model, hidden, targets)
+
+
+def _score_shared_prefix(model, decoder, contexts, trues, falses, batch_size, max_length, pad_id, device, progress):
+    """Per-token log-probabilities of each true and false continuation, the common prefix run once.
+
+    A question's true and false sequences share the context and the continuation's tokens before the change:
+    the decoder runs once on that prefix (left-padded, with a KV cache), then on the two remaining suffixes
+    (right-padded, the cache repeated for the pair).
+    """
+    import torch
+
+    items = []
+    for ctx, true, false in zip(contexts, trues, falses):
+        if not true or not false:
+            raise KRFormatError("a continuation tokenized to zero tokens")
+        d = next((t for t, (a, b) in enumerate(zip(true, false)) if a != b), min(len(true), len(false)))
+        d = min(d, len(true) - 1, len(false) - 1)  # each branch keeps at least one token of its own
+        prefix = ctx + true[:d]
+        overflow = len(prefix) + max(len(true), len(false)) - d - max_length
+        if overflow > 0:
+            if overflow >= len(ctx):
+                raise KRFormatError(f"a question is longer than max_length={max_length} without its context")
+            prefix = prefix[overflow:]
+        items.append((prefix, d, true[d:], false[d:]))
+    order = sorted(range(len(items)), key=lambda i: (-len(items[i][0]), i))
+    batches = [order[b:b + batch_size] for b in range(0, len(order), batch_size)]
+    if progress:
+        from tqdm.auto import tqdm
+
+        batches = tqdm(batches, desc="KR-test", unit="batch")
+    results: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(items)
+    with torch.inference_mode():
+        for batch in batches:
+            width = len(items[batch[0]][0])
+            ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+            mask = torch.zeros((len(batch), width), dtype=torch.long)
+            for r, i in enumerate(batch):
+                prefix = items[i][0]
+                ids[r, width - len(prefix):] = torch.tensor(prefix)
+                mask[r, width - len(prefix):] = 1
+            lengths = mask.sum(-1)
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)
+            out = decoder(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device),
+                          use_cache=True)
+            # prefix states: the d shared tokens, then the first token of each suffix, all predicted in the prefix
+            rows, cols, targets = [], [], []
+            for r, i in enumerate(batch):
+                _, d, suf_t, suf_f = items[i]
+                rows += [r] * (d + 2)
+                cols += list(range(width - d - 1, width - 1)) + [width - 1, width - 1]
+                targets += ids[r, width - d:].tolist() + [suf_t[0], suf_f[0]]
+            prefix_lp = _head_logprobs(model, out.last_hidden_state[rows, cols], torch.tensor(targets, device=device))
+            suffixes = [s for i in batch for s in items[i][2:]]
+            s_width = max(map(len, suffixes))
+            suffix_lp = None
+            if s_width > 1:
+                cache = out.cache if hasattr(out, "cache") else out.past_key_values  # renamed in transformers 5
+                cache.batch_repeat_interleave(2)
+                s_ids = torch.full((len(suffixes), s_width), pad_id, dtype=torch.long)
+                s_mask = torch.zeros((len(suffixes), s_width), dtype=torch.long)
+                for r, suffix in enumerate(suffixes):
+                    s_ids[r, :len(suffix)] = torch.tensor(suffix)
+                    s_mask[r, :len(suffix)] = 1
+                full_mask = torch.cat([mask.repeat_interleave(2, 0), s_mask], dim=1)
+                s_pos = lengths.repeat_interleave(2)[:, None] + torch.arange(s_width)[None]
+                cache_arg = "cache" if "cache" in inspect.signature(decoder.forward).parameters else "past_key_values"
+                hidden = decoder(input_ids=s_ids.to(device), attention_mask=full_mask.to(device),
+                                 position_ids=s_pos.to(device), use_cache=True, **{cache_arg: cache}).last_hidden_state
+                s_rows = [r for r, suffix in enumerate(suffixes) for _ in range(len(suffix) - 1)]
+                s_cols = [c for suffix in suffixes for c in range(len(suffix) - 1)]
+                s_targets = torch.tensor([t for suffix in suffixes for t in suffix[1:]], device=device)
+                suffix_lp = _head_logprobs(model, hidden[s_rows, s_cols], s_targets).cpu().double().numpy()
+            prefix_lp = prefix_lp.cpu().double().numpy()
+            p_off = s_off = 0
+            for r, i in enumerate(batch):
+                _, d, suf_t, suf_f = items[i]
+                shared, first_t, first_f = prefix_lp[p_off:p_off + d], prefix_lp[p_off + d], prefix_lp[p_off + d + 1]
+                p_off += d + 2
+                rest = []
+                for suffix in (suf_t, suf_f):
+                    n = len(suffix) - 1
+                    rest.append(suffix_lp[s_off:s_off + n] if n else np.zeros(0))
+                    s_off += n
+                results[i] = (np.concatenate([shared, [first_t], rest[0]]), np.concatenate([shared, [first_f], rest[1]]))
+    return [lp for pair in results for lp in pair]
+
+
+def score_questions(model, tokenizer, questions: Sequence[KRQuestion | dict], batch_size: int = 32,
                     normalization: str = "mean", delimiter: str = " ", max_length: int | None = None,
-                    progress: bool = False) -> np.ndarray:
+                    share_prefix: bool = True, progress: bool = False) -> np.ndarray:
     """Scores ``(n, 2)``: the log-probability of [true, false] continuation given the context.
 
     ``normalization="mean"``: the mean over the continuation's tokens of their log-probabilities; ``"first_k"``:
@@ -456,11 +556,12 @@ def score_questions(model, tokenizer, questions: Sequence[KRQuestion | dict], ba
     special tokens added. Sequences longer than ``max_length`` (default: the model's
     ``max_position_embeddings``) lose context tokens from the left.
 
-    Batched: the 2n sequences are sorted by length, left-padded (with matching ``position_ids``) and run
-    ``batch_size`` at a time, one forward pass each; the LM head and softmax are applied only where a
-    continuation token is predicted, and for the false sentence only from its first token that differs from
-    the true one (before it, both share context and tokens, so their log-probabilities are the same numbers).
-    Works for ``transformers`` causal LMs whose forward accepts ``position_ids``.
+    Batched, ``batch_size`` questions at a time sorted by length, with ``share_prefix=True`` (default): the
+    context and the continuation's tokens before the change, common to the true and the false sequence, run
+    through the decoder once (left-padded, KV cache), then both remaining suffixes (right-padded) continue from
+    the cache; the LM head and softmax run only where a continuation token is predicted. With
+    ``share_prefix=False`` (or a model whose decoder cannot be split from its head) each of the 2n sequences runs
+    whole, still batched. Works for ``transformers`` causal LMs whose forward accepts ``position_ids``.
     """
     import torch
 
@@ -469,6 +570,15 @@ def score_questions(model, tokenizer, questions: Sequence[KRQuestion | dict], ba
         return np.zeros((0, 2))
     max_length = max_length or getattr(model.config, "max_position_embeddings", None) or 2048
     contexts, trues, falses = _continuation_ids(tokenizer, questions, delimiter)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    device = next(model.parameters()).device
+    k = np.repeat([min(len(t), len(f)) for t, f in zip(trues, falses)], 2) if normalization == "first_k" else None
+    decoder = _decoder(model)
+    if share_prefix and decoder is not None:
+        token_logprobs = _score_shared_prefix(model, decoder, contexts, trues, falses, batch_size, max_length, pad_id,
+                                              device, progress)
+        return _reduce(token_logprobs, k).reshape(-1, 2)
+    batch_size *= 2  # sequences, two per question
     sequences, conts, skip = [], [], []  # skip: leading continuation tokens taken from the true twin
     for ctx, true, false in zip(contexts, trues, falses):
         if not true or not false:
@@ -480,8 +590,6 @@ def score_questions(model, tokenizer, questions: Sequence[KRQuestion | dict], ba
             skip.append(n_skip)
     order = sorted(range(len(sequences)), key=lambda j: (-len(sequences[j]), j))
     token_logprobs: list[np.ndarray | None] = [None] * len(sequences)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    device = next(model.parameters()).device
     batches = [order[b:b + batch_size] for b in range(0, len(order), batch_size)]
     if progress:
         from tqdm.auto import tqdm
@@ -513,9 +621,6 @@ def score_questions(model, tokenizer, questions: Sequence[KRQuestion | dict], ba
     for j in range(1, len(sequences), 2):  # the false sentence's shared leading tokens: the true twin's numbers
         if skip[j]:
             token_logprobs[j] = np.concatenate([token_logprobs[j - 1][:skip[j]], token_logprobs[j]])
-    k = None
-    if normalization == "first_k":
-        k = np.repeat(np.minimum(conts[0::2], conts[1::2]), 2)
     return _reduce(token_logprobs, k).reshape(-1, 2)
 
 

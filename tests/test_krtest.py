@@ -179,6 +179,8 @@ def test_batched_scores_match_the_slow_reference(tiny, questions):
     model, tokenizer = tiny
     expected = reference_scores(model, tokenizer, questions)
     assert np.abs(score_questions(model, tokenizer, questions, batch_size=7) - expected).max() < 1e-4
+    unshared = score_questions(model, tokenizer, questions, batch_size=7, share_prefix=False)
+    assert np.abs(unshared - expected).max() < 1e-4
     assert np.abs(score_questions_per_item(model, tokenizer, questions) - expected).max() < 1e-4
     first_k = reference_scores(model, tokenizer, questions, first_k=True)
     got = score_questions(model, tokenizer, questions, normalization="first_k")
@@ -191,6 +193,8 @@ def test_batch_size_does_not_change_scores(tiny, questions):
     one = score_questions(model, tokenizer, questions, batch_size=1)
     for batch_size in (2, 5, 64):
         assert np.abs(score_questions(model, tokenizer, questions, batch_size=batch_size) - one).max() < 1e-5
+        unshared = score_questions(model, tokenizer, questions, batch_size=batch_size, share_prefix=False)
+        assert np.abs(unshared - one).max() < 1e-5
 
 
 def test_scorer_accepts_dicts_and_rejects_bad_arguments(tiny, questions):
