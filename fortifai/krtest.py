@@ -415,10 +415,15 @@ def _check_scoring_args(questions, batch_size, normalization) -> list[KRQuestion
     return validate_questions(list(questions))
 
 
-def _reduce(token_logprobs: list[np.ndarray], k: np.ndarray | None) -> np.ndarray:
-    if k is None:
-        return np.array([lp.mean() for lp in token_logprobs])
-    return np.array([lp[:kk].mean() for lp, kk in zip(token_logprobs, k)])
+def reduce_scores(token_logprobs: Sequence[np.ndarray], normalization: str = "mean") -> np.ndarray:
+    """Scores ``(n, 2)`` from per-token log-probabilities ``[true_0, false_0, true_1, ...]`` (see
+    :func:`score_questions` with ``return_tokens=True``): ``"mean"`` over all tokens or the authors' ``"first_k"``."""
+    if normalization not in NORMALIZATIONS:
+        raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
+    if normalization == "mean":
+        return np.array([lp.mean() for lp in token_logprobs]).reshape(-1, 2)
+    k = np.repeat([min(len(t), len(f)) for t, f in zip(token_logprobs[0::2], token_logprobs[1::2])], 2)
+    return np.array([lp[:kk].mean() for lp, kk in zip(token_logprobs, k)]).reshape(-1, 2)
 
 
 def _head_logprobs(model, hidden, targets, chunk: int = 256):
@@ -547,7 +552,7 @@ def _score_shared_prefix(model, decoder, contexts, trues, falses, batch_size, ma
 
 def score_questions(model, tokenizer, questions: Sequence[KRQuestion | dict], batch_size: int = 32,
                     normalization: str = "mean", delimiter: str = " ", max_length: int | None = None,
-                    share_prefix: bool = True, progress: bool = False) -> np.ndarray:
+                    share_prefix: bool = True, return_tokens: bool = False, progress: bool = False):
     """Scores ``(n, 2)``: the log-probability of [true, false] continuation given the context.
 
     ``normalization="mean"``: the mean over the continuation's tokens of their log-probabilities; ``"first_k"``:
@@ -562,6 +567,8 @@ def score_questions(model, tokenizer, questions: Sequence[KRQuestion | dict], ba
     the cache; the LM head and softmax run only where a continuation token is predicted. With
     ``share_prefix=False`` (or a model whose decoder cannot be split from its head) each of the 2n sequences runs
     whole, still batched. Works for ``transformers`` causal LMs whose forward accepts ``position_ids``.
+    ``return_tokens=True`` returns the per-token log-probabilities ``[true_0, false_0, true_1, ...]`` instead, for
+    :func:`reduce_scores` (both normalizations from one pass).
     """
     import torch
 
@@ -572,12 +579,11 @@ def score_questions(model, tokenizer, questions: Sequence[KRQuestion | dict], ba
     contexts, trues, falses = _continuation_ids(tokenizer, questions, delimiter)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     device = next(model.parameters()).device
-    k = np.repeat([min(len(t), len(f)) for t, f in zip(trues, falses)], 2) if normalization == "first_k" else None
     decoder = _decoder(model)
     if share_prefix and decoder is not None:
         token_logprobs = _score_shared_prefix(model, decoder, contexts, trues, falses, batch_size, max_length, pad_id,
                                               device, progress)
-        return _reduce(token_logprobs, k).reshape(-1, 2)
+        return token_logprobs if return_tokens else reduce_scores(token_logprobs, normalization)
     batch_size *= 2  # sequences, two per question
     sequences, conts, skip = [], [], []  # skip: leading continuation tokens taken from the true twin
     for ctx, true, false in zip(contexts, trues, falses):
@@ -621,7 +627,7 @@ def score_questions(model, tokenizer, questions: Sequence[KRQuestion | dict], ba
     for j in range(1, len(sequences), 2):  # the false sentence's shared leading tokens: the true twin's numbers
         if skip[j]:
             token_logprobs[j] = np.concatenate([token_logprobs[j - 1][:skip[j]], token_logprobs[j]])
-    return _reduce(token_logprobs, k).reshape(-1, 2)
+    return token_logprobs if return_tokens else reduce_scores(token_logprobs, normalization)
 
 
 def score_questions_per_item(model, tokenizer, questions: Sequence[KRQuestion | dict], normalization: str = "mean",
@@ -742,7 +748,7 @@ def accuracy_by_kind(questions: Sequence[KRQuestion], correct: Sequence[bool], n
     correct = np.asarray(correct, dtype=bool)
     kinds = np.array([q.kind or "unknown" for q in questions])
     out = {}
-    for kind in sorted(set(kinds)):
+    for kind in sorted(set(kinds.tolist())):
         sub = correct[kinds == kind]
         low, high = bootstrap_ci(sub, n_boot, seed=seed)
         out[kind] = {"accuracy": float(sub.mean()), "ci_low": low, "ci_high": high, "n": int(sub.size)}

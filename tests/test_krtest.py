@@ -185,6 +185,8 @@ def test_batched_scores_match_the_slow_reference(tiny, questions):
     first_k = reference_scores(model, tokenizer, questions, first_k=True)
     got = score_questions(model, tokenizer, questions, normalization="first_k")
     assert np.abs(got - first_k).max() < 1e-4
+    tokens = score_questions(model, tokenizer, questions, return_tokens=True)
+    assert np.abs(krtest.reduce_scores(tokens, "first_k") - first_k).max() < 1e-4
     assert not np.allclose(first_k, expected)  # the variant is a different number
 
 
