@@ -187,6 +187,10 @@ _AUXILIARIES = ("is", "was", "are", "were", "has", "have", "had", "can", "could"
 _ENTITY_BLOCK = set(_ORDINALS) | {"The", "A", "An", "In", "On", "At", "Of", "And", "But", "It", "He", "She", "They",
                                   "This", "That", "These", "Those", "His", "Her", "Its", "Their", "I", "We", "As"}
 
+# words too common before a name to say what kind of name follows ("the Tibetan Plateau", "the Manhattan Project")
+_GENERIC_CUES = {"the", "a", "an", "of", "and", "or", "in", "on", "at", "to", "from", "for", "as", "into", "its",
+                 "his", "her", "their", "that", "which", "is", "was", "are", "were", "also", "between", "both"}
+
 _NUMBER = re.compile(r"(?<![\w.,/-])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(?![\w/]|[.,]\d|-\d|–\d)")
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
 _NAME = re.compile(r"(?<=[a-z,] )([A-Z][a-z]+(?: [A-Z][a-z]+){1,2})(?![\w'-])")
@@ -286,7 +290,8 @@ def entity_inventory(paragraphs: Iterable[str]) -> dict[str, list[str]]:
 
     Kinds: ``month``, ``weekday``, ``country``, ``nationality`` (small gazetteers, kept when they occur in the
     corpus) and ``name:<w>:<n>``: capitalised phrases of ``n`` words (2-3, not sentence-initial) that follow the
-    lower-case word ``w`` (``producer Rick Rubin`` -> ``name:producer:2``), a cheap stand-in for an entity type.
+    lower-case word ``w`` (``producer Rick Rubin`` -> ``name:producer:2``), a cheap stand-in for an entity type
+    (words like ``the`` or ``of`` say too little and are not used as cues).
     """
     found: dict[str, set[str]] = defaultdict(set)
     for paragraph in paragraphs:
@@ -298,7 +303,7 @@ def entity_inventory(paragraphs: Iterable[str]) -> dict[str, list[str]]:
             phrase = m.group(1)
             if not any(w in _ENTITY_BLOCK or w in _ENTITY_OF for w in phrase.split()):
                 prev = paragraph[:m.start(1)].split()
-                if prev and prev[-1].isalpha() and prev[-1].islower():
+                if prev and prev[-1].isalpha() and prev[-1].islower() and prev[-1] not in _GENERIC_CUES:
                     found[f"name:{prev[-1]}:{len(phrase.split())}"].add(phrase)
     return {kind: sorted(names) for kind, names in sorted(found.items()) if len(names) >= 2}
 
@@ -342,7 +347,9 @@ def generate_questions(paragraphs: Sequence[str], per_paragraph: int = 5, seed: 
     a named entity swapped for another of the same kind from ``inventory`` (default: from ``paragraphs``),
     an ordinal, a word from a small antonym list, or a negation added or removed). Sentences are used
     round-robin so that a paragraph's questions cover different sentences first; within a sentence the kind of
-    change is drawn uniformly, then the place. Sentences with no possible change are skipped, never faked.
+    change is the one of those possible that the set has fewest of so far (ties drawn at random), then the place
+    is drawn: negations and antonyms fit almost any sentence, numbers and years do not, and without this
+    balance they would crowd out the facts. Sentences with no possible change are skipped, never faked.
     ``locations[j]`` is recorded for ``paragraphs[j]`` (default ``j``). Same ``seed``, same questions.
     """
     if isinstance(paragraphs, str) or not all(isinstance(p, str) for p in paragraphs):
@@ -358,7 +365,7 @@ def generate_questions(paragraphs: Sequence[str], per_paragraph: int = 5, seed: 
         raise ValueError(f"locations must have one entry per paragraph ({len(paragraphs)}), got {len(locations)}")
     if inventory is None:
         inventory = entity_inventory(paragraphs)
-    questions, seen = [], set()
+    questions, seen, made_by_kind = [], set(), dict.fromkeys(KINDS, 0)
     for paragraph, location in zip(paragraphs, locations):
         rng = random.Random(f"{seed}:{location}:{paragraph[:64]}")
         sentences = split_sentences(paragraph)
@@ -379,7 +386,8 @@ def generate_questions(paragraphs: Sequence[str], per_paragraph: int = 5, seed: 
             for i, context, by_kind in per_sentence:
                 if made >= per_paragraph or not by_kind:
                     continue
-                kind = rng.choice(sorted(by_kind))
+                fewest = min(made_by_kind[k] for k in by_kind)  # balance the kinds over the whole set
+                kind = rng.choice(sorted(k for k in by_kind if made_by_kind[k] == fewest))
                 change = by_kind[kind].pop(rng.randrange(len(by_kind[kind])))
                 if not by_kind[kind]:
                     del by_kind[kind]
@@ -391,6 +399,7 @@ def generate_questions(paragraphs: Sequence[str], per_paragraph: int = 5, seed: 
                 questions.append(KRQuestion(context, sentences[i], false, int(location), change.kind,
                                             {"start": change.start, "true": change.true, "false": change.false}))
                 made += 1
+                made_by_kind[change.kind] += 1
     return questions
 
 

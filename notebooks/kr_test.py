@@ -36,9 +36,10 @@
 # %% tags=["parameters"]
 model = "smollm2-135m"
 control_model = "tiny-random"
+control_seeds = 5
 source = "wikipedia-offline"
 per_paragraph = 5
-n_paragraphs = 18
+n_paragraphs = 20
 min_words = 40
 n_splits = 2
 batch_size = 16
@@ -57,13 +58,14 @@ from fortifai import krtest
 from fortifai.corpus import load_paragraphs
 from fortifai.models import load_model
 from fortifai.plotting import PALETTE, use_style
-from fortifai.report import Claim, claims_markdown
+from fortifai.report import Claim, claims_markdown, spread
 from fortifai.results import RunRecord, resolve_output_dir, save_figure, write_json
 
 use_style()
 output_dir = resolve_output_dir(output_dir, "kr_test")
 record = RunRecord(output_dir, params={"model": model, "control_model": control_model, "source": source,
-                                       "per_paragraph": per_paragraph, "n_paragraphs": n_paragraphs,
+                                       "control_seeds": control_seeds, "per_paragraph": per_paragraph,
+                                       "n_paragraphs": n_paragraphs,
                                        "min_words": min_words, "n_splits": n_splits, "batch_size": batch_size,
                                        "n_boot": n_boot, "seed": seed}, seed=seed)
 timings = {}
@@ -117,10 +119,11 @@ display(Markdown("\n".join(rows)))
 
 # %%
 roles = {"pretrained": model, "control": control_model}
+runs = [("pretrained", model, seed)] + [(f"control seed {s}", control_model, seed + s) for s in range(control_seeds)]
 scores, first_k, load_s, score_s = {}, {}, {}, {}
-for role, name in roles.items():
+for role, name, model_seed in runs:
     started = time.perf_counter()
-    lm, tokenizer = load_model(name, seed=seed)
+    lm, tokenizer = load_model(name, seed=model_seed)
     load_s[role] = time.perf_counter() - started
     started = time.perf_counter()
     tokens = krtest.score_questions(lm, tokenizer, questions, batch_size=batch_size, return_tokens=True, progress=True)
@@ -129,12 +132,17 @@ for role, name in roles.items():
     del lm
 timings.update({f"load_{r}_s": v for r, v in load_s.items()}, **{f"score_{r}_s": v for r, v in score_s.items()})
 locations = [q.location for q in questions]
-correct = {name: s[:, 0] > s[:, 1] for name, s in scores.items()}
-reports = {name: krtest.accuracy_report(c, locations, n_splits=min(n_splits, len(picked)), n_boot=n_boot, seed=seed)
-           for name, c in correct.items()}
-by_kind = {name: krtest.accuracy_by_kind(questions, c, n_boot=n_boot, seed=seed) for name, c in correct.items()}
-first_k_acc = {name: float(np.mean(s[:, 0] > s[:, 1])) for name, s in first_k.items()}
-paired = krtest.mcnemar(correct["pretrained"], correct["control"])
+correct = {role: s[:, 0] > s[:, 1] for role, s in scores.items()}
+reports = {role: krtest.accuracy_report(c, locations, n_splits=min(n_splits, len(picked)), n_boot=n_boot, seed=seed)
+           for role, c in correct.items()}
+first_k_acc = {role: float(np.mean(s[:, 0] > s[:, 1])) for role, s in first_k.items()}
+controls = [role for role, _, _ in runs[1:]]
+# the untrained model's answers depend on its random weights: pool its seeds (each question once per seed)
+pooled = np.concatenate([correct[r] for r in controls])
+by_kind = {"pretrained": krtest.accuracy_by_kind(questions, correct["pretrained"], n_boot=n_boot, seed=seed),
+           "control": krtest.accuracy_by_kind(questions * len(controls), pooled, n_boot=n_boot, seed=seed)}
+control_pooled = krtest.accuracy_report(pooled, n_boot=n_boot, seed=seed)["total"]
+paired = krtest.mcnemar(correct["pretrained"], correct[controls[0]])
 
 
 def pct(row):
@@ -144,13 +152,14 @@ def pct(row):
 n_split_cols = len(reports["pretrained"]["splits"])
 lines = ["| model | KR-total (95% CI) | " + " | ".join(f"KR-split {k}" for k in range(n_split_cols))
          + " | authors' first-k variant | seconds |", "|---|---|" + "---|" * n_split_cols + "---|---|"]
-for role, name in roles.items():
+for role, name, _ in runs:
     splits = " | ".join(pct(s) for s in reports[role]["splits"])
     lines.append(f"| {role}: {name} | {pct(reports[role]['total'])} | {splits} | {100 * first_k_acc[role]:.1f}% | "
                  f"{score_s[role]:.0f} |")
+lines.append(f"| control, {len(controls)} seeds pooled | {pct(control_pooled)} | | | |")
 display(Markdown("\n".join(lines)))
-print(f"McNemar (exact), {model} vs {control_model}: {paired['b']} questions only the first gets right, "
-      f"{paired['c']} only the second; p = {paired['p_value']:.2g}")
+print(f"McNemar (exact), {model} vs {control_model} (seed {seed}): {paired['b']} questions only the first gets "
+      f"right, {paired['c']} only the second; p = {paired['p_value']:.2g}")
 
 # %% [markdown]
 # ## Accuracy by kind of change
@@ -167,7 +176,8 @@ for j, (role, name) in enumerate(roles.items()):
     acc = np.array([by_kind[role][k]["accuracy"] for k in kinds])
     low = acc - np.array([by_kind[role][k]["ci_low"] for k in kinds])
     high = np.array([by_kind[role][k]["ci_high"] for k in kinds]) - acc
-    ax.bar(x + (j - 0.5) * width, acc, width, yerr=[low, high], capsize=3, color=PALETTE[j], label=f"{role}: {name}")
+    label = f"{role}: {name}" + (f" ({len(controls)} seeds pooled)" if role == "control" else "")
+    ax.bar(x + (j - 0.5) * width, acc, width, yerr=[low, high], capsize=3, color=PALETTE[j], label=label)
 ax.axhline(0.5, color="#444444", linestyle=":", linewidth=1, label="chance (50%)")
 ax.axhline(0.75, color="#d62728", linestyle="--", linewidth=1, label="paper's failure line (75%)")
 ax.set_xticks(x, [f"{k}\n(n={counts[k]})" for k in kinds])
@@ -184,13 +194,14 @@ plt.show()
 
 # %%
 fig, ax = plt.subplots(figsize=(7, 3.5))
-margins = {name: s[:, 0] - s[:, 1] for name, s in scores.items()}
+margins = {"pretrained": scores["pretrained"][:, 0] - scores["pretrained"][:, 1],
+           "control": np.concatenate([scores[r][:, 0] - scores[r][:, 1] for r in controls])}
 edges = np.linspace(min(m.min() for m in margins.values()), max(m.max() for m in margins.values()), 40)
 for j, (role, name) in enumerate(roles.items()):
-    ax.hist(margins[role], bins=edges, alpha=0.6, color=PALETTE[j], label=f"{role}: {name}")
+    ax.hist(margins[role], bins=edges, alpha=0.6, color=PALETTE[j], density=True, label=f"{role}: {name}")
 ax.axvline(0, color="#444444", linewidth=1)
 ax.set_xlabel("log p(true) - log p(false), mean per token (nats)")
-ax.set_ylabel("questions")
+ax.set_ylabel("density of questions")
 ax.legend()
 save_figure(fig, output_dir, "kr_score_margins")
 plt.show()
@@ -200,6 +211,7 @@ write_json(output_dir / "metrics.json", {
     "n_questions": len(questions), "n_paragraphs": len(picked), "questions_by_kind": counts,
     "models": roles,
     "accuracy": reports,
+    "control_pooled": control_pooled,
     "accuracy_by_kind": by_kind,
     "accuracy_first_k": first_k_acc,
     "mcnemar": paired,
@@ -218,14 +230,15 @@ write_json(output_dir / "metrics.json", {
 # chapter measures the *drop* from its own generation-0 score, on questions kept out of model selection.
 
 # %%
-total, control = reports["pretrained"]["total"], reports["control"]["total"]
+total = reports["pretrained"]["total"]
+control_totals = [reports[r]["total"]["accuracy"] for r in controls]
 claims = [
     Claim("A pretrained model answers KR questions on text it has read well above the 50% baseline (Sec. 4.5)",
           f"{model}: {pct(total)}, n = {total['n']}",
           "reproduced" if total["ci_low"] > 0.6 else "not reproduced: the generator needs work (see the bars)"),
     Claim("The KR-test has 'a baseline of 50%' (a model that knows nothing)",
-          f"{control_model}: {pct(control)}",
-          "reproduced" if control["ci_low"] <= 0.5 <= control["ci_high"] else
+          f"{control_model}: {spread(control_totals, '{:.1%}')} over {len(controls)} seeds; pooled {pct(control_pooled)}",
+          "reproduced" if control_pooled["ci_low"] <= 0.5 <= control_pooled["ci_high"] else
           "not reproduced: an untrained model is off 50%, so some kind of change is biased"),
     Claim("Table B1: the false sentence differs from the true one in a key fact",
           f"{len(kinds)} kinds of one-fact change, every one recorded and checked by the tests",
