@@ -71,6 +71,8 @@ class RecursiveConfig:
     generation_batch_size: int = 16
     kr_per_paragraph: int = 5
     eval_batch_size: int = 32
+    # which epoch of a stage is kept: "heldout_loss" (lowest CE on held-out real text) or "last"; never the KR-test
+    checkpoint_selection: str = "heldout_loss"
     seed: int = 0
     keep_checkpoints: bool = False
 
@@ -87,6 +89,12 @@ class RecursiveConfig:
         kwargs = self.loss_kwargs()
         return {"ce": "CE", "tce": f"TCE {kwargs.get('gamma')}", "focal": f"focal {kwargs.get('gamma')}",
                 "tce_dynamic": f"TCE dynamic (alpha {self.alpha})"}[self.loss]
+
+    def fingerprint(self) -> str:
+        """8 hex digits that change with any parameter: run folders named by it are reused only when identical."""
+        import hashlib
+
+        return hashlib.sha256(json.dumps(dataclasses.asdict(self), sort_keys=True).encode()).hexdigest()[:8]
 
     def validate(self) -> "RecursiveConfig":
         """Raise one ValueError naming the parameter and what is allowed, before any expensive work."""
@@ -109,6 +117,8 @@ class RecursiveConfig:
             raise ValueError(
                 f"batch_size ({self.batch_size}) must be a multiple of micro_batch_size ({self.micro_batch_size})"
             )
+        if self.checkpoint_selection not in ("heldout_loss", "last"):
+            raise ValueError(f"checkpoint_selection must be 'heldout_loss' or 'last', got {self.checkpoint_selection!r}")
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate!r}")
         if not (0 < self.top_p <= 1 and self.temperature > 0 and self.repetition_penalty > 0):
@@ -169,7 +179,9 @@ class RunDirectory:
         manifest = self.path / "manifest.json"
         params = dataclasses.asdict(config)
         if manifest.is_file():
-            previous = read_json(manifest)["params"]
+            # a parameter added to fortifai after the run was made counts as its default, so old runs stay usable
+            defaults = {f.name: f.default for f in dataclasses.fields(RecursiveConfig)}
+            previous = {**defaults, **read_json(manifest)["params"]}
             changed = {k: (previous.get(k), v) for k, v in params.items() if previous.get(k) != v}
             if changed:
                 detail = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in sorted(changed.items()))
@@ -281,7 +293,8 @@ def train_stage(model, tokenizer, texts: list[str], heldout: list[str], config: 
         output_dir=str(work_dir), num_train_epochs=config.epochs, per_device_train_batch_size=micro,
         per_device_eval_batch_size=config.eval_batch_size, gradient_accumulation_steps=accumulation,
         learning_rate=config.learning_rate, lr_scheduler_type="constant", optim="adamw_torch",
-        eval_strategy="epoch", save_strategy="epoch", save_total_limit=2, load_best_model_at_end=True,
+        eval_strategy="epoch", save_strategy="epoch", save_total_limit=2,
+        load_best_model_at_end=config.checkpoint_selection == "heldout_loss",
         metric_for_best_model="eval_loss", greater_is_better=False, logging_strategy="epoch", report_to=[],
         seed=config.seed, data_seed=config.seed, use_cpu=not torch.cuda.is_available(),
         disable_tqdm=not progress, dataloader_num_workers=0, save_only_model=False,
@@ -293,7 +306,10 @@ def train_stage(model, tokenizer, texts: list[str], heldout: list[str], config: 
     result = trainer.train(resume_from_checkpoint=get_last_checkpoint(str(work_dir)) if work_dir.is_dir() else None)
     seconds = time.perf_counter() - started
     history = [h for h in trainer.state.log_history if "eval_loss" in h]
-    best = min(history, key=lambda h: h["eval_loss"]) if history else {}
+    if config.checkpoint_selection == "heldout_loss":
+        best = min(history, key=lambda h: h["eval_loss"]) if history else {}
+    else:
+        best = history[-1] if history else {}
     tokens = len(train) * config.block_size * config.epochs
     return dict(
         train_blocks=len(train), train_tokens=len(train) * config.block_size, train_loss=result.training_loss,
