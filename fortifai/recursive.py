@@ -515,6 +515,38 @@ def stage_table(result: dict) -> list[dict[str, Any]]:
     return rows
 
 
+def generated_kl(run_dir: str | Path) -> list[dict[str, Any]]:
+    """Per stage, the unigram KL of each regenerated split to its real original (Fig. 7), from the run's files.
+
+    Counted over words (whitespace tokens), so that it needs no tokenizer and compares runs of different
+    models on the same footing; both the authors' epsilon treatment and the smoothed variant
+    (:func:`fortifai.divergence.unigram_kl_report`).
+    """
+    from .divergence import unigram_kl_report
+
+    run_dir = Path(run_dir)
+    data = read_json(run_dir / "data.json")
+    stages = sorted((int(p.name.split("_")[1]), p) for p in run_dir.glob("stage_*") if (p / "generated.json").is_file())
+    generated = {i: read_json(p / "generated.json") for i, p in stages}
+    vocabulary: dict[str, int] = {}
+    for texts in [data["splits"]] + [list(g.values()) for g in generated.values()]:
+        for split in texts:
+            for text in split:
+                for word in text.split():
+                    vocabulary.setdefault(word, len(vocabulary))
+
+    def ids(texts: list[str]) -> list[int]:
+        return [vocabulary[w] for t in texts for w in t.split()]
+
+    out = []
+    for i, gen in generated.items():
+        keys = sorted(gen, key=int)
+        report = unigram_kl_report([ids(gen[k]) for k in keys], [ids(data["splits"][int(k)]) for k in keys],
+                                   vocab_size=len(vocabulary))
+        out.append({"stage": i, "splits": [int(k) for k in keys], **report})
+    return out
+
+
 def time_to_failure(kr_split0: list[float], threshold: float = 0.75) -> float:
     """Stages until the KR split-0 accuracy first falls below ``threshold``, linearly interpolated (Sec. 4.5).
 

@@ -80,7 +80,7 @@ from tqdm.auto import tqdm
 from fortifai import recursive
 from fortifai.plotting import use_style
 from fortifai.report import spread
-from fortifai.results import REPO_ROOT, RunRecord, resolve_output_dir, save_figure, write_json
+from fortifai.results import REPO_ROOT, RunRecord, read_json, resolve_output_dir, save_figure, write_json
 
 use_style()
 output_dir = resolve_output_dir(output_dir, "llm_recursive")
@@ -164,12 +164,53 @@ for m in methods:
                 f"{spread(failure[m], '{:.2f}')} |")
 display(Markdown("\n".join(rows)))
 
+# %% [markdown]
+# ## KL divergence of the regenerated text (Fig. 7, A3)
+#
+# At each stage, the unigram KL divergence of the text the model regenerated to the real text it came from,
+# over all regenerated splits together (words as units, so no tokenizer is needed; the authors counted
+# model tokens). "Authors" replaces zero probabilities by $10^{-10}$ as in their notebook, which makes the
+# value dominated by words missing from one side; "smoothed" adds 0.5 to every count.
+
+# %%
+kl = {key: recursive.generated_kl(runs_dir / f"{m}-seed{s}-{configs[m, s].fingerprint()}")
+      for key in results for m, s in [key]}
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+for m_index, method in enumerate(methods):
+    for ax, kind in zip(axes, ("authors", "smoothed")):
+        values = np.array([[row["total"][kind] for row in kl[method, s]] for s in seeds])
+        ax.plot(np.arange(values.shape[1]), np.median(values, axis=0), marker="o", color=f"C{m_index}",
+                label=configs[method, seeds[0]].label())
+        ax.set(title=f"KL(generated || real), {kind}", xlabel="stage (model $M_i$)")
+axes[0].legend()
+save_figure(fig, output_dir, "kl_divergence")
+plt.show()
+
+# %% [markdown]
+# ## One passage through the stages (Table E6)
+#
+# The first paragraph of split 0 as it was, and as each stage's model regenerated it (its first words;
+# the first `new_tokens` tokens of a split are kept, the rest is the model's).
+
+# %%
+first = {key: [read_json(p) for p in sorted(
+    (runs_dir / f"{key[0]}-seed{key[1]}-{configs[key].fingerprint()}").glob("stage_*/generated.json"),
+    key=lambda p: int(p.parent.name.split("_")[1]))] for key in results}
+data0 = read_json(runs_dir / f"{methods[0]}-seed{seeds[0]}-{configs[methods[0], seeds[0]].fingerprint()}" / "data.json")
+rows = ["| stage | " + " | ".join(configs[m, seeds[0]].label() for m in methods) + " |", "|---" * (len(methods) + 1) + "|"]
+rows.append("| real | " + " | ".join([data0["splits"][0][0][:300].replace("|", "/")] * len(methods)) + " |")
+for i in range(stages):
+    cells = [first[m, seeds[0]][i]["0"][0][:300].replace("|", "/") if first[m, seeds[0]][i]["0"] else "" for m in methods]
+    rows.append(f"| {i} | " + " | ".join(cells) + " |")
+display(Markdown("\n".join(rows)))
+
 # %%
 metrics = dict(
     methods=methods, seeds=seeds, kr_failure_threshold=kr_failure_threshold,
     runs={f"{m}-seed{s}": dict(method=m, seed=s, label=configs[m, s].label(), stages=tables[m, s])
           for (m, s) in results},
     time_to_failure={m: failure[m] for m in methods},
+    kl={f"{m}-seed{s}": kl[m, s] for (m, s) in results},
     throughput={f"{m}-seed{s}": [dict(stage=st["stage"], train_tokens_per_second=st["train"]["train_tokens_per_second"],
                                       generation_tokens_per_second=[g["tokens_per_second"] for g in st["generation"].values()])
                                  for st in results[m, s]["stages"]] for (m, s) in results},
