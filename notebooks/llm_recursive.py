@@ -79,7 +79,7 @@ from tqdm.auto import tqdm
 
 from fortifai import recursive
 from fortifai.plotting import use_style
-from fortifai.report import spread
+from fortifai.report import claims_markdown, spread
 from fortifai.results import REPO_ROOT, RunRecord, read_json, resolve_output_dir, save_figure, write_json
 
 use_style()
@@ -204,6 +204,19 @@ for i in range(stages):
     rows.append(f"| {i} | " + " | ".join(cells) + " |")
 display(Markdown("\n".join(rows)))
 
+# %% [markdown]
+# ## What reproduces
+#
+# At this scale and with these seeds; the paper's numbers are for LLaMA-3.2-1B on WikiText-2.
+
+# %%
+claims = recursive.claims(
+    {m: configs[m, seeds[0]].label() for m in methods}, failure,
+    {m: list(per_method[m]["kr_total"][:, -1]) for m in methods},
+    {m: [kl[m, s][-1]["total"]["smoothed"] for s in seeds] for m in methods}, kr_failure_threshold,
+)
+display(Markdown(claims_markdown(claims)))
+
 # %%
 metrics = dict(
     methods=methods, seeds=seeds, kr_failure_threshold=kr_failure_threshold,
@@ -211,6 +224,7 @@ metrics = dict(
           for (m, s) in results},
     time_to_failure={m: failure[m] for m in methods},
     kl={f"{m}-seed{s}": kl[m, s] for (m, s) in results},
+    claims=[c.__dict__ for c in claims],
     throughput={f"{m}-seed{s}": [dict(stage=st["stage"], train_tokens_per_second=st["train"]["train_tokens_per_second"],
                                       generation_tokens_per_second=[g["tokens_per_second"] for g in st["generation"].values()])
                                  for st in results[m, s]["stages"]] for (m, s) in results},
