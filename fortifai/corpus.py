@@ -31,7 +31,9 @@ SOURCES = {
     "wikitext-2-test": "WikiText-2 raw test split: the shared local copy, else the hub",
     "wikitext-2-validation": "WikiText-2 raw validation split (hub only)",
     "wikitext-2-train": "WikiText-2 raw train split (hub only)",
+    "imagination-of-web": "the Imagination-of-Web mix (Sec. 4.4): WikiText-2, 3000 HellaSwag items (hub only) and GSM8K",
 }
+IOW_HELLASWAG_ITEMS = 3000
 OFFLINE_CHOICES = "'wikipedia-offline', 'wikitext-2-test' (local copy) or a path to a text file"
 
 
@@ -116,6 +118,54 @@ def _hub_wikitext(split: str) -> list[str]:
     return _paragraphs_from_text("\n".join(rows), wikitext=True)
 
 
+def _gsm8k_paragraphs() -> list[str]:
+    """GSM8K train problems as "question + worked answer" paragraphs: the local copy, else the hub."""
+    local = shared_data_dir() / "gsm8k" / "train.jsonl"
+    if local.is_file():
+        rows = [json.loads(line) for line in local.read_text(encoding="utf-8").splitlines() if line.strip()]
+    elif hub_reachable():
+        from datasets import load_dataset
+
+        rows = list(load_dataset("openai/gsm8k", "main", split="train"))
+    else:
+        raise SourceUnavailableError(
+            f"source='imagination-of-web' needs GSM8K: neither {local} nor the hub is available; "
+            f"offline choices: {OFFLINE_CHOICES}"
+        )
+    return [re.sub(r"\s+", " ", f"{r['question']} {r['answer']}").strip() for r in rows]
+
+
+def _hellaswag_paragraphs(n: int) -> list[str]:
+    """The first ``n`` HellaSwag train items, context and correct ending, as paragraphs (hub only)."""
+    from datasets import load_dataset
+
+    rows = load_dataset("Rowan/hellaswag", split="train").select(range(n))
+    return [re.sub(r"\s+", " ", f"{r['ctx']} {r['endings'][int(r['label'])]}").strip() for r in rows]
+
+
+def imagination_of_web(log=print) -> list[str]:
+    """Sec. 4.4's mix: WikiText-2 paragraphs, 3000 HellaSwag items and GSM8K problems, interleaved.
+
+    WikiText-2 is the train split from the hub, else the local test split; HellaSwag needs the hub and is
+    left out offline (said through ``log``, with how much is missing). The three parts are interleaved
+    round-robin so that every split of the recursive protocol holds all three kinds of text.
+    """
+    online = hub_reachable()
+    wiki = _hub_wikitext("train") if online else load_paragraphs("wikitext-2-test")
+    gsm = _gsm8k_paragraphs()
+    if online:
+        hella = _hellaswag_paragraphs(IOW_HELLASWAG_ITEMS)
+    else:
+        hella = []
+        log(f"imagination-of-web: the hub is unreachable, so the {IOW_HELLASWAG_ITEMS} HellaSwag items are left out "
+            f"and WikiText-2 is its local test split ({len(wiki)} paragraphs) with {len(gsm)} GSM8K problems")
+    parts = [wiki, hella, gsm]
+    out = []
+    for i in range(max(len(p) for p in parts)):
+        out.extend(p[i] for p in parts if i < len(p))
+    return out
+
+
 def load_paragraphs(source: str, min_words: int = 0) -> list[str]:
     """The paragraphs of ``source`` (see :data:`SOURCES`, or a path to a text file), in source order.
 
@@ -131,6 +181,8 @@ def load_paragraphs(source: str, min_words: int = 0) -> list[str]:
         data = json.loads(wiki_offline_path().read_text(encoding="utf-8"))
         paragraphs = [p.strip() for article in data.values() for p in article.get("extract", "").split("\n")]
         paragraphs = [re.sub(r"\s+", " ", p) for p in paragraphs if p]
+    elif name == "imagination-of-web":
+        paragraphs = imagination_of_web()
     elif name.startswith("wikitext-2-") and name in SOURCES:
         split = name.removeprefix("wikitext-2-")
         local = shared_data_dir() / "wikitext-2-raw" / "wiki.test.raw"

@@ -78,3 +78,14 @@ def test_smollm2_is_converted_once_and_cached():
     assert (folder / "model.safetensors").is_file()
     config = (folder / "config.json").read_text()
     assert "quantization_config" not in config and '"LlamaForCausalLM"' in config
+
+
+def test_imagination_of_web_offline_mixes_wikitext_and_gsm8k_and_says_hellaswag_is_missing(monkeypatch):
+    monkeypatch.setattr(corpus, "hub_reachable", lambda *a, **k: False)
+    messages = []
+    mix = corpus.imagination_of_web(log=messages.append)
+    wiki = load_paragraphs("wikitext-2-test")
+    gsm = (shared_data_dir() / "gsm8k" / "train.jsonl").read_text().splitlines()
+    assert len(mix) == len(wiki) + len(gsm)
+    assert mix[0] == wiki[0] and "####" in mix[1]  # interleaved: wiki, gsm8k, wiki, ...
+    assert len(messages) == 1 and "3000 HellaSwag items are left out" in messages[0]
