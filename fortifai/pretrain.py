@@ -22,7 +22,9 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-__all__ = ["SCRATCH_MODELS", "ScratchSpec", "cache_dir", "pretrain", "load_scratch"]
+from .packaged import cache_dir
+
+__all__ = ["SCRATCH_MODELS", "ScratchSpec", "pretrain", "pretrain_isolated", "load_scratch"]
 
 
 @dataclass(frozen=True)
@@ -42,14 +44,10 @@ class ScratchSpec:
 
 SCRATCH_MODELS: dict[str, ScratchSpec] = {
     "scratch-llama-tiny": ScratchSpec("llama", 2048, 64, 2, 2, 256, 1024, 20, 8, 64, 3e-3),
-    # sized for two CPU cores: ~3.5k training tokens/s, so the one-time pretraining takes minutes
+    # sized for two CPU cores: ~10k training tokens/s (benchmarks/recursive.py), a one-time pretraining of minutes
     "scratch-llama-small": ScratchSpec("llama", 4096, 128, 4, 4, 384, 1024, 400, 32, 128, 2e-3),
     "scratch-gemma3-small": ScratchSpec("gemma3", 4096, 128, 4, 4, 384, 1024, 400, 32, 128, 2e-3),
 }
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("FORTIFAI_CACHE", Path.home() / ".cache" / "fortifai"))
 
 
 def _fit_tokenizer(texts: list[str], vocab_size: int):
