@@ -119,15 +119,16 @@ def token_probabilities(model, tokenizer, texts: Sequence[str], batch_size: int 
 
         batches = tqdm(batches, desc="token probabilities", unit="batch")
     out = []
+    device = next(model.parameters()).device
     with torch.inference_mode():
         for batch in batches:
             width = max(map(len, batch))
-            ids = torch.tensor([w + [pad_id] * (width - len(w)) for w in batch])
-            mask = torch.tensor([[1] * len(w) + [0] * (width - len(w)) for w in batch])
+            ids = torch.tensor([w + [pad_id] * (width - len(w)) for w in batch], device=device)
+            mask = torch.tensor([[1] * len(w) + [0] * (width - len(w)) for w in batch], device=device)
             logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
             logp = torch.log_softmax(logits, -1).gather(-1, ids[:, 1:, None])[..., 0]
             for r, w in enumerate(batch):
-                out.append(logp[r, :len(w) - 1].exp().double().numpy())
+                out.append(logp[r, :len(w) - 1].exp().double().cpu().numpy())
     return np.concatenate(out) if out else np.zeros(0)
 
 

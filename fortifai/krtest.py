@@ -20,7 +20,6 @@ sentence and the two spans); other keys are kept as they are.
 
 from __future__ import annotations
 
-import inspect
 import json
 import math
 import os
@@ -36,6 +35,7 @@ import numpy as np
 REQUIRED_FIELDS = ("context", "sentence_true", "sentence_false", "location")
 KINDS = ("number", "year", "entity", "ordinal", "antonym", "negation")
 NORMALIZATIONS = ("mean", "first_k")
+SHARINGS = ("tree", "none")
 
 
 class KRFormatError(ValueError):
@@ -474,94 +474,118 @@ def _target_logprobs(model, ids, mask, positions, rows, cols, targets):
     return _head_logprobs(model, hidden, targets)
 
 
-def _score_shared_prefix(model, decoder, contexts, trues, falses, batch_size, max_length, pad_id, device, progress):
-    """Per-token log-probabilities of each true and false continuation, the common prefix run once.
+def _prefix_tree(sequences):
+    """The prefix tree (trie) of token sequences: ``tokens``, ``parents`` and ``depths`` per node (a parent is
+    always listed before its children) and, per sequence, the node of each of its tokens."""
+    tokens, parents, depths, paths, child = [], [], [], [], {}
+    for seq in sequences:
+        parent, path = -1, []
+        for depth, token in enumerate(seq):
+            node = child.get((parent, token))
+            if node is None:
+                node = child[(parent, token)] = len(tokens)
+                tokens.append(token)
+                parents.append(parent)
+                depths.append(depth)
+            path.append(node)
+            parent = node
+        paths.append(path)
+    return tokens, parents, depths, paths
 
-    A question's true and false sequences share the context and the continuation's tokens before the change:
-    the decoder runs once on that prefix (left-padded, with a KV cache), then on the two remaining suffixes
-    (right-padded, the cache repeated for the pair).
+
+def _tree_mask(parents, width):
+    """Additive attention mask ``(width, width)`` in which each node sees itself and its ancestors only (rows past
+    the tree, padding, see themselves so that no softmax row is empty)."""
+    import torch
+
+    allowed = np.zeros((width, width), dtype=bool)
+    for node, parent in enumerate(parents):
+        if parent >= 0:
+            allowed[node] = allowed[parent]
+        allowed[node, node] = True
+    allowed[np.arange(len(parents), width), np.arange(len(parents), width)] = True
+    mask = torch.zeros((width, width))
+    mask[~torch.from_numpy(allowed)] = torch.finfo(torch.float32).min
+    return mask
+
+
+def _tree_supported(model, longest: int) -> bool:
+    """Tree attention needs a decoder split from its head, an attention that honours a custom 4D mask, and
+    sequences inside any sliding window (one mask serves all layers)."""
+    window = getattr(model.config, "sliding_window", None)
+    return (_decoder(model) is not None and getattr(model.config, "_attn_implementation", None) in ("sdpa", "eager")
+            and (not window or longest <= window))
+
+
+def _score_tree(model, sequences, starts, batch_size, pack_tokens, device, progress):
+    """Per-token log-probabilities of each sequence's continuation (tokens ``starts[j]:``), every shared prefix
+    run once.
+
+    The sequences of a few questions are merged into their prefix tree and packed into one row: each node is one
+    token at its depth as position, attending to its ancestors only (a 4D mask), so a context shared by the true
+    and the false sentence, or by several questions of a paragraph, goes through the model once. Questions are
+    sorted by their tokens so that those sharing a prefix share a row; a row holds at most ``pack_tokens`` nodes
+    (or one question's), a forward at most ``batch_size`` questions.
     """
     import torch
 
-    items = []
-    for ctx, true, false in zip(contexts, trues, falses):
-        if not true or not false:
-            raise KRFormatError("a continuation tokenized to zero tokens")
-        d = next((t for t, (a, b) in enumerate(zip(true, false)) if a != b), min(len(true), len(false)))
-        d = min(d, len(true) - 1, len(false) - 1)  # each branch keeps at least one token of its own
-        prefix = ctx + true[:d]
-        overflow = len(prefix) + max(len(true), len(false)) - d - max_length
-        if overflow > 0:
-            if overflow >= len(ctx):
-                raise KRFormatError(f"a question is longer than max_length={max_length} without its context")
-            prefix = prefix[overflow:]
-        items.append((prefix, d, true[d:], false[d:]))
-    order = sorted(range(len(items)), key=lambda i: (-len(items[i][0]), i))
-    batches = [order[b:b + batch_size] for b in range(0, len(order), batch_size)]
+    n_questions = len(sequences) // 2
+    order = sorted(range(n_questions), key=lambda i: (sequences[2 * i], i))
+    rows, current, nodes = [], [], set()  # rows of question indices; nodes: the current row's prefixes
+    for i in order:
+        prefixes = {tuple(seq[:k]) for seq in sequences[2 * i:2 * i + 2] for k in range(1, len(seq) + 1)}
+        if current and len(nodes | prefixes) > pack_tokens:
+            rows.append(current)
+            current, nodes = [], set()
+        current.append(i)
+        nodes |= prefixes
+    rows.append(current)
+    forwards, batch = [], []
+    for row in rows:
+        if batch and sum(map(len, batch)) + len(row) > batch_size:
+            forwards.append(batch)
+            batch = []
+        batch.append(row)
+    forwards.append(batch)
     if progress:
         from tqdm.auto import tqdm
 
-        batches = tqdm(batches, desc="KR-test", unit="batch")
-    results: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(items)
+        forwards = tqdm(forwards, desc="KR-test", unit="batch")
+    decoder = _decoder(model)
+    token_logprobs: list[np.ndarray | None] = [None] * len(sequences)
     with torch.inference_mode():
-        for batch in batches:
-            width = len(items[batch[0]][0])
-            ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-            mask = torch.zeros((len(batch), width), dtype=torch.long)
-            for r, i in enumerate(batch):
-                prefix = items[i][0]
-                ids[r, width - len(prefix):] = torch.tensor(prefix)
-                mask[r, width - len(prefix):] = 1
-            lengths = mask.sum(-1)
-            positions = (mask.cumsum(-1) - 1).clamp(min=0)
-            out = decoder(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device),
-                          use_cache=True)
-            # prefix states: the d shared tokens, then the first token of each suffix, all predicted in the prefix
-            rows, cols, targets = [], [], []
-            for r, i in enumerate(batch):
-                _, d, suf_t, suf_f = items[i]
-                rows += [r] * (d + 2)
-                cols += list(range(width - d - 1, width - 1)) + [width - 1, width - 1]
-                targets += ids[r, width - d:].tolist() + [suf_t[0], suf_f[0]]
-            prefix_lp = _head_logprobs(model, out.last_hidden_state[rows, cols], torch.tensor(targets, device=device))
-            suffixes = [s for i in batch for s in items[i][2:]]
-            s_width = max(map(len, suffixes))
-            suffix_lp = None
-            if s_width > 1:
-                cache = out.cache if hasattr(out, "cache") else out.past_key_values  # renamed in transformers 5
-                cache.batch_repeat_interleave(2)
-                s_ids = torch.full((len(suffixes), s_width), pad_id, dtype=torch.long)
-                s_mask = torch.zeros((len(suffixes), s_width), dtype=torch.long)
-                for r, suffix in enumerate(suffixes):
-                    s_ids[r, :len(suffix)] = torch.tensor(suffix)
-                    s_mask[r, :len(suffix)] = 1
-                full_mask = torch.cat([mask.repeat_interleave(2, 0), s_mask], dim=1)
-                s_pos = lengths.repeat_interleave(2)[:, None] + torch.arange(s_width)[None]
-                cache_arg = "cache" if "cache" in inspect.signature(decoder.forward).parameters else "past_key_values"
-                hidden = decoder(input_ids=s_ids.to(device), attention_mask=full_mask.to(device),
-                                 position_ids=s_pos.to(device), use_cache=True, **{cache_arg: cache}).last_hidden_state
-                s_rows = [r for r, suffix in enumerate(suffixes) for _ in range(len(suffix) - 1)]
-                s_cols = [c for suffix in suffixes for c in range(len(suffix) - 1)]
-                s_targets = torch.tensor([t for suffix in suffixes for t in suffix[1:]], device=device)
-                suffix_lp = _head_logprobs(model, hidden[s_rows, s_cols], s_targets).cpu().double().numpy()
-            prefix_lp = prefix_lp.cpu().double().numpy()
-            p_off = s_off = 0
-            for r, i in enumerate(batch):
-                _, d, suf_t, suf_f = items[i]
-                shared, first_t, first_f = prefix_lp[p_off:p_off + d], prefix_lp[p_off + d], prefix_lp[p_off + d + 1]
-                p_off += d + 2
-                rest = []
-                for suffix in (suf_t, suf_f):
-                    n = len(suffix) - 1
-                    rest.append(suffix_lp[s_off:s_off + n] if n else np.zeros(0))
-                    s_off += n
-                results[i] = (np.concatenate([shared, [first_t], rest[0]]), np.concatenate([shared, [first_f], rest[1]]))
-    return [lp for pair in results for lp in pair]
+        for batch in forwards:
+            trees = [_prefix_tree([sequences[j] for q in row for j in (2 * q, 2 * q + 1)]) for row in batch]
+            width = max(len(tree[0]) for tree in trees)
+            ids = torch.zeros((len(batch), width), dtype=torch.long)
+            positions = torch.zeros((len(batch), width), dtype=torch.long)
+            mask = torch.empty((len(batch), 1, width, width))
+            wanted: dict[tuple[int, int, int], int] = {}  # (row, predicting node, target) -> index, deduplicated
+            slots = {}
+            for r, (row, (tokens, parents, depths, paths)) in enumerate(zip(batch, trees)):
+                ids[r, :len(tokens)] = torch.tensor(tokens)
+                positions[r, :len(tokens)] = torch.tensor(depths)
+                mask[r, 0] = _tree_mask(parents, width)
+                for path, j in zip(paths, (j for q in row for j in (2 * q, 2 * q + 1))):
+                    seq = sequences[j]
+                    slots[j] = [wanted.setdefault((r, path[k - 1], seq[k]), len(wanted))
+                                for k in range(starts[j], len(seq))]
+            hidden = decoder(input_ids=ids.to(device), attention_mask=mask.to(device),
+                             position_ids=positions.to(device)).last_hidden_state
+            keys = list(wanted)
+            rows_t = torch.tensor([k[0] for k in keys])
+            cols_t = torch.tensor([k[1] for k in keys])
+            targets = torch.tensor([k[2] for k in keys], device=device)
+            logprobs = _head_logprobs(model, hidden[rows_t, cols_t], targets).cpu().double().numpy()
+            for j, slot in slots.items():
+                token_logprobs[j] = logprobs[slot]
+    return token_logprobs
 
 
 def score_questions(model, tokenizer, questions: Sequence[KRQuestion | dict], batch_size: int = 32,
                     normalization: str = "mean", delimiter: str = " ", max_length: int | None = None,
-                    share_prefix: bool = True, return_tokens: bool = False, progress: bool = False):
+                    sharing: str = "tree", pack_tokens: int = 512, return_tokens: bool = False,
+                    progress: bool = False):
     """Scores ``(n, 2)``: the log-probability of [true, false] continuation given the context.
 
     ``normalization="mean"``: the mean over the continuation's tokens of their log-probabilities; ``"first_k"``:
@@ -570,39 +594,44 @@ def score_questions(model, tokenizer, questions: Sequence[KRQuestion | dict], ba
     special tokens added. Sequences longer than ``max_length`` (default: the model's
     ``max_position_embeddings``) lose context tokens from the left.
 
-    Batched, ``batch_size`` questions at a time sorted by length, with ``share_prefix=True`` (default): the
-    context and the continuation's tokens before the change, common to the true and the false sequence, run
-    through the decoder once (left-padded, KV cache), then both remaining suffixes (right-padded) continue from
-    the cache; the LM head and softmax run only where a continuation token is predicted. With
-    ``share_prefix=False`` (or a model whose decoder cannot be split from its head) each of the 2n sequences runs
-    whole, still batched. Works for ``transformers`` causal LMs whose forward accepts ``position_ids``.
-    ``return_tokens=True`` returns the per-token log-probabilities ``[true_0, false_0, true_1, ...]`` instead, for
-    :func:`reduce_scores` (both normalizations from one pass).
+    ``batch_size`` questions per forward. ``sharing="tree"`` (default): the sequences of neighbouring questions
+    (sorted by their tokens) are merged into a prefix tree packed in rows of at most ``pack_tokens`` tokens,
+    attending along the tree (a 4D mask), so that every shared prefix (the context of the true and the false
+    sentence, the sentences before the change, a paragraph's first sentence common to its questions) runs once;
+    the LM head and softmax run only where a continuation token is predicted. ``sharing="none"`` (and models the
+    tree cannot serve: no decoder separate from the head, an attention without custom masks, a sliding window
+    shorter than the sequences) runs each of the 2n sequences whole, left-padded, still batched. Works for
+    ``transformers`` causal LMs whose forward accepts ``position_ids``. ``return_tokens=True`` returns the
+    per-token log-probabilities ``[true_0, false_0, true_1, ...]`` instead, for :func:`reduce_scores` (both
+    normalizations from one pass).
     """
     import torch
 
     questions = _check_scoring_args(questions, batch_size, normalization)
+    if sharing not in SHARINGS:
+        raise ValueError(f"sharing must be one of {SHARINGS}, got {sharing!r}")
+    if not isinstance(pack_tokens, int) or isinstance(pack_tokens, bool) or pack_tokens < 1:
+        raise ValueError(f"pack_tokens must be an int >= 1, got {pack_tokens!r}")
     if not questions:
         return np.zeros((0, 2))
     max_length = max_length or getattr(model.config, "max_position_embeddings", None) or 2048
     contexts, trues, falses = _continuation_ids(tokenizer, questions, delimiter)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    device = next(model.parameters()).device
-    decoder = _decoder(model)
-    if share_prefix and decoder is not None:
-        token_logprobs = _score_shared_prefix(model, decoder, contexts, trues, falses, batch_size, max_length, pad_id,
-                                              device, progress)
-        return token_logprobs if return_tokens else reduce_scores(token_logprobs, normalization)
-    batch_size *= 2  # sequences, two per question
-    sequences, conts, skip = [], [], []  # skip: leading continuation tokens taken from the true twin
+    sequences, starts = [], []  # two per question: context + true, context + false
     for ctx, true, false in zip(contexts, trues, falses):
         if not true or not false:
             raise KRFormatError("a continuation tokenized to zero tokens")
-        shared = next((t for t, (a, b) in enumerate(zip(true, false)) if a != b), min(len(true), len(false)))
-        for cont, n_skip in ((true, 0), (false, min(shared, len(false) - 1))):
-            sequences.append((ctx + cont)[-max_length:])
-            conts.append(len(cont))
-            skip.append(n_skip)
+        for cont in (true, false):
+            if len(cont) >= max_length:
+                raise KRFormatError(f"a continuation is {len(cont)} tokens, max_length={max_length} leaves no context")
+            seq = (ctx + cont)[-max_length:]
+            sequences.append(seq)
+            starts.append(len(seq) - len(cont))
+    device = next(model.parameters()).device
+    if sharing == "tree" and _tree_supported(model, max(map(len, sequences))):
+        token_logprobs = _score_tree(model, sequences, starts, batch_size, pack_tokens, device, progress)
+        return token_logprobs if return_tokens else reduce_scores(token_logprobs, normalization)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    batch_size *= 2  # sequences, two per question
     order = sorted(range(len(sequences)), key=lambda j: (-len(sequences[j]), j))
     token_logprobs: list[np.ndarray | None] = [None] * len(sequences)
     batches = [order[b:b + batch_size] for b in range(0, len(order), batch_size)]
@@ -620,7 +649,7 @@ def score_questions(model, tokenizer, questions: Sequence[KRQuestion | dict], ba
                 seq = sequences[j]
                 ids[r, width - len(seq):] = torch.tensor(seq)
                 mask[r, width - len(seq):] = 1
-                first = width - conts[j] + skip[j]  # first scored token; predicted at the position before it
+                first = width - len(seq) + starts[j]  # first scored token; predicted at the position before it
                 rows += [r] * (width - first)
                 cols += range(first - 1, width - 1)
             positions = (mask.cumsum(-1) - 1).clamp(min=0)
@@ -630,12 +659,9 @@ def score_questions(model, tokenizer, questions: Sequence[KRQuestion | dict], ba
                                         targets).cpu().double().numpy()
             offset = 0
             for j in batch:
-                n = conts[j] - skip[j]
+                n = len(sequences[j]) - starts[j]
                 token_logprobs[j] = logprobs[offset:offset + n]
                 offset += n
-    for j in range(1, len(sequences), 2):  # the false sentence's shared leading tokens: the true twin's numbers
-        if skip[j]:
-            token_logprobs[j] = np.concatenate([token_logprobs[j - 1][:skip[j]], token_logprobs[j]])
     return token_logprobs if return_tokens else reduce_scores(token_logprobs, normalization)
 
 

@@ -40,6 +40,7 @@ from typing import Any, Callable
 from .results import read_json, versions, write_json
 
 LOSS_NAMES = ("ce", "tce", "focal", "tce_dynamic")
+ADDED_LATER = ("pretrain_seed", "benchmarks", "benchmark_data", "benchmark_limit")  # parameters newer than the committed reference runs
 
 
 @dataclass
@@ -73,7 +74,13 @@ class RecursiveConfig:
     eval_batch_size: int = 32
     # which epoch of a stage is kept: "heldout_loss" (lowest CE on held-out real text) or "last"; never the KR-test
     checkpoint_selection: str = "heldout_loss"
-    seed: int = 0
+    seed: int = 0  # the splits, KR items, data order and decoding of a run
+    pretrain_seed: int = 0  # a scratch model's pretraining text and weights: shared by runs of every seed
+    # lm-eval benchmarks after every stage (Tables D2-D5): a subset of fortifai.benchmarks.TASKS, their data
+    # ("hub" or "local": ../shared/data) and items per task (per BLiMP phenomenon; None: all)
+    benchmarks: list = field(default_factory=list)
+    benchmark_data: str = "hub"
+    benchmark_limit: int | None = None
     keep_checkpoints: bool = False
 
     def loss_kwargs(self) -> dict[str, float]:
@@ -94,7 +101,12 @@ class RecursiveConfig:
         """8 hex digits that change with any parameter: run folders named by it are reused only when identical."""
         import hashlib
 
-        return hashlib.sha256(json.dumps(dataclasses.asdict(self), sort_keys=True).encode()).hexdigest()[:8]
+        params = dataclasses.asdict(self)
+        defaults = dataclasses.asdict(RecursiveConfig())
+        for name in ADDED_LATER:  # at their default they leave the fingerprints of older runs as they were
+            if params[name] == defaults[name]:
+                del params[name]
+        return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:8]
 
     def validate(self) -> "RecursiveConfig":
         """Raise one ValueError naming the parameter and what is allowed, before any expensive work."""
@@ -119,6 +131,15 @@ class RecursiveConfig:
             )
         if self.checkpoint_selection not in ("heldout_loss", "last"):
             raise ValueError(f"checkpoint_selection must be 'heldout_loss' or 'last', got {self.checkpoint_selection!r}")
+        from .benchmarks import DATA_CHOICES, TASKS
+
+        if not isinstance(self.benchmarks, (list, tuple)) or any(b not in TASKS for b in self.benchmarks):
+            raise ValueError(f"benchmarks must be a list of names from {list(TASKS)}, got {self.benchmarks!r}")
+        if self.benchmark_data not in DATA_CHOICES:
+            raise ValueError(f"benchmark_data must be one of {list(DATA_CHOICES)}, got {self.benchmark_data!r}")
+        limit = self.benchmark_limit
+        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+            raise ValueError(f"benchmark_limit must be None (every item) or a positive integer, got {limit!r}")
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate!r}")
         if not (0 < self.top_p <= 1 and self.temperature > 0 and self.repetition_penalty > 0):
@@ -142,10 +163,15 @@ def training_schedule(stage: int) -> list[tuple[int, int]]:
     return [(k, stage - k) for k in range(stage + 1)]
 
 
-def make_splits(paragraphs: list[str], n_splits: int, per_split: int, heldout: int, seed: int) -> dict[str, Any]:
-    """Disjoint real splits of ``per_split`` paragraphs each, a held-out set, and the rest (for pretraining).
+def make_splits(paragraphs: list[str], n_splits: int, per_split: int, heldout: int, seed: int,
+                pretrain_paragraphs: int = 0, pretrain_seed: int = 0) -> dict[str, Any]:
+    """Disjoint real splits of ``per_split`` paragraphs each, a held-out set, and the pretraining text ("rest").
 
-    The paragraphs are shuffled by ``seed``; the splits take equal numbers of paragraphs, assigned
+    The pretraining text (a scratch model's, at most ``pretrain_paragraphs``; 0: all that is left) depends on
+    ``pretrain_seed`` only, so that runs of every ``seed`` share one pretrained base model, as the paper's runs
+    share one pretrained LLaMA; the splits and the held-out set are drawn by ``seed`` from the other paragraphs,
+    so that no run trains or evaluates on text its base model saw. With ``seed == pretrain_seed`` the splits are
+    the first paragraphs of the shuffled corpus. The splits take equal numbers of paragraphs, assigned
     round-robin over the length-sorted selection so that their token counts are close too.
     """
     import random
@@ -157,13 +183,21 @@ def make_splits(paragraphs: list[str], n_splits: int, per_split: int, heldout: i
             f"({n_splits} splits x split_paragraphs {per_split} + heldout_paragraphs {heldout}); "
             "lower split_paragraphs or choose a larger dataset"
         )
-    order = list(range(len(paragraphs)))
-    random.Random(seed).shuffle(order)
+
+    def shuffled(by: int) -> list[int]:
+        order = list(range(len(paragraphs)))
+        random.Random(by).shuffle(order)
+        return order
+
+    pretraining = shuffled(pretrain_seed)[needed:]
+    if pretrain_paragraphs:
+        pretraining = pretraining[:pretrain_paragraphs]
+    reserved = set(pretraining)
+    order = [i for i in shuffled(seed) if i not in reserved]
     chosen = sorted(order[: n_splits * per_split], key=lambda i: (len(paragraphs[i]), i))
     splits = [[paragraphs[i] for i in chosen[k::n_splits]] for k in range(n_splits)]
     held = [paragraphs[i] for i in order[n_splits * per_split : needed]]
-    rest = [paragraphs[i] for i in order[needed:]]
-    return {"splits": splits, "heldout": held, "rest": rest}
+    return {"splits": splits, "heldout": held, "rest": [paragraphs[i] for i in pretraining]}
 
 
 # --- the run directory ---------------------------------------------------------------------------
@@ -180,7 +214,7 @@ class RunDirectory:
         params = dataclasses.asdict(config)
         if manifest.is_file():
             # a parameter added to fortifai after the run was made counts as its default, so old runs stay usable
-            defaults = {f.name: f.default for f in dataclasses.fields(RecursiveConfig)}
+            defaults = dataclasses.asdict(RecursiveConfig())
             previous = {**defaults, **read_json(manifest)["params"]}
             changed = {k: (previous.get(k), v) for k, v in params.items() if previous.get(k) != v}
             if changed:
@@ -230,15 +264,18 @@ def default_hooks(config: RecursiveConfig, log: Callable[[str], None] = print) -
 
     if config.model not in pretrain.SCRATCH_MODELS:
         models.load_tokenizer(config.model)  # raises ModelUnavailableError naming the offline choices
+    if config.benchmark_data == "hub" and set(config.benchmarks) - {"hellaswag"} and not corpus.hub_reachable():
+        raise ValueError(f"benchmark_data='hub' but the Hugging Face hub is unreachable: use benchmark_data='local' "
+                         f"(../shared/data) for {sorted(set(config.benchmarks) - {'hellaswag'})}")
 
     def paragraphs() -> list[str]:
         return corpus.load_paragraphs(config.dataset, min_words=config.min_paragraph_words)
 
     def base_model(rest: list[str]):
         if config.model in pretrain.SCRATCH_MODELS:
-            texts = rest[: config.pretrain_paragraphs]
             distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-            folder = (pretrain.pretrain_isolated if distributed else pretrain.pretrain)(config.model, texts, seed=config.seed)
+            pretrain_once = pretrain.pretrain_isolated if distributed else pretrain.pretrain
+            folder = pretrain_once(config.model, rest, seed=config.pretrain_seed)
             return pretrain.load_scratch(folder)
         return models.load_model(config.model, seed=config.seed)
 
@@ -375,6 +412,11 @@ def _load(folder: Path):
     return AutoModelForCausalLM.from_pretrained(folder), AutoTokenizer.from_pretrained(folder)
 
 
+def _splits(hooks: Hooks, config: RecursiveConfig) -> dict[str, Any]:
+    return make_splits(hooks.paragraphs(), config.stages, config.split_paragraphs, config.heldout_paragraphs,
+                       config.seed, config.pretrain_paragraphs, config.pretrain_seed)
+
+
 def run(config: RecursiveConfig, run_dir: str | Path, hooks: Hooks, progress: bool = True) -> dict[str, Any]:
     """Run (or resume) the protocol; return every stage's metrics.
 
@@ -392,8 +434,7 @@ def run(config: RecursiveConfig, run_dir: str | Path, hooks: Hooks, progress: bo
     log = hooks.log if main else (lambda message: None)
     data_file = directory.path / "data.json"
     if main and not data_file.is_file():
-        data = make_splits(hooks.paragraphs(), config.stages, config.split_paragraphs, config.heldout_paragraphs,
-                           config.seed)
+        data = _splits(hooks, config)
         del data["rest"]  # the pretraining text is rebuilt from the corpus when needed, not stored per run
         data["kr_items"] = [
             hooks.make_kr_items(split, config.kr_per_paragraph, config.seed + k) if hooks.make_kr_items else []
@@ -414,8 +455,7 @@ def run(config: RecursiveConfig, run_dir: str | Path, hooks: Hooks, progress: bo
             model, tokenizer = _load(stage_dir / "model")
             train_metrics = read_json(stage_dir / "train.json")
         elif i == 0:
-            rest = make_splits(hooks.paragraphs(), config.stages, config.split_paragraphs, config.heldout_paragraphs,
-                               config.seed)["rest"]
+            rest = _splits(hooks, config)["rest"]
             with state.main_process_first():  # a scratch model is pretrained once, by the main process
                 model, tokenizer = hooks.base_model(rest)
         else:
@@ -437,7 +477,9 @@ def run(config: RecursiveConfig, run_dir: str | Path, hooks: Hooks, progress: bo
                 write_json(stage_dir / "train.json", train_metrics)
                 shutil.rmtree(stage_dir / "trainer", ignore_errors=True)
         if main:
-            _finish_stage(i, model, tokenizer, current, data, train_metrics, config, directory, hooks, progress)
+            load_base = (lambda: hooks.base_model(_splits(hooks, config)["rest"])) if i == 0 else None
+            _finish_stage(i, model, tokenizer, current, data, train_metrics, config, directory, hooks, progress,
+                          load_base)
             log(_summary(read_json(stage_dir / "metrics.json")))
         state.wait_for_everyone()
         del model
@@ -466,7 +508,24 @@ def _save_atomically(model, tokenizer, folder: Path) -> None:
     partial.rename(folder)
 
 
-def _finish_stage(i, model, tokenizer, current, data, train_metrics, config, directory, hooks, progress) -> None:
+CONFIDENCE_BINS = 20  # histogram of p(target) over [0, 1]
+
+
+def confidence_profile(model, tokenizer, texts: dict[str, list[str]], config: RecursiveConfig) -> dict[str, Any]:
+    """Per named text set: the summary of the model's per-token probabilities of the target and their histogram."""
+    import numpy as np
+
+    from .divergence import confidence_gap
+
+    model.eval()
+    gap = confidence_gap(model, tokenizer, texts, batch_size=config.eval_batch_size, max_length=config.block_size)
+    edges = np.linspace(0, 1, CONFIDENCE_BINS + 1)
+    return {name: {**gap["summaries"][name], "histogram": np.histogram(p, edges)[0].tolist()}
+            for name, p in gap["probabilities"].items()}
+
+
+def _finish_stage(i, model, tokenizer, current, data, train_metrics, config, directory, hooks, progress,
+                  load_base=None) -> None:
     """Regenerate the splits M_i trained on, evaluate M_i, and mark stage i finished."""
     stage_dir = directory.stage(i)
     generated, generation_stats = {}, {}
@@ -479,7 +538,21 @@ def _finish_stage(i, model, tokenizer, current, data, train_metrics, config, dir
             correct = hooks.score_kr(model, tokenizer, items, config.eval_batch_size)
             kr[str(k)] = dict(accuracy=sum(correct) / len(correct) if correct else None, n=len(correct),
                               correct=[bool(c) for c in correct])
-    metrics = dict(stage=i, trained_on=training_schedule(i), train=train_metrics, generation=generation_stats, kr=kr)
+    # Fig. 1: M_i's confidence on the real split it trained on, on held-out real text and on its own regeneration
+    # of that split; at stage 0 also the base model's, on the same three texts
+    texts = {"trained": data["splits"][i], "unseen": data["heldout"], "generated": generated[str(i)]}
+    confidence = {"model": confidence_profile(model, tokenizer, texts, config)}
+    if i == 0 and load_base is not None:
+        confidence["base"] = confidence_profile(load_base()[0].to(next(model.parameters()).device), tokenizer, texts,
+                                                config)
+    metrics = dict(stage=i, trained_on=training_schedule(i), train=train_metrics, generation=generation_stats, kr=kr,
+                   confidence=confidence)
+    if config.benchmarks:
+        from .benchmarks import run_benchmarks
+
+        metrics["benchmarks"] = run_benchmarks(model, tokenizer, tasks=list(config.benchmarks), data=config.benchmark_data,
+                                               limit=config.benchmark_limit, batch_size=config.eval_batch_size,
+                                               seed=config.seed)
     write_json(stage_dir / "metrics.json", metrics)  # the stage is finished from here on
     if i > 0 and not config.keep_checkpoints:
         shutil.rmtree(directory.stage(i - 1) / "model", ignore_errors=True)
@@ -602,6 +675,11 @@ def claims(labels: dict[str, str], failure: dict[str, list[float]], final_kr_tot
             "reproduced" if lower else "not reproduced",
         ))
     return rows
+
+
+def run_folder_name(method: str, config: RecursiveConfig) -> str:
+    """``<method>-seed<seed>-<fingerprint>``: where the notebooks and scripts/recursive_sweep.py keep a run."""
+    return f"{method}-seed{config.seed}-{config.fingerprint()}"
 
 
 def parse_method(method: str) -> dict[str, Any]:

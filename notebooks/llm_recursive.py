@@ -38,8 +38,8 @@
 # against 0.47 on an unseen one, in our calibration run), so choosing on it would measure nothing.
 
 # %% tags=["parameters"]
-methods = ["ce", "tce-0.9", "focal-2.0"]  # loss[-gamma]; also "tce_dynamic-<alpha>"
-seeds = [0]
+methods = ["ce", "tce-0.9", "tce-0.99", "focal-2.0"]  # loss[-gamma]; also "tce_dynamic-<alpha>"
+seeds = [0, 1, 2]
 model = "scratch-llama-small"
 dataset = "wikipedia-offline"
 stages = 6
@@ -64,6 +64,10 @@ kr_per_paragraph = 5
 eval_batch_size = 64
 keep_checkpoints = False
 checkpoint_selection = "last"  # "heldout_loss" in the paper presets; see the note above
+pretrain_seed = 0  # the scratch model's pretraining: one base model for every seed, as in the paper
+benchmarks = ["blimp"]  # lm-eval after every stage: "blimp", "hellaswag", "gsm8k"
+benchmark_data = "local"  # "hub", or "local" (../shared/data)
+benchmark_limit: int | None = 20  # items per task (per BLiMP phenomenon); None: all
 kr_failure_threshold = 0.75  # Sec. 4.5: failure when KR split 0 falls below 75%
 runs_dir: str | None = None  # where the runs live; default results/llm_recursive/runs
 output_dir: str | None = None
@@ -92,6 +96,7 @@ shared = dict(
     num_beams=num_beams, repetition_penalty=repetition_penalty, do_sample=do_sample, temperature=temperature,
     top_p=top_p, generation_batch_size=generation_batch_size, kr_per_paragraph=kr_per_paragraph,
     eval_batch_size=eval_batch_size, keep_checkpoints=keep_checkpoints, checkpoint_selection=checkpoint_selection,
+    pretrain_seed=pretrain_seed, benchmarks=benchmarks, benchmark_data=benchmark_data, benchmark_limit=benchmark_limit,
 )
 runs_dir = Path(runs_dir) if runs_dir else REPO_ROOT / "results" / "llm_recursive" / "runs"
 record = RunRecord(output_dir, params=dict(methods=methods, seeds=seeds, kr_failure_threshold=kr_failure_threshold,
@@ -113,7 +118,7 @@ timings = {}
 results = {}
 for (method, seed), config in tqdm(configs.items(), desc="runs"):
     started = time.perf_counter()
-    results[method, seed] = recursive.run(config, runs_dir / f"{method}-seed{seed}-{config.fingerprint()}",
+    results[method, seed] = recursive.run(config, runs_dir / recursive.run_folder_name(method, config),
                                           recursive.default_hooks(config), progress=False)
     timings[f"{method}-seed{seed}"] = time.perf_counter() - started
 
@@ -173,7 +178,7 @@ display(Markdown("\n".join(rows)))
 # value dominated by words missing from one side; "smoothed" adds 0.5 to every count.
 
 # %%
-kl = {key: recursive.generated_kl(runs_dir / f"{m}-seed{s}-{configs[m, s].fingerprint()}")
+kl = {key: recursive.generated_kl(runs_dir / recursive.run_folder_name(m, configs[m, s]))
       for key in results for m, s in [key]}
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
 for m_index, method in enumerate(methods):
@@ -194,9 +199,9 @@ plt.show()
 
 # %%
 first = {key: [read_json(p) for p in sorted(
-    (runs_dir / f"{key[0]}-seed{key[1]}-{configs[key].fingerprint()}").glob("stage_*/generated.json"),
+    (runs_dir / recursive.run_folder_name(key[0], configs[key])).glob("stage_*/generated.json"),
     key=lambda p: int(p.parent.name.split("_")[1]))] for key in results}
-data0 = read_json(runs_dir / f"{methods[0]}-seed{seeds[0]}-{configs[methods[0], seeds[0]].fingerprint()}" / "data.json")
+data0 = read_json(runs_dir / recursive.run_folder_name(methods[0], configs[methods[0], seeds[0]]) / "data.json")
 rows = ["| stage | " + " | ".join(configs[m, seeds[0]].label() for m in methods) + " |", "|---" * (len(methods) + 1) + "|"]
 rows.append("| real | " + " | ".join([data0["splits"][0][0][:300].replace("|", "/")] * len(methods)) + " |")
 for i in range(stages):

@@ -178,7 +178,7 @@ def test_batched_scores_match_the_slow_reference(tiny, questions):
     model, tokenizer = tiny
     expected, first_k = reference_scores(model, tokenizer, questions)
     assert np.abs(score_questions(model, tokenizer, questions, batch_size=7) - expected).max() < 1e-4
-    unshared = score_questions(model, tokenizer, questions, batch_size=7, share_prefix=False)
+    unshared = score_questions(model, tokenizer, questions, batch_size=7, sharing="none")
     assert np.abs(unshared - expected).max() < 1e-4
     assert np.abs(score_questions_per_item(model, tokenizer, questions) - expected).max() < 1e-4
     got = score_questions(model, tokenizer, questions, normalization="first_k")
@@ -194,8 +194,27 @@ def test_batch_size_does_not_change_scores(tiny, questions):
     for batch_size in (4, 64):
         assert np.abs(score_questions(model, tokenizer, questions, batch_size=batch_size) - one).max() < 1e-5
     for batch_size in (1, 64):
-        unshared = score_questions(model, tokenizer, questions, batch_size=batch_size, share_prefix=False)
+        unshared = score_questions(model, tokenizer, questions, batch_size=batch_size, sharing="none")
         assert np.abs(unshared - one).max() < 1e-5
+
+
+def test_tree_packing_does_not_change_scores(tiny, questions):
+    model, tokenizer = tiny
+    longest = max(len(tokenizer(q.context + " " + q.sentence_true)["input_ids"]) for q in questions)
+    assert krtest._tree_supported(model, longest)  # the tests below exercise the tree, not the fallback
+    one_per_row = score_questions(model, tokenizer, questions, pack_tokens=1)
+    for pack_tokens in (64, 4096):
+        got = score_questions(model, tokenizer, questions, pack_tokens=pack_tokens)
+        assert np.abs(got - one_per_row).max() < 1e-5
+
+
+def test_prefix_tree_shares_prefixes_and_masks_along_ancestors():
+    tokens, parents, depths, paths = krtest._prefix_tree([[5, 6, 7], [5, 6, 8], [5, 9]])
+    assert tokens == [5, 6, 7, 8, 9] and parents == [-1, 0, 1, 1, 0] and depths == [0, 1, 2, 2, 1]
+    assert paths == [[0, 1, 2], [0, 1, 3], [0, 4]]
+    sees = krtest._tree_mask(parents, 6) == 0
+    assert sees[3].tolist() == [True, True, False, True, False, False]  # 8 sees 5, 6 and itself, not its sibling 7
+    assert sees[5].tolist() == [False] * 5 + [True]  # padding sees itself only
 
 
 def test_scorer_accepts_dicts_and_rejects_bad_arguments(tiny, questions):
@@ -206,6 +225,8 @@ def test_scorer_accepts_dicts_and_rejects_bad_arguments(tiny, questions):
         score_questions(model, tokenizer, dicts, normalization="sum")
     with pytest.raises(ValueError, match="batch_size must be an int >= 1"):
         score_questions(model, tokenizer, dicts, batch_size=0)
+    with pytest.raises(ValueError, match="sharing must be one of"):
+        score_questions(model, tokenizer, dicts, sharing="prefix")
     with pytest.raises(KRFormatError, match="missing field"):
         score_questions(model, tokenizer, [{"context": "x"}])
 

@@ -89,6 +89,17 @@ def test_splits_are_disjoint_equal_and_leave_the_rest():
     assert recursive.make_splits(paragraphs, 6, 10, 5, seed=1) == data
 
 
+def test_seeds_share_the_pretraining_text_and_never_train_on_it():
+    paragraphs = toy_paragraphs(200)
+    runs = [recursive.make_splits(paragraphs, 6, 10, 5, seed=s, pretrain_paragraphs=80) for s in (0, 1, 2)]
+    assert runs[0]["rest"] == runs[1]["rest"] == runs[2]["rest"] and len(runs[0]["rest"]) == 80
+    assert runs[0]["splits"] != runs[1]["splits"]  # the seed draws other splits ...
+    for data in runs:  # ... always outside the base model's text
+        assert not set(data["rest"]) & {p for chunk in data["splits"] + [data["heldout"]] for p in chunk}
+    other_base = recursive.make_splits(paragraphs, 6, 10, 5, seed=0, pretrain_paragraphs=80, pretrain_seed=1)
+    assert other_base["rest"] != runs[0]["rest"]
+
+
 def test_splits_refuse_a_too_small_dataset():
     with pytest.raises(ValueError, match="split_paragraphs"):
         recursive.make_splits(toy_paragraphs(10), n_splits=6, per_split=2, heldout=2, seed=0)
