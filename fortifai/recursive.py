@@ -634,49 +634,6 @@ def time_to_failure(kr_split0: list[float], threshold: float = 0.75) -> float:
     return math.inf
 
 
-def claims(labels: dict[str, str], failure: dict[str, list[float]], final_kr_total: dict[str, list[float]],
-           final_kl: dict[str, list[float]], threshold: float = 0.75):
-    """The closing table of the LLM chapter: the paper's time-to-failure, KR-total and KL claims against ours.
-
-    Keys are method strings ("ce", "tce-0.9", "focal-2.0"); values are per seed. Ratios are of medians.
-    """
-    import numpy as np
-
-    from .report import Claim, spread
-
-    rows = []
-    if "ce" in failure:
-        ce = float(np.median(failure["ce"]))
-        rows.append(Claim(
-            "CE fails (KR split 0 < 75%) between the first and second stage (Fig. 6)",
-            f"{spread(failure['ce'], '{:.2f}')} stages", "reproduced" if 1 <= ce <= 2 else "not reproduced",
-        ))
-        for method, paper in (("tce-0.9", 2.3), ("focal-2.0", 1.5)):
-            if method not in failure:
-                continue
-            ratio = float(np.median(failure[method])) / ce if ce > 0 else float("nan")
-            rows.append(Claim(
-                f"{labels[method]} extends the time to failure {paper}x (Figs. 6, A2)",
-                f"{spread(failure[method], '{:.2f}')} stages, {ratio:.2f}x CE",
-                "reproduced" if ratio >= paper else ("partly" if ratio > 1 else "not reproduced"),
-            ))
-    if "ce" in final_kr_total and "tce-0.9" in final_kr_total:
-        gap = float(np.median(final_kr_total["tce-0.9"]) - np.median(final_kr_total["ce"]))
-        rows.append(Claim(
-            "TCE 0.9 retains more knowledge than CE at M5: KR-total 71.4% vs 69.2% (Table 2, LLaMA)",
-            f"TCE {spread(final_kr_total['tce-0.9'], '{:.3f}')}, CE {spread(final_kr_total['ce'], '{:.3f}')} ({gap:+.3f})",
-            "partly: same direction (see the standard errors on the status page)" if gap > 0 else "not reproduced",
-        ))
-    if "ce" in final_kl and "tce-0.9" in final_kl:
-        lower = float(np.median(final_kl["tce-0.9"])) < float(np.median(final_kl["ce"]))
-        rows.append(Claim(
-            "TCE keeps the KL divergence of generated to original text lower than CE (Fig. 7)",
-            f"smoothed KL at the last stage: TCE {spread(final_kl['tce-0.9'], '{:.3f}')}, CE {spread(final_kl['ce'], '{:.3f}')}",
-            "reproduced" if lower else "not reproduced",
-        ))
-    return rows
-
-
 def run_folder_name(method: str, config: RecursiveConfig) -> str:
     """``<method>-seed<seed>-<fingerprint>``: where the notebooks and scripts/recursive_sweep.py keep a run."""
     return f"{method}-seed{config.seed}-{config.fingerprint()}"

@@ -69,7 +69,7 @@ benchmarks = ["blimp"]  # lm-eval after every stage: "blimp", "hellaswag", "gsm8
 benchmark_data = "local"  # "hub", or "local" (../shared/data)
 benchmark_limit: int | None = 20  # items per task (per BLiMP phenomenon); None: all
 kr_failure_threshold = 0.75  # Sec. 4.5: failure when KR split 0 falls below 75%
-runs_dir: str | None = None  # where the runs live; default results/llm_recursive/runs
+runs_dir: str | None = None  # where the runs live; default results/llm_recursive/runs, or output_dir/runs
 output_dir: str | None = None
 
 # %%
@@ -81,12 +81,14 @@ import numpy as np
 from IPython.display import Markdown, display
 from tqdm.auto import tqdm
 
+from fortifai import llm_results as lr
 from fortifai import recursive
 from fortifai.plotting import use_style
-from fortifai.report import claims_markdown, spread
-from fortifai.results import REPO_ROOT, RunRecord, read_json, resolve_output_dir, save_figure, write_json
+from fortifai.report import spread
+from fortifai.results import REPO_ROOT, RunRecord, resolve_output_dir, save_figure, write_json
 
 use_style()
+given_output_dir = output_dir
 output_dir = resolve_output_dir(output_dir, "llm_recursive")
 shared = dict(
     model=model, dataset=dataset, stages=stages, split_paragraphs=split_paragraphs,
@@ -98,7 +100,9 @@ shared = dict(
     eval_batch_size=eval_batch_size, keep_checkpoints=keep_checkpoints, checkpoint_selection=checkpoint_selection,
     pretrain_seed=pretrain_seed, benchmarks=benchmarks, benchmark_data=benchmark_data, benchmark_limit=benchmark_limit,
 )
-runs_dir = Path(runs_dir) if runs_dir else REPO_ROOT / "results" / "llm_recursive" / "runs"
+# the book (no output_dir) reads and extends the committed runs; a run with its own output_dir keeps its runs there
+default_runs = REPO_ROOT / "results" / "llm_recursive" / "runs" if given_output_dir is None else output_dir / "runs"
+runs_dir = Path(runs_dir) if runs_dir else default_runs
 record = RunRecord(output_dir, params=dict(methods=methods, seeds=seeds, kr_failure_threshold=kr_failure_threshold,
                                            runs_dir=str(runs_dir), **shared), seed=seeds[0] if seeds else None)
 # every (method, seed) is checked before the first one starts
@@ -125,29 +129,20 @@ for (method, seed), config in tqdm(configs.items(), desc="runs"):
 # %% [markdown]
 # ## Per-stage curves
 #
-# Median over seeds (line) and the range of the seeds (band, when there are several).
+# Mean over seeds (line) and ± one standard error (band, when there are several seeds). The dotted line
+# is the failure threshold. The chapter {doc}`llm_results` sets these runs beside the paper's numbers
+# (Tables D2-D5), with the KL divergence of the regenerated text (Fig. 7) and Table E6.
 
 # %%
-tables = {key: recursive.stage_table(result) for key, result in results.items()}
-columns = [("kr_split0", "KR split 0 (the split regenerated every stage)"), ("kr_total", "KR-total (all splits)"),
-           ("heldout_perplexity", "perplexity of held-out real text")]
-fig, axes = plt.subplots(1, len(columns), figsize=(13, 3.8))
-per_method = {}
-for m_index, method in enumerate(methods):
-    color = f"C{m_index}"
-    per_method[method] = {}
-    for ax, (column, title) in zip(axes, columns):
-        values = np.array([[row[column] if row[column] is not None else np.nan for row in tables[method, s]]
-                           for s in seeds], dtype=float)
-        per_method[method][column] = values
-        x = np.arange(values.shape[1])
-        ax.plot(x, np.nanmedian(values, axis=0), marker="o", color=color, label=configs[method, seeds[0]].label())
-        if len(seeds) > 1:
-            ax.fill_between(x, np.nanmin(values, axis=0), np.nanmax(values, axis=0), color=color, alpha=0.2, lw=0)
-        ax.set(title=title, xlabel="stage (model $M_i$)")
-axes[0].axhline(kr_failure_threshold, color="red", ls=":", lw=1)
-axes[0].set_ylabel("accuracy")
-axes[0].legend()
+runs = {key: lr.Run(runs_dir / recursive.run_folder_name(key[0], configs[key]), result["params"], result["stages"])
+        for key, result in results.items()}
+per_method = {m: [runs[m, s] for s in seeds] for m in methods}
+fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+for ax, metric in zip(axes, ("kr_split0", "kr_total", "heldout_perplexity")):
+    lr.plot_stages(ax, per_method, metric)
+axes[0].axhline(kr_failure_threshold * 100, color="red", ls=":", lw=1)
+axes[2].set(ylabel="perplexity", yscale="log")
+axes[0].legend(fontsize=8)
 save_figure(fig, output_dir, "stages")
 plt.show()
 
@@ -158,78 +153,21 @@ plt.show()
 # "never" when it stays above it through the last stage, 0 when it starts below it.
 
 # %%
-failure = {m: [recursive.time_to_failure(list(per_method[m]["kr_split0"][j]), kr_failure_threshold)
-               for j in range(len(seeds))] for m in methods}
+failure = {m: lr.times_to_failure(per_method[m], kr_failure_threshold) for m in methods}
 rows = ["| method | KR split 0 at M0 | at last stage | KR-total at last stage | time to failure (stages) |",
         "|---|---|---|---|---|"]
 for m in methods:
-    v = per_method[m]
-    rows.append(f"| {configs[m, seeds[0]].label()} | {spread(v['kr_split0'][:, 0], '{:.3f}')} | "
-                f"{spread(v['kr_split0'][:, -1], '{:.3f}')} | {spread(v['kr_total'][:, -1], '{:.3f}')} | "
-                f"{spread(failure[m], '{:.2f}')} |")
+    split0, total = lr.metric_matrix(per_method[m], "kr_split0"), lr.metric_matrix(per_method[m], "kr_total")
+    rows.append(f"| {lr.method_label(m)} | {spread(split0[:, 0], '{:.3f}')} | {spread(split0[:, -1], '{:.3f}')} | "
+                f"{spread(total[:, -1], '{:.3f}')} | {spread(failure[m], '{:.2f}')} |")
 display(Markdown("\n".join(rows)))
-
-# %% [markdown]
-# ## KL divergence of the regenerated text (Fig. 7, A3)
-#
-# At each stage, the unigram KL divergence of the text the model regenerated to the real text it came from,
-# over all regenerated splits together (words as units, so no tokenizer is needed; the authors counted
-# model tokens). "Authors" replaces zero probabilities by $10^{-10}$ as in their notebook, which makes the
-# value dominated by words missing from one side; "smoothed" adds 0.5 to every count.
-
-# %%
-kl = {key: recursive.generated_kl(runs_dir / recursive.run_folder_name(m, configs[m, s]))
-      for key in results for m, s in [key]}
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-for m_index, method in enumerate(methods):
-    for ax, kind in zip(axes, ("authors", "smoothed")):
-        values = np.array([[row["total"][kind] for row in kl[method, s]] for s in seeds])
-        ax.plot(np.arange(values.shape[1]), np.median(values, axis=0), marker="o", color=f"C{m_index}",
-                label=configs[method, seeds[0]].label())
-        ax.set(title=f"KL(generated || real), {kind}", xlabel="stage (model $M_i$)")
-axes[0].legend()
-save_figure(fig, output_dir, "kl_divergence")
-plt.show()
-
-# %% [markdown]
-# ## One passage through the stages (Table E6)
-#
-# The first paragraph of split 0 as it was, and as each stage's model regenerated it (its first words;
-# the first `new_tokens` tokens of a split are kept, the rest is the model's).
-
-# %%
-first = {key: [read_json(p) for p in sorted(
-    (runs_dir / recursive.run_folder_name(key[0], configs[key])).glob("stage_*/generated.json"),
-    key=lambda p: int(p.parent.name.split("_")[1]))] for key in results}
-data0 = read_json(runs_dir / recursive.run_folder_name(methods[0], configs[methods[0], seeds[0]]) / "data.json")
-rows = ["| stage | " + " | ".join(configs[m, seeds[0]].label() for m in methods) + " |", "|---" * (len(methods) + 1) + "|"]
-rows.append("| real | " + " | ".join([data0["splits"][0][0][:300].replace("|", "/")] * len(methods)) + " |")
-for i in range(stages):
-    cells = [first[m, seeds[0]][i]["0"][0][:300].replace("|", "/") if first[m, seeds[0]][i]["0"] else "" for m in methods]
-    rows.append(f"| {i} | " + " | ".join(cells) + " |")
-display(Markdown("\n".join(rows)))
-
-# %% [markdown]
-# ## What reproduces
-#
-# At this scale and with these seeds; the paper's numbers are for LLaMA-3.2-1B on WikiText-2.
-
-# %%
-claims = recursive.claims(
-    {m: configs[m, seeds[0]].label() for m in methods}, failure,
-    {m: list(per_method[m]["kr_total"][:, -1]) for m in methods},
-    {m: [kl[m, s][-1]["total"]["smoothed"] for s in seeds] for m in methods}, kr_failure_threshold,
-)
-display(Markdown(claims_markdown(claims)))
 
 # %%
 metrics = dict(
     methods=methods, seeds=seeds, kr_failure_threshold=kr_failure_threshold,
-    runs={f"{m}-seed{s}": dict(method=m, seed=s, label=configs[m, s].label(), stages=tables[m, s])
-          for (m, s) in results},
-    time_to_failure={m: failure[m] for m in methods},
-    kl={f"{m}-seed{s}": kl[m, s] for (m, s) in results},
-    claims=[c.__dict__ for c in claims],
+    runs={f"{m}-seed{s}": dict(method=m, seed=s, label=configs[m, s].label(), folder=runs[m, s].folder.name,
+                               stages=recursive.stage_table(results[m, s])) for (m, s) in results},
+    time_to_failure=failure,
     throughput={f"{m}-seed{s}": [dict(stage=st["stage"], train_tokens_per_second=st["train"]["train_tokens_per_second"],
                                       generation_tokens_per_second=[g["tokens_per_second"] for g in st["generation"].values()])
                                  for st in results[m, s]["stages"]] for (m, s) in results},

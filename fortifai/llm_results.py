@@ -1,0 +1,262 @@
+"""The language-model results read back from run directories, aggregated over seeds, beside the paper's numbers.
+
+    runs = load_runs("results/llm_recursive/runs")             # every finished run under the folder
+    groups = group_runs(runs)                                   # {(setting, method): [runs, one per seed]}
+    values = metric_matrix(groups[key], "kr_split0")            # seeds x stages, in [0, 1] (nan: not measured)
+    paper = paper_tables()["D2"]                                # the paper's Tables D2-D5 (Appendix D)
+    failure_ratio(ttf_tce, ttf_ce)                              # ratio of mean times to failure, bootstrap interval
+
+A *setting* is what the paper varies between its tables: the model and the data set (plus, for us, the other
+parameters of the tier, so that runs with different settings are never averaged together). A *method* is
+the loss with its parameter, as the presets name it: ``ce``, ``tce-0.9``, ``tce-0.99``, ``focal-2.0``.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .recursive import kr_accuracy, time_to_failure
+from .results import read_json
+
+METRICS = ("blimp", "hellaswag", "gsm8k", "kr_split0", "kr_total")
+METRIC_TITLES = {"blimp": "BLiMP", "hellaswag": "HellaSwag", "gsm8k": "GSM8K", "kr_split0": "KR-split 0",
+                 "kr_total": "KR-total", "kr_seen": "KR on the splits trained so far",
+                 "heldout_perplexity": "perplexity of held-out real text"}
+# what distinguishes a run from its seed-siblings without making it another setting
+PER_RUN = ("loss", "gamma", "alpha", "seed", "keep_checkpoints")
+
+
+def method_name(params: dict[str, Any]) -> str:
+    """``ce``, ``tce-0.9``, ``focal-2.0``, ``tce_dynamic-1.0``: the preset's name of a run's loss."""
+    loss = params["loss"]
+    if loss == "ce":
+        return "ce"
+    if loss == "tce_dynamic":
+        return f"tce_dynamic-{float(params.get('alpha', 1.0))}"
+    default = {"tce": 0.9, "focal": 2.0}[loss]
+    return f"{loss}-{float(params['gamma'] if params.get('gamma') is not None else default)}"
+
+
+def method_label(method: str) -> str:
+    name, _, value = method.partition("-")
+    return {"ce": "CE", "tce": f"TCE {value}", "focal": f"focal {value}",
+            "tce_dynamic": f"TCE dynamic (alpha {value})"}[name]
+
+
+@dataclass
+class Run:
+    """One finished run of the recursive protocol: its parameters and every stage's metrics."""
+
+    folder: Path
+    params: dict[str, Any]
+    stages: list[dict[str, Any]]
+
+    @property
+    def method(self) -> str:
+        return method_name(self.params)
+
+    @property
+    def seed(self) -> int:
+        return int(self.params["seed"])
+
+    @property
+    def setting(self) -> tuple[tuple[str, Any], ...]:
+        return tuple(sorted((k, _hashable(v)) for k, v in self.params.items() if k not in PER_RUN))
+
+    def values(self, metric: str) -> list[float]:
+        """Per stage, ``metric`` as a fraction; nan where it was not measured."""
+        if metric not in METRICS and metric not in ("heldout_perplexity", "kr_seen"):
+            raise ValueError(f"metric must be one of {METRICS + ('heldout_perplexity', 'kr_seen')}, got {metric!r}")
+        out = []
+        for stage in self.stages:
+            if metric == "kr_split0":
+                value = kr_accuracy(stage, [0])
+            elif metric == "kr_total":
+                value = kr_accuracy(stage)
+            elif metric == "kr_seen":
+                value = kr_accuracy(stage, list(range(stage["stage"] + 1)))
+            elif metric == "heldout_perplexity":
+                value = stage["train"]["heldout_perplexity"]
+            else:
+                result = stage.get("benchmarks", {}).get(metric, {})
+                value = result.get("value") if result.get("status") == "ok" else None
+            out.append(math.nan if value is None else float(value))
+        return out
+
+    def status(self, metric: str) -> str:
+        """"ok", or why ``metric`` was not measured in this run."""
+        if metric.startswith("kr"):
+            return "ok"
+        if metric not in self.params.get("benchmarks", []):
+            return "not run: not among this run's benchmarks"
+        return self.stages[0].get("benchmarks", {}).get(metric, {}).get("status", "not run")
+
+
+def _hashable(value):
+    return tuple(value) if isinstance(value, list) else value
+
+
+def load_runs(runs_dir: str | Path) -> list[Run]:
+    """Every finished run (``metrics.json`` present) in the folders under ``runs_dir``, sorted by name."""
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        raise FileNotFoundError(f"runs_dir {runs_dir} does not exist; run notebooks/llm_recursive.py or "
+                                "scripts/recursive_sweep.py first")
+    runs = []
+    for folder in sorted(p for p in runs_dir.iterdir() if (p / "metrics.json").is_file()):
+        result = read_json(folder / "metrics.json")
+        runs.append(Run(folder, result["params"], result["stages"]))
+    return runs
+
+
+def group_runs(runs: Sequence[Run]) -> dict[tuple, list[Run]]:
+    """``{(setting, method): runs sorted by seed}``; one run per seed (a repeated seed is an error)."""
+    groups: dict[tuple, list[Run]] = {}
+    for run in runs:
+        groups.setdefault((run.setting, run.method), []).append(run)
+    for key, members in groups.items():
+        members.sort(key=lambda r: r.seed)
+        seeds = [r.seed for r in members]
+        if len(set(seeds)) != len(seeds):
+            raise ValueError(f"two runs of {key[1]} with the same seed and setting: "
+                             f"{[str(r.folder) for r in members]}")
+    return groups
+
+
+def setting_name(setting: tuple) -> str:
+    params = dict(setting)
+    return f"{params['model']} on {params['dataset']}"
+
+
+def metric_matrix(runs: Sequence[Run], metric: str) -> np.ndarray:
+    """Seeds x stages array of ``metric`` (nan where not measured)."""
+    return np.array([run.values(metric) for run in runs], dtype=float)
+
+
+def mean_and_sem(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean over seeds (axis 0) and its standard error (0 with one seed)."""
+    values = np.asarray(values, dtype=float)
+    n = np.sum(np.isfinite(values), axis=0)
+    with warnings.catch_warnings():  # all-nan columns and single seeds are expected: nan mean, 0 error
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(values, axis=0) if values.size else values
+        sem = np.where(n > 1, np.nanstd(values, axis=0, ddof=1) / np.sqrt(np.maximum(n, 1)), 0.0)
+    return mean, sem
+
+
+def times_to_failure(runs: Sequence[Run], threshold: float = 0.75) -> list[float]:
+    """Per run (seed), stages until KR split 0 falls below ``threshold`` (inf: not within the run)."""
+    return [time_to_failure(run.values("kr_split0"), threshold) for run in runs]
+
+
+def failure_ratio(method: Sequence[float], baseline: Sequence[float], n_stages: int, n_boot: int = 10_000,
+                  level: float = 0.95, seed: int = 0) -> dict[str, Any]:
+    """Ratio of the mean time to failure of ``method`` to the baseline's, with a percentile bootstrap interval
+    (seeds resampled with replacement within each group).
+
+    A run that never fails is counted as failing at ``n_stages`` (the end of the run), so the ratio is then a
+    lower bound for the method (``censored``: how many of its runs never failed).
+    """
+    a = np.minimum(np.asarray(method, dtype=float), n_stages)
+    b = np.minimum(np.asarray(baseline, dtype=float), n_stages)
+    if a.size == 0 or b.size == 0:
+        raise ValueError("both groups need at least one run")
+    rng = np.random.default_rng(seed)
+    boot_a = a[rng.integers(0, a.size, (n_boot, a.size))].mean(1)
+    boot_b = b[rng.integers(0, b.size, (n_boot, b.size))].mean(1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = boot_a / boot_b
+        ratio = a.mean() / b.mean() if b.mean() > 0 else math.inf
+    low, high = np.nanquantile(ratios, [(1 - level) / 2, (1 + level) / 2])
+    return {"ratio": float(ratio), "ci_low": float(low), "ci_high": float(high), "n_method": int(a.size),
+            "n_baseline": int(b.size), "censored": int(np.sum(~np.isfinite(np.asarray(method, dtype=float))))}
+
+
+@lru_cache(maxsize=1)
+def paper_tables() -> dict[str, Any]:
+    """The paper's Tables D2-D5 as fractions: ``{table: {model, dataset, values: {method: {metric: [M0..M5]}}}}``."""
+    import yaml
+
+    raw = yaml.safe_load((Path(__file__).resolve().parent / "data" / "paper_llm_tables.yaml").read_text())
+    out = {}
+    for name, table in raw["tables"].items():
+        values = {m: {metric: [stage[metric][j] / 100 for stage in table["stages"]] for metric in raw["metrics"]}
+                  for j, m in enumerate(raw["methods"])}
+        out[name] = {"model": table["model"], "dataset": table["dataset"], "values": values}
+    return out
+
+
+def paper_time_to_failure(table: str, method: str, threshold: float = 0.75) -> float:
+    """Time to failure computed the way we compute ours, from the paper's KR-split 0 row of ``table``."""
+    return time_to_failure(paper_tables()[table]["values"][method]["kr_split0"], threshold)
+
+
+def fmt_cell(mean: float, sem: float, n: int, scale: float = 100) -> str:
+    """``71.2 ± 1.3`` (mean ± standard error over ``n`` seeds, in %), ``–`` when not measured."""
+    if not np.isfinite(mean):
+        return "–"
+    return f"{mean * scale:.1f}" + (f" ± {sem * scale:.1f}" if n > 1 else "")
+
+
+def by_method(groups: dict[tuple, list[Run]], setting: tuple) -> dict[str, list[Run]]:
+    """The runs of one setting, keyed by method, in the paper's order (CE first)."""
+    order = {m: i for i, m in enumerate(("ce", "focal-2.0", "tce-0.9", "tce-0.99"))}
+    found = {method: runs for (s, method), runs in groups.items() if s == setting}
+    return dict(sorted(found.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])))
+
+
+def stage_table_markdown(runs_by_method: dict[str, list[Run]], metrics: Sequence[str] = METRICS,
+                         paper: dict[str, Any] | None = None, stages: Sequence[int] | None = None) -> str:
+    """Tables D2-D5 in our numbers (mean ± standard error over seeds, %) with the paper's beside each.
+
+    ``paper``: one of :func:`paper_tables`; ``stages``: the rows to show (default all; Tables 1-4 are
+    ``[0]`` and ``[5]``). A metric no run measured shows its reason once, below the table.
+    """
+    n_stages = max(len(runs[0].stages) for runs in runs_by_method.values())
+    stages = list(range(n_stages)) if stages is None else list(stages)
+    shown = [m for m in metrics if any(r.status(m) == "ok" for runs in runs_by_method.values() for r in runs)]
+    missing = {m: next(iter(runs_by_method.values()))[0].status(m) for m in metrics if m not in shown}
+    head = ["stage", "method", "seeds"]
+    for m in shown:
+        head += [f"{METRIC_TITLES[m]} ours"] + ([f"{METRIC_TITLES[m]} paper"] if paper else [])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for i in stages:
+        for method, runs in runs_by_method.items():
+            cells = [f"M{i}", method_label(method), str(len(runs))]
+            for m in shown:
+                values = metric_matrix(runs, m)
+                mean, sem = mean_and_sem(values[:, i:i + 1]) if values.shape[1] > i else (np.array([np.nan]),) * 2
+                cells.append(fmt_cell(mean[0], sem[0], len(runs)))
+                if paper:
+                    row = paper["values"].get(method, {}).get(m)
+                    cells.append(f"{row[i] * 100:.1f}" if row and i < len(row) else "–")
+            lines.append("| " + " | ".join(cells) + " |")
+    notes = [f"{METRIC_TITLES[m]}: {reason}" for m, reason in missing.items()]
+    return "\n".join(lines) + ("\n\n" + "; ".join(notes) + "." if notes else "")
+
+
+def plot_stages(ax, runs_by_method: dict[str, list[Run]], metric: str, paper: dict[str, Any] | None = None,
+                colors: dict[str, str] | None = None) -> None:
+    """Mean over seeds per stage (line) with ± one standard error (band); the paper's values dashed."""
+    for j, (method, runs) in enumerate(runs_by_method.items()):
+        color = (colors or {}).get(method, f"C{j}")
+        values = metric_matrix(runs, metric)
+        if not np.isfinite(values).any():
+            continue
+        mean, sem = mean_and_sem(values)
+        x = np.arange(values.shape[1])
+        scale = 100 if metric in METRICS or metric == "kr_seen" else 1  # accuracies in %
+        ax.plot(x, mean * scale, marker="o", color=color, label=f"{method_label(method)} (n={len(runs)})")
+        if len(runs) > 1:
+            ax.fill_between(x, (mean - sem) * scale, (mean + sem) * scale, color=color, alpha=0.2, lw=0)
+        row = paper["values"].get(method, {}).get(metric) if paper else None
+        if row:
+            ax.plot(np.arange(len(row)), np.array(row) * 100, ls="--", marker=".", color=color, alpha=0.6)
+    ax.set(xlabel="stage (model $M_i$)", ylabel="accuracy (%)", title=METRIC_TITLES.get(metric, metric))

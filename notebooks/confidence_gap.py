@@ -1,0 +1,168 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # The confidence gap (Fig. 1)
+#
+# **Reproduces:** Fig. 1 of the paper, the observation the method is built on: a model fine-tuned on part
+# of a corpus is more confident (assigns higher probability to the next token) on the text it was trained on
+# *and on the text it generated itself* than on real text it has not seen, while the model before
+# fine-tuning is about equally confident on the trained and unseen parts. TCE exploits the gap: tokens the
+# model is very sure of, which are over-represented in its own generations, are left out of the loss.
+#
+# **How it is measured.** Every run of the recursive protocol (chapter {doc}`llm_recursive`) records, after
+# each stage, the per-token probability of the target that the stage's model $M_i$ gives to three texts:
+# the real split it has just been trained on (*trained*), held-out real text it never trains on (*unseen*),
+# and its own regeneration of the trained split (*generated*, the authors' decoding: beam search with 5 beams
+# and repetition penalty 3). At stage 0 the same is recorded for the base model (the pretrained model before
+# fine-tuning). This chapter reads those records from the committed runs: no model is loaded. The paper used
+# LLaMA-3.2-1B and WikiText-2; ours is the cpu tier (a 1.4M-parameter Llama pretrained from scratch).
+
+# %% tags=["parameters"]
+runs_dir: str | None = None  # default results/llm_recursive/runs
+method = "ce"  # the fine-tuning loss of Fig. 1's fine-tuned model (the paper: standard cross entropy)
+output_dir: str | None = None
+
+# %%
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+from IPython.display import Markdown, display
+
+from fortifai import llm_results as lr
+from fortifai.plotting import use_style
+from fortifai.report import Claim, claims_markdown
+from fortifai.results import REPO_ROOT, RunRecord, resolve_output_dir, save_figure, write_json
+
+use_style()
+output_dir = resolve_output_dir(output_dir, "confidence_gap")
+runs_dir = Path(runs_dir) if runs_dir else REPO_ROOT / "results" / "llm_recursive" / "runs"
+record = RunRecord(output_dir, params=dict(runs_dir=str(runs_dir), method=method), seed=0)
+runs = [r for r in lr.load_runs(runs_dir) if "confidence" in r.stages[0]]
+groups = lr.group_runs(runs)
+settings = sorted({s for s, m in groups if m == method}, key=lr.setting_name)
+if not settings:
+    raise RuntimeError(f"no finished run of method={method!r} with confidence records in {runs_dir}; the runs "
+                       "made before fortifai recorded them have none: rerun scripts/recursive_sweep.py")
+TEXTS = ("trained", "unseen", "generated")
+
+# %% [markdown]
+# ## Fig. 1: base model and fine-tuned model
+#
+# Distribution of the probability of the target token (histogram over all tokens of all seeds, as a share
+# of the tokens), for the base model and for $M_0$ fine-tuned with `method`. Vertical lines: the means.
+
+# %%
+summary = {}
+figure_names = []
+edges = np.linspace(0, 1, 21)
+for s_index, setting in enumerate(settings):
+    members = groups[setting, method]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 3.8), sharey=True)
+    for ax, which, title in zip(axes, ("base", "model"), ("base model", f"fine-tuned ($M_0$, {lr.method_label(method)})")):
+        for j, text in enumerate(TEXTS):
+            counts = np.sum([r.stages[0]["confidence"][which][text]["histogram"] for r in members], axis=0)
+            share = counts / counts.sum()
+            ax.step(edges[:-1], share, where="post", color=f"C{j}", label=text)
+            means = [r.stages[0]["confidence"][which][text]["mean"] for r in members]
+            ax.axvline(np.mean(means), color=f"C{j}", ls=":", lw=1)
+            summary[f"{lr.setting_name(setting)} | {which} | {text}"] = means
+        ax.set(title=title, xlabel="probability of the target token", yscale="log")
+    axes[0].set_ylabel("share of tokens")
+    axes[0].legend()
+    fig.suptitle(f"{lr.setting_name(setting)}, {len(members)} seed(s)")
+    name = f"confidence_{s_index}"
+    save_figure(fig, output_dir, name)
+    figure_names.append(name)
+    plt.show()
+
+# %% [markdown]
+# Mean probability of the target (mean over seeds ± standard error), and the share of tokens above 0.9
+# (the tokens TCE 0.9 would leave out of the loss).
+
+# %%
+rows = ["| setting | model | " + " | ".join(f"mean p, {t}" for t in TEXTS) + " | " +
+        " | ".join(f"share p > 0.9, {t}" for t in TEXTS) + " |", "|---|---|" + "---|" * 2 * len(TEXTS)]
+for setting in settings:
+    members = groups[setting, method]
+    for which in ("base", "model"):
+        cells = []
+        for key in ("mean", "share_above"):
+            for text in TEXTS:
+                v = np.array([r.stages[0]["confidence"][which][text][key] if key == "mean"
+                              else r.stages[0]["confidence"][which][text][key]["0.9"] for r in members])
+                mean, sem = lr.mean_and_sem(v[:, None])
+                cells.append(lr.fmt_cell(mean[0], sem[0], len(v), scale=1 if key == "mean" else 100)
+                             .replace(" ± ", " ± ") + ("" if key == "mean" else " %"))
+        rows.append(f"| {lr.setting_name(setting)} | {'base' if which == 'base' else 'M0'} | " + " | ".join(cells) + " |")
+display(Markdown("\n".join(rows)))
+
+# %% [markdown]
+# ## The gap through the stages, per loss
+#
+# Mean probability $M_i$ gives its own regeneration minus the mean it gives unseen real text, per stage:
+# the overconfidence TCE is meant to keep in check. Mean over seeds ± standard error.
+
+# %%
+gaps = {}
+for s_index, setting in enumerate(settings):
+    per = {m: [r for r in rs if "confidence" in r.stages[0]] for m, rs in lr.by_method(groups, setting).items()}
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    for j, (m, members) in enumerate(per.items()):
+        values = np.array([[st["confidence"]["model"]["generated"]["mean"] - st["confidence"]["model"]["unseen"]["mean"]
+                            for st in r.stages] for r in members])
+        mean, sem = lr.mean_and_sem(values)
+        x = np.arange(values.shape[1])
+        ax.plot(x, mean, marker="o", color=f"C{j}", label=f"{lr.method_label(m)} (n={len(members)})")
+        ax.fill_between(x, mean - sem, mean + sem, color=f"C{j}", alpha=0.2, lw=0)
+        gaps[f"{lr.setting_name(setting)} | {m}"] = values.tolist()
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set(xlabel="stage (model $M_i$)", ylabel="mean p: generated - unseen", title=lr.setting_name(setting))
+    ax.legend(fontsize=8)
+    name = f"gap_stages_{s_index}"
+    save_figure(fig, output_dir, name)
+    figure_names.append(name)
+    plt.show()
+
+# %% [markdown]
+# ## What reproduces
+
+# %%
+claims = []
+for setting in settings:
+    name = lr.setting_name(setting)
+    s = {k.split(" | ", 1)[1]: np.array(v) for k, v in summary.items() if k.startswith(name + " | ")}
+    model_gap = s["model | generated"] - s["model | unseen"]
+    trained_gap = s["model | trained"] - s["model | unseen"]
+    base_gap = s["base | trained"] - s["base | unseen"]
+    claims.append(Claim(f"{name}: the fine-tuned model is more confident on its own generations than on unseen text",
+                        f"mean p {s['model | generated'].mean():.3f} vs {s['model | unseen'].mean():.3f} "
+                        f"(gap positive in {int((model_gap > 0).sum())} of {len(model_gap)} seeds)",
+                        "reproduced" if (model_gap > 0).all() else "not reproduced"))
+    claims.append(Claim(f"{name}: ... and on the text it was trained on",
+                        f"mean p {s['model | trained'].mean():.3f} vs {s['model | unseen'].mean():.3f} "
+                        f"(positive in {int((trained_gap > 0).sum())} of {len(trained_gap)} seeds)",
+                        "reproduced" if (trained_gap > 0).all() else "not reproduced"))
+    claims.append(Claim(f"{name}: the base model is about equally confident on both parts of the real text",
+                        f"base: trained {s['base | trained'].mean():.3f}, unseen {s['base | unseen'].mean():.3f} "
+                        f"(|difference| {np.abs(base_gap).mean():.3f} vs the fine-tuned model's "
+                        f"{np.abs(trained_gap).mean():.3f}); on generated text {s['base | generated'].mean():.3f}",
+                        "reproduced" if np.abs(base_gap).mean() < 0.25 * np.abs(trained_gap).mean() else "not reproduced"))
+display(Markdown(claims_markdown(claims).replace("median [10%, 90%] over seeds", "ours")))
+
+# %%
+write_json(output_dir / "metrics.json", dict(method=method, runs_dir=str(runs_dir), stage0_mean_p=summary,
+                                             gap_generated_minus_unseen=gaps, claims=[c.__dict__ for c in claims],
+                                             figures=figure_names))
+record.finish()
+print(f"wrote {output_dir}")
