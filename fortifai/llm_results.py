@@ -198,11 +198,12 @@ def paper_time_to_failure(table: str, method: str, threshold: float = 0.75) -> f
     return time_to_failure(paper_tables()[table]["values"][method]["kr_split0"], threshold)
 
 
-def fmt_cell(mean: float, sem: float, n: int, scale: float = 100) -> str:
-    """``71.2 ± 1.3`` (mean ± standard error over ``n`` seeds, in %), ``–`` when not measured."""
+def fmt_cell(mean: float, sem: float, n: int, scale: float = 100, digits: int = 1) -> str:
+    """``71.2 ± 1.3`` (mean ± standard error over ``n`` seeds, times ``scale``: in % by default), ``–`` when
+    not measured."""
     if not np.isfinite(mean):
         return "–"
-    return f"{mean * scale:.1f}" + (f" ± {sem * scale:.1f}" if n > 1 else "")
+    return f"{mean * scale:.{digits}f}" + (f" ± {sem * scale:.{digits}f}" if n > 1 else "")
 
 
 def by_method(groups: dict[tuple, list[Run]], setting: tuple) -> dict[str, list[Run]]:

@@ -348,8 +348,13 @@ def train_stage(model, tokenizer, texts: list[str], heldout: list[str], config: 
     else:
         best = history[-1] if history else {}
     tokens = len(train) * config.block_size * config.epochs
+    # the mean training loss over all steps from the per-epoch logs, which a resumed Trainer restores (its own
+    # training_loss covers only the steps after the resume)
+    logged = [h for h in trainer.state.log_history if "loss" in h and "step" in h]
+    steps = [b["step"] - a for a, b in zip([0] + [h["step"] for h in logged[:-1]], logged)]
+    train_loss = sum(h["loss"] * n for h, n in zip(logged, steps)) / sum(steps) if logged else result.training_loss
     return dict(
-        train_blocks=len(train), train_tokens=len(train) * config.block_size, train_loss=result.training_loss,
+        train_blocks=len(train), train_tokens=len(train) * config.block_size, train_loss=train_loss,
         best_epoch=best.get("epoch"), heldout_loss=best.get("eval_loss"),
         heldout_perplexity=math.exp(best["eval_loss"]) if best else None,
         eval_history=[{"epoch": h["epoch"], "heldout_loss": h["eval_loss"]} for h in history],
@@ -467,6 +472,9 @@ def run(config: RecursiveConfig, run_dir: str | Path, hooks: Hooks, progress: bo
             for k, j in training_schedule(i)
         }
         if not trained:
+            checkpoints = sorted((stage_dir / "trainer").glob("checkpoint-*"))
+            if checkpoints:
+                log(f"resuming stage {i} from the Trainer's {checkpoints[-1].name}")
             texts = [p for k in sorted(current) for p in current[k]]
             real_fraction = _words(data["splits"][i]) / _words(texts)
             log(f"stage {i}: training {config.label()} on splits {sorted(current)} ({real_fraction:.0%} real words)")

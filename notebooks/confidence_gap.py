@@ -73,7 +73,7 @@ for s_index, setting in enumerate(settings):
         for j, text in enumerate(TEXTS):
             counts = np.sum([r.stages[0]["confidence"][which][text]["histogram"] for r in members], axis=0)
             share = counts / counts.sum()
-            ax.step(edges[:-1], share, where="post", color=f"C{j}", label=text)
+            ax.stairs(share, edges, color=f"C{j}", label=text)
             means = [r.stages[0]["confidence"][which][text]["mean"] for r in members]
             ax.axvline(np.mean(means), color=f"C{j}", ls=":", lw=1)
             summary[f"{lr.setting_name(setting)} | {which} | {text}"] = means
@@ -102,8 +102,8 @@ for setting in settings:
                 v = np.array([r.stages[0]["confidence"][which][text][key] if key == "mean"
                               else r.stages[0]["confidence"][which][text][key]["0.9"] for r in members])
                 mean, sem = lr.mean_and_sem(v[:, None])
-                cells.append(lr.fmt_cell(mean[0], sem[0], len(v), scale=1 if key == "mean" else 100)
-                             .replace(" ± ", " ± ") + ("" if key == "mean" else " %"))
+                cells.append(lr.fmt_cell(mean[0], sem[0], len(v), scale=1, digits=3) if key == "mean"
+                             else lr.fmt_cell(mean[0], sem[0], len(v)) + " %")
         rows.append(f"| {lr.setting_name(setting)} | {'base' if which == 'base' else 'M0'} | " + " | ".join(cells) + " |")
 display(Markdown("\n".join(rows)))
 
@@ -158,7 +158,7 @@ for setting in settings:
                         f"(|difference| {np.abs(base_gap).mean():.3f} vs the fine-tuned model's "
                         f"{np.abs(trained_gap).mean():.3f}); on generated text {s['base | generated'].mean():.3f}",
                         "reproduced" if np.abs(base_gap).mean() < 0.25 * np.abs(trained_gap).mean() else "not reproduced"))
-display(Markdown(claims_markdown(claims).replace("median [10%, 90%] over seeds", "ours")))
+display(Markdown(claims_markdown(claims).replace("(median [10%, 90%] over seeds)", "(mean over seeds)")))
 
 # %%
 write_json(output_dir / "metrics.json", dict(method=method, runs_dir=str(runs_dir), stage0_mean_p=summary,

@@ -274,7 +274,7 @@ for setting in settings:
         claims.append(Claim(f"{name}: TCE keeps the KL divergence of generated to real text below CE's (Fig. 7)",
                             f"smoothed KL at M{len(per['ce'][0].stages) - 1}: CE minus TCE {kd:+.3f} ± {1.96 * kse:.3f}",
                             verdict(kd - 1.96 * kse, kd + 1.96 * kse, 0.0, seeds=min(map(len, smoothed.values())))))
-display(Markdown(claims_markdown(claims).replace("median [10%, 90%] over seeds", "measured, with its uncertainty")))
+display(Markdown(claims_markdown(claims).replace("(median [10%, 90%] over seeds)", "(with its 95% interval)")))
 
 # %%
 metrics = dict(

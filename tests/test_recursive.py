@@ -154,6 +154,18 @@ def test_resume_after_interruption_gives_identical_metrics(tmp_path):
     assert not list((tmp_path / "resumed").glob("stage_*/model"))
 
 
+def test_sigkill_inside_a_stage_then_the_same_command_gives_identical_metrics(tmp_path):
+    # scripts/kill_resume_check.py: a reference run, and a run killed (SIGKILL) right after stage 1's first
+    # Trainer checkpoint, then restarted; it must resume inside stage 1 and end with the same metrics.json
+    done = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "kill_resume_check.py"), "-f", str(REPO / "presets/llm_recursive/smoke.yaml"),
+         "-p", "method", "ce", "-p", "epochs", "5", "--kill-stage", "1", "--work-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "resuming stage 1 from the Trainer's checkpoint-" in done.stdout
+    assert "metrics.json without timings: identical" in done.stdout
+
+
 def test_other_parameters_into_the_same_run_directory_are_refused(tmp_path):
     recursive.RunDirectory(tmp_path, recursive.RecursiveConfig(**TOY))
     with pytest.raises(ValueError, match="holds a run with other parameters.*epochs: 1 -> 2"):
