@@ -132,7 +132,7 @@ def token_probabilities(model, tokenizer, texts: Sequence[str], batch_size: int 
     return np.concatenate(out) if out else np.zeros(0)
 
 
-def confidence_summary(probabilities, thresholds: Sequence[float] = (0.5, 0.9, 0.99)) -> dict[str, Any]:
+def confidence_summary(probabilities, thresholds: Sequence[float] = (0.5, 0.7, 0.8, 0.9, 0.99)) -> dict[str, Any]:
     """Mean, median, 10 %/90 % quantiles, mean log-probability and the share of tokens above each threshold."""
     p = np.asarray(probabilities, dtype=np.float64)
     if p.size == 0:

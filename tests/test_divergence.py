@@ -94,7 +94,7 @@ def test_confidence_gap_summarises_each_named_set(tiny):
 def test_confidence_summary_on_constructed_probabilities():
     s = confidence_summary([0.1, 0.5, 0.95, 0.995])
     assert s["n_tokens"] == 4 and s["mean"] == pytest.approx(0.63625) and s["median"] == pytest.approx(0.725)
-    assert s["share_above"] == {"0.5": 0.5, "0.9": 0.5, "0.99": 0.25}
+    assert s["share_above"] == {"0.5": 0.5, "0.7": 0.5, "0.8": 0.5, "0.9": 0.5, "0.99": 0.25}
     assert s["mean_log_prob"] == pytest.approx(np.mean(np.log([0.1, 0.5, 0.95, 0.995])))
     with pytest.raises(ValueError, match="no token probabilities"):
         confidence_summary([])
