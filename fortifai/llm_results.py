@@ -261,3 +261,44 @@ def plot_stages(ax, runs_by_method: dict[str, list[Run]], metric: str, paper: di
         if row:
             ax.plot(np.arange(len(row)), np.array(row) * 100, ls="--", marker=".", color=color, alpha=0.6)
     ax.set(xlabel="stage (model $M_i$)", ylabel="accuracy (%)", title=METRIC_TITLES.get(metric, metric))
+
+
+def difference_interval(a: Sequence[float], b: Sequence[float], level: float = 0.95) -> dict[str, float]:
+    """Mean of ``a`` minus mean of ``b`` (per-seed values) with Welch's t interval: with three seeds a side the
+    t quantile is about 2.8, not the normal 1.96, and the interval says so."""
+    from scipy import stats
+
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    diff = float(a.mean() - b.mean())
+    if min(a.size, b.size) < 2:
+        return {"difference": diff, "low": math.nan, "high": math.nan, "df": math.nan}
+    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
+    se = math.sqrt(va + vb)
+    if se == 0:
+        return {"difference": diff, "low": diff, "high": diff, "df": math.inf}
+    df = (va + vb) ** 2 / (va ** 2 / (a.size - 1) + vb ** 2 / (b.size - 1))
+    half = float(stats.t.ppf((1 + level) / 2, df)) * se
+    return {"difference": diff, "low": diff - half, "high": diff + half, "df": float(df)}
+
+
+def paired_answers(runs_a: Sequence[Run], runs_b: Sequence[Run], splits: Sequence[int] | None = None,
+                   stage: int = -1) -> tuple[np.ndarray, np.ndarray]:
+    """The KR answers (correct or not) of two methods on the same questions, pooled over the seeds both ran.
+
+    Runs of one seed share their splits and KR questions, whatever the loss, so the answers pair item by item;
+    ``splits``: whose questions (None: all, KR-total). For :func:`fortifai.krtest.mcnemar`.
+    """
+    by_seed = {r.seed: r for r in runs_b}
+    a_out, b_out = [], []
+    for run_a in runs_a:
+        run_b = by_seed.get(run_a.seed)
+        if run_b is None:
+            continue
+        if read_json(run_a.folder / "data.json")["kr_items"] != read_json(run_b.folder / "data.json")["kr_items"]:
+            raise ValueError(f"{run_a.folder.name} and {run_b.folder.name} have the same seed but other KR questions")
+        kr_a, kr_b = run_a.stages[stage]["kr"], run_b.stages[stage]["kr"]
+        keys = sorted(kr_a, key=int) if splits is None else [str(k) for k in splits]
+        for key in keys:
+            a_out += kr_a[key]["correct"]
+            b_out += kr_b[key]["correct"]
+    return np.array(a_out, dtype=bool), np.array(b_out, dtype=bool)

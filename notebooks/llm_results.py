@@ -49,6 +49,7 @@ from IPython.display import Markdown, display
 
 from fortifai import llm_results as lr
 from fortifai import recursive
+from fortifai.krtest import mcnemar
 from fortifai.plotting import use_style
 from fortifai.report import Claim, claims_markdown
 from fortifai.results import REPO_ROOT, RunRecord, read_json, resolve_output_dir, save_figure, write_json
@@ -253,7 +254,10 @@ for setting in settings:
 # ## What reproduces
 #
 # Per setting, with the seeds we ran. "Reproduced" needs the paper's direction with a 95% interval that
-# excludes no effect; "partly": the direction, within the noise; "not reproduced": the other direction.
+# excludes no effect (a bootstrap over seeds for the time-to-failure ratio, Welch's t for differences of
+# means over seeds), or, for KR accuracies, a paired McNemar test (exact, two-sided, p < 0.05) on the
+# questions both models answered (runs of one seed share their questions); "partly": the direction beyond the noise but a smaller effect than the paper's; "not
+# reproduced": no difference beyond the noise, or the opposite direction.
 
 # %%
 def verdict(low: float, high: float, null: float, paper_effect: float | None = None, effect: float | None = None,
@@ -286,24 +290,33 @@ for setting in settings:
                             verdict(entry["ci_low"], entry["ci_high"], 1.0, paper_ratio, entry["ratio"],
                                     min(entry["n_method"], entry["n_baseline"]))))
     if "tce-0.9" in per:
-        split0 = {m: lr.metric_matrix(per[m], "kr_split0")[:, -1] for m in ("ce", "tce-0.9")}
-        diff0 = split0["tce-0.9"].mean() - split0["ce"].mean()
-        se0 = np.sqrt(sum(v.var(ddof=1) / len(v) if len(v) > 1 else 0.0 for v in split0.values()))
-        claims.append(Claim(f"{name}: TCE 0.9 keeps more of the regenerated split's facts at M5 (Fig. 6, Table D2: "
-                            "KR-split 0 68.2% vs 64.3%)", f"{diff0 * 100:+.1f} ± {1.96 * se0 * 100:.1f} points (95%)",
-                            verdict(diff0 - 1.96 * se0, diff0 + 1.96 * se0, 0.0, seeds=min(map(len, split0.values())))))
-        last = {m: lr.metric_matrix(per[m], "kr_total")[:, -1] for m in ("ce", "tce-0.9")}
-        diff = last["tce-0.9"].mean() - last["ce"].mean()
-        se = np.sqrt(sum(v.var(ddof=1) / len(v) if len(v) > 1 else 0.0 for v in last.values()))
-        claims.append(Claim(f"{name}: TCE 0.9 retains more knowledge than CE at M5 (Tables 2, 4: KR-total +0.6 to "
-                            "+2.5 points)", f"{diff * 100:+.1f} ± {1.96 * se * 100:.1f} points (95%)",
-                            verdict(diff - 1.96 * se, diff + 1.96 * se, 0.0, seeds=min(map(len, last.values())))))
-        smoothed = {m: np.array(kl[f"{name} | {m}"" | smoothed"])[:, -1] for m in ("ce", "tce-0.9")}
-        kd = smoothed["ce"].mean() - smoothed["tce-0.9"].mean()
-        kse = np.sqrt(sum(v.var(ddof=1) / len(v) if len(v) > 1 else 0.0 for v in smoothed.values()))
+        n_last = len(per["ce"][0].stages) - 1
+        comparisons = [
+            ("kr_split0", "TCE 0.9 keeps more of the regenerated split's facts at M5 (Fig. 6, Table D2: KR-split 0 "
+                          "68.2% vs 64.3%)", 100, "points"),
+            ("kr_total", "TCE 0.9 retains more knowledge than CE at M5 (Tables 2, 4: KR-total +0.6 to +2.5 points)",
+             100, "points"),
+        ]
+        for metric, paper_claim, scale, unit in comparisons:
+            last = {m: lr.metric_matrix(per[m], metric)[:, -1] for m in ("ce", "tce-0.9")}
+            d = lr.difference_interval(last["tce-0.9"], last["ce"])
+            # the same questions answered by both models of a seed: McNemar on the pooled pairs
+            tce_answers, ce_answers = lr.paired_answers(per["tce-0.9"], per["ce"], [0] if metric == "kr_split0" else None)
+            test = mcnemar(tce_answers, ce_answers)
+            direction_ok = test["b"] > test["c"]
+            claims.append(Claim(
+                f"{name}: {paper_claim}",
+                f"TCE minus CE {d['difference'] * scale:+.1f} {unit}; over seeds 95% interval [{d['low'] * scale:+.1f}, "
+                f"{d['high'] * scale:+.1f}] (Welch t); paired on {test['n']} questions: TCE alone right {test['b']}, "
+                f"CE alone {test['c']}, McNemar p = {test['p_value']:.2g}",
+                "reproduced (paired test)" if direction_ok and test["p_value"] < 0.05 else
+                verdict(d["low"], d["high"], 0.0, seeds=min(map(len, last.values())))))
+        smoothed = {m: np.array(kl[f"{name} | {m} | smoothed"])[:, -1] for m in ("ce", "tce-0.9")}
+        d = lr.difference_interval(smoothed["ce"], smoothed["tce-0.9"])
         claims.append(Claim(f"{name}: TCE keeps the KL divergence of generated to real text below CE's (Fig. 7)",
-                            f"smoothed KL at M{len(per['ce'][0].stages) - 1}: CE minus TCE {kd:+.3f} ± {1.96 * kse:.3f}",
-                            verdict(kd - 1.96 * kse, kd + 1.96 * kse, 0.0, seeds=min(map(len, smoothed.values())))))
+                            f"smoothed KL at M{n_last}: CE minus TCE {d['difference']:+.3f}, 95% interval "
+                            f"[{d['low']:+.3f}, {d['high']:+.3f}]", verdict(d["low"], d["high"], 0.0,
+                                                                            seeds=min(map(len, smoothed.values())))))
 display(Markdown(claims_markdown(claims).replace("(median [10%, 90%] over seeds)", "(with its 95% interval)")))
 
 # %%

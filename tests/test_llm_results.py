@@ -86,3 +86,30 @@ def test_stage_table_shows_ours_beside_the_paper_and_says_what_was_not_run(tmp_p
     assert lines[0].startswith("| stage | method | seeds | BLiMP ours | BLiMP paper |")
     assert "| M0 | CE | 1 | 60.0 | 75.1 |" in lines[2]
     assert "HellaSwag: not run: hub unreachable" in table and "GSM8K: not run: not among this run's benchmarks" in table
+
+
+def test_difference_interval_is_welchs():
+    from scipy import stats
+
+    a, b = [0.61, 0.55, 0.64], [0.54, 0.53, 0.56]
+    got = lr.difference_interval(a, b)
+    expected = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+    assert got["difference"] == pytest.approx(np.mean(a) - np.mean(b))
+    assert (got["low"], got["high"]) == pytest.approx((expected.low, expected.high))
+    assert math.isnan(lr.difference_interval([0.5], [0.4])["low"])  # one seed: no interval
+
+
+def test_paired_answers_pool_the_same_questions_over_seeds(tmp_path):
+    for name, loss, seed, split0 in (("ce0", "ce", 0, (1.0, 0.4)), ("ce1", "ce", 1, (1.0, 0.5)),
+                                     ("tce0", "tce", 0, (1.0, 0.6)), ("tce1", "tce", 1, (1.0, 0.7))):
+        folder = fake_run(tmp_path / name, loss=loss, gamma=0.9 if loss == "tce" else None, seed=seed,
+                          kr_split0=split0, kr_other=(0.5, 0.5))
+        (folder / "data.json").write_text(json.dumps({"kr_items": [f"questions of seed {seed}"]}))
+    groups = lr.group_runs(lr.load_runs(tmp_path))
+    per = lr.by_method(groups, next(iter(groups))[0])
+    tce, ce = lr.paired_answers(per["tce-0.9"], per["ce"], splits=[0])
+    assert tce.shape == ce.shape == (20,) and tce.sum() == 13 and ce.sum() == 9
+    assert lr.paired_answers(per["tce-0.9"], per["ce"])[0].shape == (40,)  # all splits
+    (tmp_path / "tce1" / "data.json").write_text(json.dumps({"kr_items": ["other questions"]}))
+    with pytest.raises(ValueError, match="same seed but other KR questions"):
+        lr.paired_answers(per["tce-0.9"], per["ce"])
