@@ -249,14 +249,13 @@ def plot_stages(ax, runs_by_method: dict[str, list[Run]], metric: str, paper: di
     for j, (method, runs) in enumerate(runs_by_method.items()):
         color = (colors or {}).get(method, f"C{j}")
         values = metric_matrix(runs, metric)
-        if not np.isfinite(values).any():
-            continue
-        mean, sem = mean_and_sem(values)
-        x = np.arange(values.shape[1])
-        scale = 100 if metric in METRICS or metric == "kr_seen" else 1  # accuracies in %
-        ax.plot(x, mean * scale, marker="o", color=color, label=f"{method_label(method)} (n={len(runs)})")
-        if len(runs) > 1:
-            ax.fill_between(x, (mean - sem) * scale, (mean + sem) * scale, color=color, alpha=0.2, lw=0)
+        if np.isfinite(values).any():
+            mean, sem = mean_and_sem(values)
+            x = np.arange(values.shape[1])
+            scale = 100 if metric in METRICS or metric == "kr_seen" else 1  # accuracies in %
+            ax.plot(x, mean * scale, marker="o", color=color, label=f"{method_label(method)} (n={len(runs)})")
+            if len(runs) > 1:
+                ax.fill_between(x, (mean - sem) * scale, (mean + sem) * scale, color=color, alpha=0.2, lw=0)
         row = paper["values"].get(method, {}).get(metric) if paper else None
         if row:
             ax.plot(np.arange(len(row)), np.array(row) * 100, ls="--", marker=".", color=color, alpha=0.6)

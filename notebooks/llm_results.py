@@ -170,7 +170,7 @@ for s_index, setting in enumerate(settings):
         lr.plot_stages(ax, per, metric, paper)
         status = per["ce"][0].status(metric)
         if status != "ok":
-            ax.text(0.5, 0.5, f"ours {status}", transform=ax.transAxes, ha="center", fontsize=8, wrap=True)
+            ax.text(0.5, 0.08, f"ours {status}", transform=ax.transAxes, ha="center", fontsize=8, wrap=True)
     if axes[0].get_legend_handles_labels()[0]:
         axes[0].legend(fontsize=8)
     fig.suptitle(f"{lr.setting_name(setting)} (dashed: paper, {paper['model']} on {paper['dataset']})")
