@@ -295,8 +295,9 @@ for setting in settings:
 # Per setting, with the seeds we ran. "Reproduced" needs the paper's direction with a 95% interval that
 # excludes no effect (a bootstrap over seeds for the time-to-failure ratio, Welch's t for differences of
 # means over seeds), or, for KR accuracies, a paired McNemar test (exact, two-sided, p < 0.05) on the
-# questions both models answered (runs of one seed share their questions); "partly": the direction beyond the noise but a smaller effect than the paper's; "not
-# reproduced": no difference beyond the noise, or the opposite direction.
+# questions both models answered (runs of one seed share their questions); "partly": the direction beyond
+# the noise but a smaller effect than the paper's; "not reproduced": no difference beyond the noise, or the
+# opposite direction.
 
 # %%
 def verdict(low: float, high: float, null: float, paper_effect: float | None = None, effect: float | None = None,
