@@ -23,10 +23,11 @@
 # error next to the paper's number for the same stage, method and metric. The paper's numbers are its
 # Tables D2-D5 (LLaMA-3.2-1B and Gemma-3-1b-pt fine-tuned on WikiText-2 or Imagination-of-Web, one run each);
 # ours, committed in `results/llm_recursive/runs/`, are the *cpu tier*: a 1.4M-parameter Llama pretrained
-# from scratch on text disjoint from the splits, six splits of 24 paragraphs, three seeds, on the offline
-# Wikipedia text and on the WikiText-2 test text. The scales differ by three orders of magnitude, so the
-# comparison is of *shapes and directions* (does KR fall stage by stage, does TCE fall more slowly), not of
-# levels. Each seed draws other splits, other KR questions and another data order; every seed of a setting
+# from scratch on text disjoint from the splits, six splits of 24 paragraphs: on the offline Wikipedia text
+# CE, TCE at gamma 0.5, 0.7, 0.9 and 0.99 and focal 2.0 with three seeds each; on the WikiText-2 test text
+# CE and TCE 0.9 with three seeds, focal 2.0 and TCE 0.99 with one. The scales differ by three orders of
+# magnitude, so the comparison is of *shapes and directions* (does KR fall stage by stage, does TCE fall more
+# slowly), not of levels. Each seed draws other splits, other KR questions and another data order; every seed of a setting
 # fine-tunes the same pretrained model, as the paper's runs do.
 #
 # To add runs: `python scripts/recursive_sweep.py -f presets/llm_recursive/<preset>.yaml` (or the chapter
