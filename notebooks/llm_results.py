@@ -25,7 +25,7 @@
 # ours, committed in `results/llm_recursive/runs/`, are the *cpu tier*: a 1.4M-parameter Llama pretrained
 # from scratch on text disjoint from the splits, six splits of 24 paragraphs: on the offline Wikipedia text
 # CE, TCE at gamma 0.5, 0.7, 0.9 and 0.99 and focal 2.0 with three seeds each; on the WikiText-2 test text
-# CE and TCE 0.9 with three seeds, focal 2.0 and TCE 0.99 with one. The scales differ by three orders of
+# CE, TCE 0.9, TCE 0.99 and focal 2.0 with three seeds each. The scales differ by three orders of
 # magnitude, so the comparison is of *shapes and directions* (does KR fall stage by stage, does TCE fall more
 # slowly), not of levels. Each seed draws other splits, other KR questions and another data order; every seed of a setting
 # fine-tunes the same pretrained model, as the paper's runs do.
