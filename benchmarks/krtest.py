@@ -4,15 +4,16 @@
     python benchmarks/krtest.py --models tiny-random --questions 30 --repeats 3      # ~10 s
 
 Measured on 2 CPU cores with nothing else running (torch 2.13 CPU), 30 questions (6 paragraphs, 5 each),
-median of 2 (tiny-random: of 3):
+median of 2-3 per run, two runs of the script:
 | model | per-item q/s | batched q/s | speed-up | token positions per-item / batched | max |score diff| |
 |---|---|---|---|---|---|
-| tiny-random | 33.3 | 125.1 | 3.8x | 4.0x | 3.4e-07 |
-| smollm2-135m | 2.1 | 8.8 | 4.1x | 4.0x | 1.1e-05 |
+| tiny-random | 31.2 / 33.3 | 116.9 / 125.1 | 3.7x / 3.8x | 4.0x | 3.4e-07 |
+| smollm2-135m | 2.5 / 2.1 | 8.9 / 8.8 | 3.5x / 4.1x | 4.0x | 1.1e-05 |
+(With other jobs running the ratio is unreliable: one such run printed 7.8x for smollm2-135m.)
 The issue's 10x is not reached on CPU, and cannot be without changing the scores: a CPU forward is bound by
 arithmetic, and the batched scorer already runs every distinct token position once (the prefix tree of the
 questions' sequences holds 1/4.0 of the positions the per-item loop computes) and the LM head only where a
-continuation token is predicted. The speed-up matches that bound. On a GPU the per-item loop is bound by
+continuation token is predicted. The speed-up is at or just under that bound. On a GPU the per-item loop is bound by
 latency (two short sequences per forward) rather than arithmetic, which is where batching pays most; we had
 no GPU to measure it.
 

@@ -13,6 +13,7 @@ the loss with its parameter, as the presets name it: ``ce``, ``tce-0.9``, ``tce-
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .recursive import kr_accuracy, time_to_failure
+from .recursive import RecursiveConfig, kr_accuracy, parse_method, time_to_failure
 from .results import read_json
 
 METRICS = ("blimp", "hellaswag", "gsm8k", "kr_split0", "kr_total")
@@ -33,21 +34,9 @@ METRIC_TITLES = {"blimp": "BLiMP", "hellaswag": "HellaSwag", "gsm8k": "GSM8K", "
 PER_RUN = ("loss", "gamma", "alpha", "seed", "keep_checkpoints")
 
 
-def method_name(params: dict[str, Any]) -> str:
-    """``ce``, ``tce-0.9``, ``focal-2.0``, ``tce_dynamic-1.0``: the preset's name of a run's loss."""
-    loss = params["loss"]
-    if loss == "ce":
-        return "ce"
-    if loss == "tce_dynamic":
-        return f"tce_dynamic-{float(params.get('alpha', 1.0))}"
-    default = {"tce": 0.9, "focal": 2.0}[loss]
-    return f"{loss}-{float(params['gamma'] if params.get('gamma') is not None else default)}"
-
-
 def method_label(method: str) -> str:
-    name, _, value = method.partition("-")
-    return {"ce": "CE", "tce": f"TCE {value}", "focal": f"focal {value}",
-            "tce_dynamic": f"TCE dynamic (alpha {value})"}[name]
+    """"TCE 0.9" for "tce-0.9": the label of the loss a preset's method string names."""
+    return RecursiveConfig(**parse_method(method)).label()
 
 
 @dataclass
@@ -60,7 +49,8 @@ class Run:
 
     @property
     def method(self) -> str:
-        return method_name(self.params)
+        known = {f.name for f in dataclasses.fields(RecursiveConfig)}
+        return RecursiveConfig(**{k: v for k, v in self.params.items() if k in known}).method()
 
     @property
     def seed(self) -> int:

@@ -95,6 +95,11 @@ class RecursiveConfig:
             return {"alpha": self.alpha}
         return {}
 
+    def method(self) -> str:
+        """The preset's name of the loss: ``ce``, ``tce-0.9``, ``focal-2.0``, ``tce_dynamic-1.0`` (see parse_method)."""
+        value = next(iter(self.loss_kwargs().values()), None)
+        return self.loss if value is None else f"{self.loss}-{float(value)}"
+
     def label(self) -> str:
         kwargs = self.loss_kwargs()
         return {"ce": "CE", "tce": f"TCE {kwargs.get('gamma')}", "focal": f"focal {kwargs.get('gamma')}",
@@ -645,9 +650,23 @@ def time_to_failure(kr_split0: list[float], threshold: float = 0.75) -> float:
     return math.inf
 
 
-def run_folder_name(method: str, config: RecursiveConfig) -> str:
+def command_line(params_file: str | Path, params: list[tuple[str, str]], run_dir: str | Path,
+                 nproc: int = 1) -> list[str]:
+    """The command that runs (or resumes) one run: ``python -m fortifai.recursive``, or ``torchrun`` over
+    ``nproc`` processes (GPUs); ``params``: ``-p KEY VALUE`` overrides of the params file, as strings."""
+    import sys
+
+    launcher = ([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc)] if nproc > 1
+                else [sys.executable])
+    out = launcher + ["-m", "fortifai.recursive", "-f", str(params_file), "-o", str(run_dir), "--no-progress"]
+    for key, value in params:
+        out += ["-p", key, str(value)]
+    return out
+
+
+def run_folder_name(config: RecursiveConfig) -> str:
     """``<method>-seed<seed>-<fingerprint>``: where the notebooks and scripts/recursive_sweep.py keep a run."""
-    return f"{method}-seed{config.seed}-{config.fingerprint()}"
+    return f"{config.method()}-seed{config.seed}-{config.fingerprint()}"
 
 
 def parse_method(method: str) -> dict[str, Any]:

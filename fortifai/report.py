@@ -34,3 +34,22 @@ def claims_markdown(claims: list[Claim]) -> str:
     lines = ["| paper's claim | ours (median [10%, 90%] over seeds) | verdict |", "|---|---|---|"]
     lines += [f"| {c.claim} | {c.ours} | {c.verdict} |" for c in claims]
     return "\n".join(lines)
+
+
+def interval_verdict(low: float, high: float, null: float, paper_effect: float | None = None,
+                     effect: float | None = None, seeds: int = 2) -> str:
+    """The verdict on a paper's directional claim from our interval ``[low, high]`` of the effect.
+
+    "reproduced": the interval lies beyond ``null`` in the paper's direction (and ``effect`` reaches
+    ``paper_effect`` when one is given; otherwise "partly"); "not reproduced": the interval contains ``null``
+    or lies on the other side; "undecided" with fewer than two seeds, which give no interval.
+    """
+    if seeds < 2:
+        return "undecided: one seed gives no interval"
+    if low > null:
+        if paper_effect is not None and effect is not None and effect < paper_effect:
+            return f"partly: the direction beyond the noise, a smaller effect than the paper's {paper_effect}"
+        return "reproduced"
+    if high < null:
+        return "not reproduced (the opposite, beyond the noise)"
+    return "not reproduced (no difference beyond the noise)"

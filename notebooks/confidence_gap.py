@@ -40,6 +40,7 @@ import numpy as np
 from IPython.display import Markdown, display
 
 from fortifai import llm_results as lr
+from fortifai import recursive
 from fortifai.plotting import use_style
 from fortifai.report import Claim, claims_markdown
 from fortifai.results import REPO_ROOT, RunRecord, resolve_output_dir, save_figure, write_json
@@ -65,7 +66,16 @@ TEXTS = ("trained", "unseen", "generated")
 # %%
 summary = {}
 figure_names = []
-edges = np.linspace(0, 1, 21)
+
+
+def publish(fig, name: str) -> None:
+    """Save the figure (PNG and SVG), list it in metrics.json, and show it."""
+    save_figure(fig, output_dir, name)
+    figure_names.append(name)
+    plt.show()
+
+
+edges = np.linspace(0, 1, recursive.CONFIDENCE_BINS + 1)  # the bins the engine records
 for s_index, setting in enumerate(settings):
     members = groups[setting, method]
     fig, axes = plt.subplots(1, 2, figsize=(12, 3.8), sharey=True)
@@ -81,10 +91,7 @@ for s_index, setting in enumerate(settings):
     axes[0].set_ylabel("share of tokens")
     axes[0].legend()
     fig.suptitle(f"{lr.setting_name(setting)}, {len(members)} seed(s)")
-    name = f"confidence_{s_index}"
-    save_figure(fig, output_dir, name)
-    figure_names.append(name)
-    plt.show()
+    publish(fig, f"confidence_{s_index}")
 
 # %% [markdown]
 # Mean probability of the target (mean over seeds ± standard error), and the share of tokens above 0.9
@@ -129,10 +136,7 @@ for s_index, setting in enumerate(settings):
     ax.axhline(0, color="grey", lw=0.8)
     ax.set(xlabel="stage (model $M_i$)", ylabel="mean p: generated - unseen", title=lr.setting_name(setting))
     ax.legend(fontsize=8)
-    name = f"gap_stages_{s_index}"
-    save_figure(fig, output_dir, name)
-    figure_names.append(name)
-    plt.show()
+    publish(fig, f"gap_stages_{s_index}")
 
 # %% [markdown]
 # ## What reproduces

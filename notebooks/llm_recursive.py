@@ -122,7 +122,7 @@ timings = {}
 results = {}
 for (method, seed), config in tqdm(configs.items(), desc="runs"):
     started = time.perf_counter()
-    results[method, seed] = recursive.run(config, runs_dir / recursive.run_folder_name(method, config),
+    results[method, seed] = recursive.run(config, runs_dir / recursive.run_folder_name(config),
                                           recursive.default_hooks(config), progress=False)
     timings[f"{method}-seed{seed}"] = time.perf_counter() - started
 
@@ -134,7 +134,7 @@ for (method, seed), config in tqdm(configs.items(), desc="runs"):
 # (Tables D2-D5), with the KL divergence of the regenerated text (Fig. 7) and Table E6.
 
 # %%
-runs = {key: lr.Run(runs_dir / recursive.run_folder_name(key[0], configs[key]), result["params"], result["stages"])
+runs = {key: lr.Run(runs_dir / recursive.run_folder_name(configs[key]), result["params"], result["stages"])
         for key, result in results.items()}
 per_method = {m: [runs[m, s] for s in seeds] for m in methods}
 fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))

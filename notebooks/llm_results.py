@@ -52,7 +52,7 @@ from fortifai import llm_results as lr
 from fortifai import recursive
 from fortifai.krtest import mcnemar
 from fortifai.plotting import use_style
-from fortifai.report import Claim, claims_markdown
+from fortifai.report import Claim, claims_markdown, interval_verdict
 from fortifai.results import REPO_ROOT, RunRecord, read_json, resolve_output_dir, save_figure, write_json
 
 use_style()
@@ -85,6 +85,15 @@ display(Markdown("\n".join(rows)))
 
 # %%
 figure_names = []
+
+
+def publish(fig, name: str) -> None:
+    """Save the figure (PNG and SVG), list it in metrics.json, and show it."""
+    save_figure(fig, output_dir, name)
+    figure_names.append(name)
+    plt.show()
+
+
 for s_index, setting in enumerate(settings):
     per = lr.by_method(groups, setting)
     fig, axes = plt.subplots(1, 2, figsize=(12, 3.8))
@@ -93,10 +102,7 @@ for s_index, setting in enumerate(settings):
     lr.plot_stages(axes[1], per, "kr_total", paper)
     axes[0].legend(fontsize=8)
     fig.suptitle(f"{lr.setting_name(setting)} (dashed: paper, {paper['model']} on {paper['dataset']})")
-    name = f"kr_stages_{s_index}"
-    save_figure(fig, output_dir, name)
-    figure_names.append(name)
-    plt.show()
+    publish(fig, f"kr_stages_{s_index}")
 
 # %% [markdown]
 # ## Time to failure (Sec. 4.5, Figs. 6 and A2)
@@ -187,10 +193,7 @@ for s_index, setting in enumerate(settings):
         ax.errorbar([g for g, _ in points], means, yerr=sems, marker="o", capsize=3)
         ax.set(xlabel="gamma (1 = CE)", title=title)
     fig.suptitle(lr.setting_name(setting))
-    name = f"gamma_sweep_{s_index}"
-    save_figure(fig, output_dir, name)
-    figure_names.append(name)
-    plt.show()
+    publish(fig, f"gamma_sweep_{s_index}")
 if not sweep:
     print("No setting has TCE runs at two or more thresholds.")
 
@@ -214,10 +217,7 @@ for s_index, setting in enumerate(settings):
     if axes[0].get_legend_handles_labels()[0]:
         axes[0].legend(fontsize=8)
     fig.suptitle(f"{lr.setting_name(setting)} (dashed: paper, {paper['model']} on {paper['dataset']})")
-    name = f"benchmarks_{s_index}"
-    save_figure(fig, output_dir, name)
-    figure_names.append(name)
-    plt.show()
+    publish(fig, f"benchmarks_{s_index}")
 
 # %% [markdown]
 # ## Every stage, every metric (Tables D2-D5)
@@ -264,10 +264,7 @@ for s_index, setting in enumerate(settings):
             kl[f"{lr.setting_name(setting)} | {method} | {kind}"] = values.tolist()
     axes[0].legend(fontsize=8)
     fig.suptitle(lr.setting_name(setting))
-    name = f"kl_{s_index}"
-    save_figure(fig, output_dir, name)
-    figure_names.append(name)
-    plt.show()
+    publish(fig, f"kl_{s_index}")
 
 # %% [markdown]
 # ## One passage through the stages (Table E6)
@@ -301,19 +298,6 @@ for setting in settings:
 # opposite direction.
 
 # %%
-def verdict(low: float, high: float, null: float, paper_effect: float | None = None, effect: float | None = None,
-            seeds: int = 2) -> str:
-    if seeds < 2:
-        return "undecided: one seed gives no interval"
-    if low > null:
-        if paper_effect is not None and effect < paper_effect:
-            return f"partly: the direction beyond the noise, a smaller effect than the paper's {paper_effect}"
-        return "reproduced"
-    if high < null:
-        return "not reproduced (the opposite, beyond the noise)"
-    return "not reproduced (no difference beyond the noise)"
-
-
 claims = []
 for setting in settings:
     per = lr.by_method(groups, setting)
@@ -328,7 +312,7 @@ for setting in settings:
         claims.append(Claim(f"{name}: {paper_claim}",
                             f"{'≥ ' if entry['censored'] else ''}{entry['ratio']:.2f}x [{entry['ci_low']:.2f}, "
                             f"{entry['ci_high']:.2f}] ({entry['n_method']} vs {entry['n_baseline']} seeds)",
-                            verdict(entry["ci_low"], entry["ci_high"], 1.0, paper_ratio, entry["ratio"],
+                            interval_verdict(entry["ci_low"], entry["ci_high"], 1.0, paper_ratio, entry["ratio"],
                                     min(entry["n_method"], entry["n_baseline"]))))
     if "tce-0.9" in per:
         n_last = len(per["ce"][0].stages) - 1
@@ -351,12 +335,12 @@ for setting in settings:
                 f"{d['high'] * scale:+.1f}] (Welch t); paired on {test['n']} questions: TCE alone right {test['b']}, "
                 f"CE alone {test['c']}, McNemar p = {test['p_value']:.2g}",
                 "reproduced (paired test)" if direction_ok and test["p_value"] < 0.05 else
-                verdict(d["low"], d["high"], 0.0, seeds=min(map(len, last.values())))))
+                interval_verdict(d["low"], d["high"], 0.0, seeds=min(map(len, last.values())))))
         smoothed = {m: np.array(kl[f"{name} | {m} | smoothed"])[:, -1] for m in ("ce", "tce-0.9")}
         d = lr.difference_interval(smoothed["ce"], smoothed["tce-0.9"])
         claims.append(Claim(f"{name}: TCE keeps the KL divergence of generated to real text below CE's (Fig. 7)",
                             f"smoothed KL at M{n_last}: CE minus TCE {d['difference']:+.3f}, 95% interval "
-                            f"[{d['low']:+.3f}, {d['high']:+.3f}]", verdict(d["low"], d["high"], 0.0,
+                            f"[{d['low']:+.3f}, {d['high']:+.3f}]", interval_verdict(d["low"], d["high"], 0.0,
                                                                             seeds=min(map(len, smoothed.values())))))
 display(Markdown(claims_markdown(claims).replace("(median [10%, 90%] over seeds)", "(with its 95% interval)")))
 

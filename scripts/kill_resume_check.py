@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+from fortifai import recursive  # noqa: E402
 TIMING_KEYS = {"train_seconds", "train_tokens_per_second", "seconds", "tokens_per_second"}
 
 
@@ -53,11 +55,7 @@ def main() -> int:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
     def command(folder: Path) -> list[str]:
-        out = [sys.executable, "-m", "fortifai.recursive", "-f", str(args.params_file), "-o", str(folder),
-               "--no-progress"]
-        for key, value in args.param:
-            out += ["-p", key, value]
-        return out
+        return recursive.command_line(args.params_file, args.param, folder)
 
     reference, resumed = args.work_dir / "reference", args.work_dir / "resumed"
     args.work_dir.mkdir(parents=True)

@@ -8,7 +8,8 @@ Each run goes to ``<runs-dir>/<method>-seed<seed>-<fingerprint>/`` (the folder t
 fingerprint a hash of all its parameters) with its log beside it (``.log``). A finished run is skipped, an
 interrupted one resumes at its first unfinished stage, so the same command can simply be run again.
 ``--jobs N`` runs N at a time, each with cores/N threads (two single-thread runs use two CPU cores better
-than one two-thread run of a small model). The methods and seeds are the preset's unless given.
+than one two-thread run of a small model). ``--nproc N`` spreads each run over N processes (GPUs) with
+torchrun. The methods and seeds are the preset's unless given.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ def main() -> int:
     parser.add_argument("--seeds", nargs="+", type=int)
     parser.add_argument("--runs-dir", type=Path, default=REPO / "results" / "llm_recursive" / "runs")
     parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--nproc", type=int, default=1, help="processes (GPUs) per run, through torchrun")
     args = parser.parse_args()
     preset = yaml.safe_load(args.params_file.read_text()) or {}
     methods = args.methods or preset.pop("methods", ["ce"])
@@ -49,7 +51,7 @@ def main() -> int:
         for method in methods:
             config = recursive.RecursiveConfig.from_dict({**preset, **overrides, **recursive.parse_method(method),
                                                           "seed": seed})
-            jobs.append((method, seed, args.runs_dir / recursive.run_folder_name(method, config)))
+            jobs.append((method, seed, args.runs_dir / recursive.run_folder_name(config)))
     threads = max(1, (os.cpu_count() or 1) // args.jobs)
 
     def launch(job) -> tuple[str, int, float]:
@@ -57,10 +59,8 @@ def main() -> int:
         if (folder / "metrics.json").is_file():
             return folder.name, 0, 0.0
         folder.parent.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "-m", "fortifai.recursive", "-f", str(args.params_file), "-p", "method", method,
-                   "-p", "seed", str(seed), "-o", str(folder), "--no-progress"]
-        for key, value in args.param:
-            command += ["-p", key, value]
+        command = recursive.command_line(args.params_file, [("method", method), ("seed", seed), *args.param], folder,
+                                         args.nproc)
         started = time.perf_counter()
         env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
         with open(folder.parent / f"{folder.name}.log", "a") as log:

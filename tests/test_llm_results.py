@@ -113,3 +113,13 @@ def test_paired_answers_pool_the_same_questions_over_seeds(tmp_path):
     (tmp_path / "tce1" / "data.json").write_text(json.dumps({"kr_items": ["other questions"]}))
     with pytest.raises(ValueError, match="same seed but other KR questions"):
         lr.paired_answers(per["tce-0.9"], per["ce"])
+
+
+def test_interval_verdicts():
+    from fortifai.report import interval_verdict
+
+    assert interval_verdict(1.2, 2.0, 1.0) == "reproduced"
+    assert interval_verdict(1.2, 2.0, 1.0, paper_effect=2.3, effect=1.5).startswith("partly")
+    assert interval_verdict(0.7, 1.2, 1.0) == "not reproduced (no difference beyond the noise)"
+    assert interval_verdict(0.5, 0.9, 1.0) == "not reproduced (the opposite, beyond the noise)"
+    assert interval_verdict(1.2, 2.0, 1.0, seeds=1).startswith("undecided")
