@@ -1,7 +1,7 @@
 """BLiMP, HellaSwag and GSM8K through the LM Evaluation Harness (``lm_eval``), for a model already in memory.
 
     results = run_benchmarks(model, tokenizer)                                  # the hub's data
-    results = run_benchmarks(model, tokenizer, data="local", limit=50)          # ../shared/data, 50 items a task
+    results = run_benchmarks(model, tokenizer, data="local", limit=50)          # a local copy, 50 items a task
     results["blimp"]  -> {"status": "ok", "metric": "acc", "value": 0.81, "stderr": 0.01, "n": 3350, ...}
     results["hellaswag"] -> {"status": "not run: hub unreachable (no offline copy of HellaSwag)"}
 
@@ -13,10 +13,12 @@ What is measured (the harness's defaults, which the paper's tables use):
                  ``exact_match`` of the number after ``####`` (filter ``strict-match``; ``flexible-extract``, the
                  last number in the answer, is reported alongside).
 ``data="hub"`` reads the hub's copies (``nyu-mll/blimp``, ``Rowan/hellaswag``, ``openai/gsm8k``) through the
-harness's own task files; ``data="local"`` reads the JSONL files under ``data_dir`` (default
-:func:`fortifai.corpus.shared_data_dir`, i.e. ``../shared/data``) through the task files shipped in
-``fortifai/tasks/`` (the harness's files with a local loader). HellaSwag has no offline copy: without the hub
-it is reported as not run, with the reason, never as 0.
+harness's own task files; ``data="local"`` reads the JSONL files ``blimp/<phenomenon>.jsonl`` and
+``gsm8k/{train,test}.jsonl`` under ``data_dir``, else under the folder env ``FORTIFAI_SHARED_DATA`` names,
+through the task files shipped in ``fortifai/tasks/`` (the harness's files with a local loader). When neither
+names a folder, ``data="local"`` takes the hub's copies if the hub is reachable and otherwise reports the task
+as not run, with how to provide a copy; each result's ``data`` says where its items came from. HellaSwag has
+no offline copy: without the hub it is reported as not run, with the reason, never as 0.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ TASKS = ("blimp", "hellaswag", "gsm8k")
 DATA_CHOICES = ("hub", "local")
 TASK_DIR = Path(__file__).resolve().parent / "tasks"
 METRICS = {"blimp": ("acc", "none"), "hellaswag": ("acc_norm", "none"), "gsm8k": ("exact_match", "strict-match")}
+NO_LOCAL_COPY = ("not run: no local copy (data_dir= or env FORTIFAI_SHARED_DATA names none: set it to a folder "
+                 "holding blimp/ and gsm8k/) and the hub is unreachable")
 
 
 def blimp_phenomena() -> list[str]:
@@ -44,6 +48,9 @@ def local_dataset(files: dict[str, str], data_dir: str | None = None, **_metadat
     from .corpus import shared_data_dir
 
     root = Path(data_dir) if data_dir else shared_data_dir()
+    if root is None:
+        raise FileNotFoundError("data='local' needs a folder of copies: set data_dir= (or env FORTIFAI_SHARED_DATA) "
+                                "to the folder holding blimp/ and gsm8k/, or use data='hub'")
     paths = {split: root / name for split, name in files.items()}
     missing = [str(p) for p in paths.values() if not p.is_file()]
     if missing:
@@ -53,13 +60,14 @@ def local_dataset(files: dict[str, str], data_dir: str | None = None, **_metadat
 
 
 def _check(tasks, data, limit, blimp_subset, data_dir) -> tuple[list[str], Path | None]:
+    """The tasks and the folder of local copies (None: none named), or one error naming the bad argument."""
     if isinstance(tasks, str):
         tasks = [tasks]
     unknown = [t for t in tasks if t not in TASKS]
     if unknown or not tasks:
         raise ValueError(f"tasks must be a non-empty subset of {TASKS}, got {list(tasks)!r}")
     if data not in DATA_CHOICES:
-        raise ValueError(f"data must be one of {DATA_CHOICES} ('local' reads ../shared/data), got {data!r}")
+        raise ValueError(f"data must be one of {DATA_CHOICES} ('local': the copies under data_dir), got {data!r}")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise ValueError(f"limit must be None (every item) or an int >= 1 (items per task), got {limit!r}")
     if blimp_subset is not None:
@@ -71,10 +79,10 @@ def _check(tasks, data, limit, blimp_subset, data_dir) -> tuple[list[str], Path 
         from .corpus import shared_data_dir
 
         root = Path(data_dir) if data_dir else shared_data_dir()
-        for task in tasks:
-            if task != "hellaswag" and not (root / task).is_dir():
-                raise FileNotFoundError(f"data='local': no {root / task}/; set data_dir= to the folder holding "
-                                        f"blimp/ and gsm8k/ (default ../shared/data), or use data='hub'")
+        for task in tasks:  # a folder that is named must hold the data
+            if root is not None and task != "hellaswag" and not (root / task).is_dir():
+                raise FileNotFoundError(f"data='local': no {root / task}/; set data_dir= (or env FORTIFAI_SHARED_DATA) "
+                                        f"to the folder holding blimp/ and gsm8k/, or use data='hub'")
         return list(tasks), root
     return list(tasks), None
 
@@ -107,23 +115,29 @@ def run_benchmarks(model, tokenizer, tasks: Sequence[str] = TASKS, data: str = "
     ``limit``: at most this many items per task (per phenomenon for BLiMP) for CPU runs; None runs all.
     ``blimp_phenomena_subset``: run these phenomena only (their unweighted mean is reported as ``blimp``).
     ``max_gen_toks``: cap GSM8K's generation (the harness's default is 256 tokens).
-    Returns, per task, ``status`` ("ok" or "not run: <reason>"), ``metric``, ``value``, ``stderr``, ``n``.
+    Returns, per task, ``status`` ("ok" or "not run: <reason>"), ``metric``, ``value``, ``stderr``, ``n`` and
+    ``data``: where the items came from, "local" or "hub" (see the module's docstring for ``data="local"``).
     """
     tasks, root = _check(tasks, data, limit, blimp_phenomena_subset, data_dir)
     from .corpus import hub_reachable
 
     out: dict[str, dict[str, Any]] = {}
-    runnable = []
+    source: dict[str, str] = {}  # where each task's items come from: "local" or "hub"
     for task in tasks:
-        if task == "hellaswag" and not hub_reachable():
+        if data == "local" and task != "hellaswag" and root is not None:
+            source[task] = "local"
+        elif hub_reachable():
+            source[task] = "hub"
+        elif task == "hellaswag":
             out[task] = {"status": "not run: hub unreachable (no offline copy of HellaSwag)"}
-        elif data == "hub" and not hub_reachable():
-            raise RuntimeError(f"data='hub' but the Hugging Face hub is unreachable: pass data='local' to read {task} "
-                               f"from ../shared/data (or data_dir=)")
+        elif data == "hub":
+            raise RuntimeError(f"data='hub' but the Hugging Face hub is unreachable: pass data='local' with data_dir= "
+                               f"(or env FORTIFAI_SHARED_DATA) naming a folder that holds a copy of {task}")
         else:
-            runnable.append(task)
+            out[task] = {"status": NO_LOCAL_COPY}
+    runnable = list(source)
     if not runnable:
-        return out
+        return {task: out[task] for task in tasks}
 
     from lm_eval import simple_evaluate
     from lm_eval.models.huggingface import HFLM
@@ -137,8 +151,8 @@ def run_benchmarks(model, tokenizer, tasks: Sequence[str] = TASKS, data: str = "
             names[task] = [f"blimp_{p}" for p in blimp_phenomena_subset]
         else:
             names[task] = [task]
-    local = [t for t in runnable if data == "local" and t != "hellaswag"]
-    hub = [t for t in runnable if t not in local]
+    local = [t for t in runnable if source[t] == "local"]
+    hub = [t for t in runnable if source[t] == "hub"]
     gen_kwargs = {"max_gen_toks": max_gen_toks} if max_gen_toks else None
     for group, manager in ((local, lambda: TaskManager(include_path=str(TASK_DIR), include_defaults=False,
                                                         metadata={"data_dir": str(root)})),
@@ -151,5 +165,5 @@ def run_benchmarks(model, tokenizer, tasks: Sequence[str] = TASKS, data: str = "
                                     fewshot_random_seed=seed)
         for task in group:
             out[task] = _summary(task, evaluated["results"], evaluated.get("n-samples", {}), names[task])
-            out[task].update(data=data, limit=limit)
+            out[task].update(data=source[task], limit=limit)
     return {task: out[task] for task in tasks}

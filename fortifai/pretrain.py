@@ -115,7 +115,7 @@ def pretrain(name: str, texts: list[str], seed: int = 0, output_dir: str | Path 
     tokenizer = _fit_tokenizer(texts, spec.vocab_size)
     model = AutoModelForCausalLM.from_config(_model_config(spec, tokenizer))
     train = block_dataset(tokenizer, texts, spec.block_size)
-    scratch = folder.with_name(folder.name + ".partial")
+    scratch = folder.with_name(f"{folder.name}.partial-{os.getpid()}")  # one per process: runs may start together
     shutil.rmtree(scratch, ignore_errors=True)
     args = TrainingArguments(
         output_dir=str(scratch / "trainer"), max_steps=spec.steps, per_device_train_batch_size=spec.batch_size,
@@ -132,8 +132,13 @@ def pretrain(name: str, texts: list[str], seed: int = 0, output_dir: str | Path 
                 tokens=int(len(train) * spec.block_size), seconds=time.perf_counter() - started,
                 parameters=sum(p.numel() for p in model.parameters()))
     (scratch / "pretrain.json").write_text(json.dumps(info, indent=2))
-    shutil.rmtree(folder, ignore_errors=True)
-    os.replace(scratch, folder)  # the cache entry appears complete or not at all
+    try:
+        os.replace(scratch, folder)  # the cache entry appears complete or not at all
+    except OSError:  # the folder exists: complete (another process pretrained the same first) or a leftover
+        if not (folder / "pretrain.json").is_file():
+            shutil.rmtree(folder)
+            os.replace(scratch, folder)
+    shutil.rmtree(scratch, ignore_errors=True)
     return folder
 
 

@@ -1,5 +1,6 @@
 """Text sources and model loading: offline paths, caching, and one clear error per unavailable choice."""
 
+import json
 import re
 
 import pytest
@@ -9,11 +10,13 @@ from fortifai import corpus, models
 from fortifai.corpus import SourceUnavailableError, load_paragraphs, shared_data_dir, wikitext_detokenize
 
 
-def test_shared_data_dir_is_beside_the_repository_or_from_env(monkeypatch, tmp_path):
+def test_shared_data_dir_only_from_env(monkeypatch, tmp_path):
     monkeypatch.delenv("FORTIFAI_SHARED_DATA", raising=False)
-    assert shared_data_dir() == corpus.REPO_ROOT.parent / "shared" / "data"
+    assert shared_data_dir() is None  # never a default place such as ../shared/data
+    assert corpus.shared_copy("wikitext-2-raw/wiki.test.raw") is None
     monkeypatch.setenv("FORTIFAI_SHARED_DATA", str(tmp_path))
     assert shared_data_dir() == tmp_path
+    assert corpus.shared_copy("wikitext-2-raw/wiki.test.raw") is None  # named, but the file is not there
 
 
 def test_wikipedia_offline_paragraphs():
@@ -22,11 +25,33 @@ def test_wikipedia_offline_paragraphs():
     assert all("\n" not in p for p in paragraphs[:100])
 
 
-def test_wikitext_test_split_from_the_shared_copy():
+def test_wikitext_test_split_from_the_copy_the_environment_names(monkeypatch, fixture_data):
+    monkeypatch.setenv("FORTIFAI_SHARED_DATA", str(fixture_data))
     paragraphs = load_paragraphs("wikitext-2-test")
+    lines = (fixture_data / "wikitext-2-raw" / "wiki.test.raw").read_text(encoding="utf-8").splitlines()
+    headings = [line for line in lines if line.startswith(" = ") and line.rstrip().endswith(" =")]
     assert paragraphs[0].startswith("Robert Boulter is an English film, television and theatre actor.")
     assert not any(re.fullmatch(r"=.*=", p) for p in paragraphs)  # headings (" = = Career = = ") dropped
+    assert len(paragraphs) == len(lines) - len(headings) and 0 < len(headings) < len(lines)
+
+
+def test_wikitext_test_split_of_the_full_copy(monkeypatch, shared_data):
+    monkeypatch.setenv("FORTIFAI_SHARED_DATA", str(shared_data))
+    paragraphs = load_paragraphs("wikitext-2-test")
+    assert paragraphs[0].startswith("Robert Boulter is an English film, television and theatre actor.")
     assert 2000 < len(paragraphs) < 2891
+
+
+def test_wikitext_test_split_with_no_copy_and_no_hub_says_how_to_name_one(monkeypatch, tmp_path):
+    monkeypatch.delenv("FORTIFAI_SHARED_DATA", raising=False)
+    monkeypatch.setattr(corpus, "hub_reachable", lambda *a, **k: False)
+    with pytest.raises(SourceUnavailableError, match=r"source='wikitext-2-test' needs a copy of "
+                       r"wikitext-2-raw/wiki.test.raw or the Hugging Face hub: .* FORTIFAI_SHARED_DATA is not set; "
+                       r"set FORTIFAI_SHARED_DATA to a folder holding wikitext-2-raw/wiki.test.raw"):
+        load_paragraphs("wikitext-2-test")
+    monkeypatch.setenv("FORTIFAI_SHARED_DATA", str(tmp_path))
+    with pytest.raises(SourceUnavailableError, match=f"FORTIFAI_SHARED_DATA={tmp_path} holds no wikitext-2-raw"):
+        load_paragraphs("wikitext-2-test")
 
 
 def test_wikitext_detokenize():
@@ -88,12 +113,19 @@ def test_smollm2_is_converted_once_and_cached():
     assert "quantization_config" not in config and '"LlamaForCausalLM"' in config
 
 
-def test_imagination_of_web_offline_mixes_wikitext_and_gsm8k_and_says_hellaswag_is_missing(monkeypatch):
+def test_imagination_of_web_offline_mixes_wikitext_and_gsm8k_and_says_hellaswag_is_missing(monkeypatch, fixture_data):
     monkeypatch.setattr(corpus, "hub_reachable", lambda *a, **k: False)
+    monkeypatch.setenv("FORTIFAI_SHARED_DATA", str(fixture_data))
     messages = []
     mix = corpus.imagination_of_web(log=messages.append)
     wiki = load_paragraphs("wikitext-2-test")
-    gsm = (shared_data_dir() / "gsm8k" / "train.jsonl").read_text().splitlines()
-    assert len(mix) == len(wiki) + len(gsm)
+    gsm = (fixture_data / "gsm8k" / "train.jsonl").read_text().splitlines()
+    assert len(mix) == len(wiki) + len(gsm) and len(wiki) > len(gsm)
     assert mix[0] == wiki[0] and "####" in mix[1]  # interleaved: wiki, gsm8k, wiki, ...
+    questions = [re.sub(r"\s+", " ", json.loads(row)["question"]).strip() for row in gsm]
+    assert all(m.startswith(q) for m, q in zip(mix[1 : 2 * len(gsm) : 2], questions))
+    assert mix[0 : 2 * len(gsm) : 2] == wiki[: len(gsm)] and mix[2 * len(gsm) :] == wiki[len(gsm) :]
     assert len(messages) == 1 and "3000 HellaSwag items are left out" in messages[0]
+    monkeypatch.delenv("FORTIFAI_SHARED_DATA")
+    with pytest.raises(SourceUnavailableError, match="FORTIFAI_SHARED_DATA is not set"):
+        corpus.imagination_of_web(log=messages.append)

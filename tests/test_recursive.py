@@ -196,7 +196,7 @@ def test_time_to_failure_interpolates():
 def test_two_processes_run_the_smoke_protocol(tmp_path):
     torchrun = Path(sys.executable).parent / "torchrun"
     preset = tmp_path / "toy.yaml"
-    preset.write_text("\n".join(f"{k}: {v}" for k, v in {**TOY, "stages": 2, "dataset": "wikitext-2-test"}.items()))
+    preset.write_text("\n".join(f"{k}: {v}" for k, v in {**TOY, "stages": 2, "pretrain_paragraphs": 150}.items()))
     proc = subprocess.run(
         [str(torchrun), "--nproc_per_node", "2", "--master_port", "29533", "-m", "fortifai.recursive",
          "-f", str(preset), "-o", str(tmp_path / "run"), "--no-progress"],
