@@ -80,7 +80,7 @@ class RecursiveConfig:
     seed: int = 0  # the splits, KR items, data order and decoding of a run
     pretrain_seed: int = 0  # a scratch model's pretraining text and weights: shared by runs of every seed
     # lm-eval benchmarks after every stage (Tables D2-D5): a subset of fortifai.benchmarks.TASKS, their data
-    # ("hub" or "local": ../shared/data) and items per task (per BLiMP phenomenon; None: all)
+    # ("hub" or "local": a copy named by FORTIFAI_SHARED_DATA) and items per task (per BLiMP phenomenon; None: all)
     benchmarks: list = field(default_factory=list)
     benchmark_data: str = "hub"
     benchmark_limit: int | None = None
@@ -274,7 +274,7 @@ def default_hooks(config: RecursiveConfig, log: Callable[[str], None] = print) -
         models.load_tokenizer(config.model)  # raises ModelUnavailableError naming the offline choices
     if config.benchmark_data == "hub" and set(config.benchmarks) - {"hellaswag"} and not corpus.hub_reachable():
         raise ValueError(f"benchmark_data='hub' but the Hugging Face hub is unreachable: use benchmark_data='local' "
-                         f"(../shared/data) for {sorted(set(config.benchmarks) - {'hellaswag'})}")
+                         f"(FORTIFAI_SHARED_DATA naming a copy) for {sorted(set(config.benchmarks) - {'hellaswag'})}")
 
     def paragraphs() -> list[str]:
         return corpus.load_paragraphs(config.dataset, min_words=config.min_paragraph_words)
