@@ -45,6 +45,7 @@ __all__ = [
     "compute_loss_func",
     "linear_cross_entropy",
     "linear_causal_lm_loss",
+    "loss_from_token_ce",
 ]
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -164,20 +165,34 @@ def _masked_fraction(valid: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
     return ((valid & ~keep).sum() / valid.sum().clamp_min(1)).float()
 
 
-def _truncate(
-    ce: torch.Tensor,
-    valid: torch.Tensor,
-    gamma: float | torch.Tensor,
-    reduction: str,
-    denominator: str,
-    return_masked_fraction: bool,
-):
-    # The mask is a constant of the step: p_t is detached so that the indicator never gets a gradient.
-    # p_t <= 1 always holds because ce >= 0 (logsumexp >= any logit), so gamma >= 1 keeps every token.
-    with torch.no_grad():
-        keep = (torch.exp(-ce) <= gamma) & valid
-    loss = _reduce(ce * keep, valid, keep, reduction, denominator)
-    return (loss, _masked_fraction(valid, keep)) if return_masked_fraction else loss
+def _token_loss(loss: str, params: dict, ce: torch.Tensor, valid: torch.Tensor, gamma=None):
+    """The one definition of each loss: per-token values from the per-token CE, and the tokens kept.
+
+    ``ce`` is ``(N,)``, 0 at ignored positions; ``gamma`` is the TCE threshold (a tensor for dynamic TCE). The
+    logits path, the chunked path (which differentiates this with respect to ``ce``) and torch's
+    ``linear_cross_entropy`` path all go through here.
+    """
+    if loss in ("tce", "tce_dynamic"):
+        # The mask is a constant of the step: p_t is detached so that the indicator never gets a gradient.
+        # p_t <= 1 always holds because ce >= 0 (logsumexp >= any logit), so gamma >= 1 keeps every token.
+        keep = (torch.exp(-ce.detach()) <= gamma) & valid
+        return ce * keep, keep
+    if loss == "focal":
+        # 1 - p_t via expm1 keeps precision when p_t is close to 1; the clamp keeps (1 - p_t)^(gamma - 1) finite in
+        # the backward pass where p_t == 1 (and at ignored positions, where ce == 0), so 0 * inf never makes a NaN.
+        one_minus_p = (-torch.expm1(-ce)).clamp_min(torch.finfo(ce.dtype).tiny)
+        return params["alpha"] * one_minus_p.pow(params["gamma"]) * ce, valid
+    return ce, valid
+
+
+def _loss_from_ce(loss: str, params: dict, ce: torch.Tensor, valid: torch.Tensor, reduction: str,
+                  return_masked_fraction: bool):
+    gamma = params.get("gamma")
+    if loss == "tce_dynamic":
+        gamma = dynamic_threshold(torch.exp(-ce.detach()), params["alpha"], valid)
+    token_loss, keep = _token_loss(loss, params, ce, valid, gamma)
+    out = _reduce(token_loss, valid, keep, reduction, params.get("denominator", "valid"))
+    return (out, _masked_fraction(valid, keep)) if return_masked_fraction else out
 
 
 # --------------------------------------------------------------------------------------------------
@@ -223,7 +238,8 @@ def truncated_cross_entropy(
     _check_choice("reduction", reduction, _REDUCTIONS)
     _check_choice("denominator", denominator, _DENOMINATORS)
     ce = _token_cross_entropy(logits, target, ignore_index)
-    return _truncate(ce, target != ignore_index, gamma, reduction, denominator, return_masked_fraction)
+    return _loss_from_ce("tce", {"gamma": gamma, "denominator": denominator}, ce, target != ignore_index, reduction,
+                         return_masked_fraction)
 
 
 def dynamic_threshold(p_t: torch.Tensor, alpha: float = 1.0, valid: torch.Tensor | None = None) -> torch.Tensor:
@@ -270,9 +286,8 @@ def dynamic_truncated_cross_entropy(
     _check_choice("reduction", reduction, _REDUCTIONS)
     _check_choice("denominator", denominator, _DENOMINATORS)
     ce = _token_cross_entropy(logits, target, ignore_index)
-    valid = target != ignore_index
-    gamma = dynamic_threshold(torch.exp(-ce.detach()), alpha, valid)
-    return _truncate(ce, valid, gamma, reduction, denominator, return_masked_fraction)
+    return _loss_from_ce("tce_dynamic", {"alpha": alpha, "denominator": denominator}, ce, target != ignore_index,
+                         reduction, return_masked_fraction)
 
 
 def focal_loss(
@@ -304,13 +319,8 @@ def focal_loss(
     gamma, alpha = _check_focal(gamma, alpha)
     _check_choice("reduction", reduction, _REDUCTIONS)
     ce = _token_cross_entropy(logits, target, ignore_index)
-    # 1 - p_t via expm1 keeps precision when p_t is close to 1; the clamp keeps (1 - p_t)^(gamma - 1) finite in
-    # the backward pass where p_t == 1 (and at ignored positions, where ce == 0), so 0 * inf never makes a NaN.
-    one_minus_p = (-torch.expm1(-ce)).clamp_min(torch.finfo(ce.dtype).tiny)
-    token_loss = alpha * one_minus_p.pow(gamma) * ce
-    valid = target != ignore_index
-    loss = _reduce(token_loss, valid, None, reduction)
-    return (loss, torch.zeros((), device=loss.device)) if return_masked_fraction else loss
+    return _loss_from_ce("focal", {"gamma": gamma, "alpha": alpha}, ce, target != ignore_index, reduction,
+                         return_masked_fraction)
 
 
 def cross_entropy(
@@ -325,8 +335,7 @@ def cross_entropy(
     _check_logits_target(logits, target)
     _check_choice("reduction", reduction, _REDUCTIONS)
     ce = _token_cross_entropy(logits, target, ignore_index)
-    loss = _reduce(ce, target != ignore_index, None, reduction)
-    return (loss, torch.zeros((), device=loss.device)) if return_masked_fraction else loss
+    return _loss_from_ce("ce", {}, ce, target != ignore_index, reduction, return_masked_fraction)
 
 
 # A plain dict from names to functions, as in transformers' LOSS_MAPPING.
@@ -340,6 +349,38 @@ LOSSES = {
 
 def _check_loss(loss: Any) -> str:
     return _check_choice("loss", loss, tuple(LOSSES))
+
+
+def loss_from_token_ce(
+    ce: torch.Tensor,
+    target: torch.Tensor,
+    loss: str = "tce",
+    *,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    return_masked_fraction: bool = False,
+    **loss_kwargs,
+):
+    """A named loss from per-token cross entropies that something else computed (a fused or chunked CE kernel).
+
+    ``LOSSES[loss](logits, target, ...) == loss_from_token_ce(F.cross_entropy(logits, target, reduction="none"),
+    target, loss, ...)`` in value and gradient: TCE masks ``ce`` where ``exp(-ce) > gamma`` (without gradient),
+    focal weighs it by ``(1 - exp(-ce))^gamma``. This is how :func:`linear_cross_entropy` applies our losses to
+    torch's ``F.linear_cross_entropy(..., reduction="none")``.
+
+    Args:
+        ce: ``(N,)`` per-token cross entropy, differentiable, 0 at ignored positions (as ``reduction="none"``
+            gives); computed in its own dtype (upcast half precision first).
+        target: ``(N,)`` the targets, to tell the ignored positions.
+        loss, reduction, return_masked_fraction, ``**loss_kwargs``: as in :func:`causal_lm_loss`.
+    """
+    loss = _check_loss(loss)
+    params = _resolve_loss_params(loss, loss_kwargs)
+    _check_choice("reduction", reduction, _REDUCTIONS)
+    if not isinstance(ce, torch.Tensor) or ce.dim() != 1 or not ce.is_floating_point() or ce.shape != target.shape:
+        raise ValueError(f"ce must be a floating-point tensor of shape (N,) = {tuple(target.shape)}, "
+                         f"got {tuple(getattr(ce, 'shape', ()))}")
+    return _loss_from_ce(loss, params, ce, target.to(ce.device) != ignore_index, reduction, return_masked_fraction)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -558,24 +599,16 @@ def _resolve_loss_params(loss: str, loss_kwargs: dict) -> dict:
     return params
 
 
-def _token_terms(loss: str, params: dict, ce: torch.Tensor, valid: torch.Tensor, gamma=None):
-    """Per-token loss value and d(loss)/d(ce) in closed form (the chunked path's hand-written backward).
+def _chunk_softmax_(z: torch.Tensor, safe_target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Overwrite a chunk's float logits ``z`` with ``exp(z - rowmax)``; return the per-token ce and the row sums.
 
-    Every loss here is f(ce) per token, and d ce / d logits = softmax - onehot, so the logits gradient of a
-    token is ``dl/dce * (softmax - onehot)``.
+    No second ``(chunk, V)`` buffer: the softmax is ``z / sums``, and the gradient pass folds ``1 / sums`` into
+    its per-token coefficient instead of dividing here.
     """
-    if loss == "ce":
-        keep = valid
-        return ce * keep, keep.to(ce.dtype), keep
-    if loss in ("tce", "tce_dynamic"):
-        keep = (torch.exp(-ce) <= gamma) & valid
-        return ce * keep, keep.to(ce.dtype), keep
-    # focal: l = a (1-p)^g ce with p = exp(-ce); dl/dce = a (1-p)^g (1 + g p ce / (1-p)).
-    g, a = params["gamma"], params["alpha"]
-    omp = (-torch.expm1(-ce)).clamp_min(torch.finfo(ce.dtype).tiny)
-    w = omp.pow(g)
-    coef = a * w * (1 + g * torch.exp(-ce) * (ce / omp))  # ce / omp -> 1 as p -> 1, and is 0 where ce == 0
-    return a * w * ce * valid, coef * valid, valid
+    z_max = z.amax(1, keepdim=True)
+    z_target = z.gather(1, safe_target[:, None])
+    sums = z.sub_(z_max).exp_().sum(1, keepdim=True)
+    return (sums.log() + z_max - z_target).squeeze(1), sums
 
 
 class _LinearLoss(torch.autograd.Function):
@@ -584,7 +617,13 @@ class _LinearLoss(torch.autograd.Function):
     This works because every loss here is a sum of per-token terms divided by a scalar that does not depend on
     the mask (or, for ``denominator="kept"``, by a count we know once all chunks are done and apply at the
     end), so each chunk's contribution to the gradient can be computed as soon as its logits exist, and the
-    chunk's logits can then be freed. The backward pass only scales the stored gradients.
+    chunk's logits can then be freed.
+
+    Memory: one weight-gradient buffer, accumulated in place over the chunks (float32 for half-precision
+    weights), the ``(N, H)`` hidden gradient, and one ``(chunk, V)`` buffer that holds a chunk's logits, then
+    their exponentials, then their gradient. The backward pass scales the stored gradients in place and hands
+    these same buffers to autograd, so no second copy of the weight gradient is ever made; in exchange the
+    backward can run once per forward (a second one, e.g. with ``retain_graph=True``, raises).
     """
 
     @staticmethod
@@ -594,9 +633,9 @@ class _LinearLoss(torch.autograd.Function):
         valid = target != ignore_index
         safe_target = torch.where(valid, target, 0)
         need_grad = need_hidden_grad or need_weight_grad
-        acc = _upcast(hidden[:0]).dtype  # accumulate gradients in float32 (float64 for float64 inputs)
-        grad_hidden = torch.zeros_like(hidden, dtype=acc) if need_hidden_grad else None
-        grad_weight = torch.zeros_like(weight, dtype=acc) if need_weight_grad else None
+        acc = _upcast(hidden[:0]).dtype  # float32 (float64 for float64 inputs)
+        grad_hidden = torch.empty_like(hidden) if need_hidden_grad else None
+        grad_weight = torch.empty_like(weight, dtype=acc) if need_weight_grad else None
         chunks = [(i, min(i + chunk_size, n)) for i in range(0, n, chunk_size)]
 
         def chunk_logits(i, j):
@@ -606,41 +645,52 @@ class _LinearLoss(torch.autograd.Function):
         gamma = params.get("gamma")
         if loss == "tce_dynamic":
             # The threshold needs every token's p_t first: one pass for the per-token ce, then the gradient pass.
-            ce_all = torch.empty(n, dtype=_upcast(hidden[:0]).dtype, device=hidden.device)
+            ce_all = torch.empty(n, dtype=acc, device=hidden.device)
             for i, j in chunks:
-                log_probs = torch.log_softmax(chunk_logits(i, j), dim=-1)
-                ce_all[i:j] = -log_probs.gather(1, safe_target[i:j, None]).squeeze(1)
-                del log_probs
+                ce_all[i:j] = _chunk_softmax_(chunk_logits(i, j), safe_target[i:j])[0]
             gamma = dynamic_threshold(torch.exp(-ce_all), params["alpha"], valid)
 
         total = torch.zeros((), dtype=acc, device=hidden.device)
         kept = torch.zeros((), dtype=torch.long, device=hidden.device)
         # With a known denominator the chunk gradients are scaled as they are made; "kept" is applied at the end.
-        if reduction == "sum":
+        if reduction == "sum" or (num_items_in_batch is None and params["denominator"] == "kept"):
             scale = 1.0
         elif num_items_in_batch is not None:
             scale = 1.0 / num_items_in_batch
-        elif params["denominator"] == "valid":
-            scale = 1.0 / valid.sum().clamp_min(1)
         else:
-            scale = 1.0
-        for i, j in chunks:
-            log_probs = torch.log_softmax(chunk_logits(i, j), dim=-1)
-            ce = torch.where(valid[i:j], -log_probs.gather(1, safe_target[i:j, None]).squeeze(1), 0.0)
-            token_loss, coef, keep = _token_terms(loss, params, ce, valid[i:j], gamma)
-            total += token_loss.sum()
+            scale = 1.0 / valid.sum().clamp_min(1)
+        for c, (i, j) in enumerate(chunks):
+            z = chunk_logits(i, j)
+            ce, sums = _chunk_softmax_(z, safe_target[i:j])
+            ce = torch.where(valid[i:j], ce, 0.0)
+            if need_grad:  # d loss / d ce per token, by autograd through the one definition of the loss
+                with torch.enable_grad():
+                    ce = ce.requires_grad_()
+                    token_loss, keep = _token_loss(loss, params, ce, valid[i:j], gamma)
+                    (coef,) = torch.autograd.grad(token_loss.sum(), ce)
+                coef = torch.where(valid[i:j], coef, 0.0)
+            else:
+                token_loss, keep = _token_loss(loss, params, ce, valid[i:j], gamma)
+            total += token_loss.detach().sum()
             kept += keep.sum()
-            if need_grad:
-                # d loss / d logits = coef * (softmax - onehot), built in place in the chunk's logits buffer.
-                coef = (coef * scale)[:, None]
-                dz = log_probs.exp_().mul_(coef)
-                dz.scatter_add_(1, safe_target[i:j, None], -coef)
-                dz = dz.to(hidden.dtype)
-                if need_hidden_grad:
-                    grad_hidden[i:j] = dz @ weight
-                if need_weight_grad:
-                    grad_weight.addmm_(dz.T.to(acc), hidden[i:j].to(acc))
-            del log_probs
+            if not need_grad:
+                continue
+            # d loss / d logits = coef * (softmax - onehot), built in the chunk's own buffer.
+            coef = (coef * scale)[:, None]
+            dz = z.mul_(coef / sums)
+            dz.scatter_add_(1, safe_target[i:j, None], -coef)
+            del z
+            dz = dz.to(hidden.dtype)
+            if need_hidden_grad:
+                torch.mm(dz, weight, out=grad_hidden[i:j])
+            if need_weight_grad:
+                if dz.dtype == acc:  # straight into the buffer; beta=0 on the first chunk, so it need not be zeroed
+                    grad_weight.addmm_(dz.T, hidden[i:j], beta=0 if c == 0 else 1)
+                elif c == 0:  # half precision: the matmul in the input dtype (as the plain path), summed in float32
+                    grad_weight.copy_(dz.T @ hidden[i:j])
+                else:
+                    grad_weight.add_(dz.T @ hidden[i:j])
+            del dz
 
         if reduction == "sum":
             out = total
@@ -648,26 +698,40 @@ class _LinearLoss(torch.autograd.Function):
             out = total / num_items_in_batch
         elif params["denominator"] == "kept":
             out = total / kept.clamp_min(1)
-            if need_grad:
-                for g in (grad_hidden, grad_weight):
-                    if g is not None:
-                        g.div_(kept.clamp_min(1))
+            for g in (grad_hidden, grad_weight):
+                if g is not None:
+                    g.div_(kept.clamp_min(1))
         else:
             out = total / valid.sum().clamp_min(1)
         masked = ((valid.sum() - kept) / valid.sum().clamp_min(1)).float()
         ctx.mark_non_differentiable(masked)
-        ctx.save_for_backward(
-            grad_hidden.to(hidden.dtype) if grad_hidden is not None else None,
-            grad_weight.to(weight.dtype) if grad_weight is not None else None,
-        )
+        if grad_weight is not None and grad_weight.dtype != weight.dtype:
+            grad_weight = grad_weight.to(weight.dtype)
+        # Kept on ctx rather than save_for_backward: backward hands these very tensors on and drops its hold.
+        ctx.grads = (grad_hidden, grad_weight)
         return out, masked
 
     @staticmethod
+    @torch.autograd.function.once_differentiable
     def backward(ctx, grad_out, grad_masked):
-        grad_hidden, grad_weight = ctx.saved_tensors
-        gh = grad_hidden * grad_out.to(grad_hidden.dtype) if grad_hidden is not None else None
-        gw = grad_weight * grad_out.to(grad_weight.dtype) if grad_weight is not None else None
-        return gh, gw, None, None, None, None, None, None, None, None, None
+        if ctx.grads is None:
+            raise RuntimeError(
+                "linear_cross_entropy: backward ran a second time through the same graph; its gradients are "
+                "formed in the forward pass and handed on in place, so run the forward again (no retain_graph)"
+            )
+        grads, ctx.grads = ctx.grads, None
+        grad_hidden, grad_weight = (g.mul_(grad_out.to(g.dtype)) if g is not None else None for g in grads)
+        del grads
+        return grad_hidden, grad_weight, None, None, None, None, None, None, None, None, None
+
+
+CHUNK_BYTES = 128 * 2**20  # linear_cross_entropy's default chunk: this many bytes of float32 logits
+
+
+def _torch_linear_ce():
+    """torch's own chunked ``F.linear_cross_entropy`` and its options class (torch >= 2.13), or None."""
+    fn, options = getattr(F, "linear_cross_entropy", None), getattr(nn, "LinearCrossEntropyOptions", None)
+    return (fn, options) if fn is not None and options is not None else None
 
 
 def linear_cross_entropy(
@@ -686,25 +750,35 @@ def linear_cross_entropy(
     """A named loss of the logits ``hidden @ weight.T`` without materialising the ``(N, V)`` logits.
 
     Equals ``LOSSES[loss](hidden @ weight.T, target, ...)`` in value and in the gradients of ``hidden`` and
-    ``weight``, but holds at most ``chunk_size x V`` logits at a time. For a 262k vocabulary the plain path
-    needs ~4.3 GB of float32 logits per 4096 tokens, several times over once log-softmax and gradients are
-    counted.
+    ``weight``, but holds at most ``chunk_size x V`` logits at a time. Peak memory is one weight gradient (which
+    any path needs) plus one ``(chunk_size, V)`` float32 buffer, against about twice the ``(N, V)`` logits for
+    the plain path; the time is the plain path's (the same three matrix products; ``benchmarks/losses.py``).
+
+    ``reduction="mean"``/``"sum"`` run our chunked path, which forms the gradients in the forward pass and so
+    computes each chunk's logits once. ``reduction="none"`` goes through torch's own chunked
+    ``torch.nn.functional.linear_cross_entropy`` (torch >= 2.13; ``reduction="none"``, then the loss's mask or
+    weight applied to its per-token CE by :func:`loss_from_token_ce`), because per-token outputs need a backward
+    that recomputes the logits, which torch's does. We do not use torch's for the scalar reductions: measured on
+    CPU (float32, 2 threads) at LLM-head shapes it is slower (its ``reduction="none"`` backward recomputes every
+    chunk's logits, and its automatic chunk size for float32 is a few tokens, ~15x slower than ours), and its
+    ``reduction="mean"`` holds two weight gradients.
 
     Args:
         hidden: ``(N, H)`` final hidden states (after the model's last norm).
         weight: ``(V, H)`` the lm_head weight (``model.get_output_embeddings().weight``); no bias.
         target: ``(N,)`` next-token ids or ``ignore_index``.
         loss: ``"ce"`` | ``"tce"`` | ``"focal"`` | ``"tce_dynamic"``; ``**loss_kwargs`` are its parameters.
-        reduction: ``"mean"`` | ``"sum"`` (``"none"`` would need the logits again in the backward pass).
-        chunk_size: tokens per chunk; default: as many as fit in ~256 MB of float32 logits.
+        reduction: ``"mean"`` | ``"sum"`` | ``"none"`` (the last needs torch >= 2.13).
+        chunk_size: tokens per chunk; default: as many as fit in ``CHUNK_BYTES`` (128 MB) of float32 logits.
         num_items_in_batch: divide the sum by this instead (gradient accumulation, as in :func:`causal_lm_loss`).
 
     Returns:
-        A scalar, or ``(loss, masked_fraction)``.
+        A scalar (``(N,)`` for ``"none"``), or ``(loss, masked_fraction)``. The backward pass of the scalar
+        reductions runs once per forward: it hands on the gradients made in the forward pass in place.
     """
     loss = _check_loss(loss)
     params = _resolve_loss_params(loss, loss_kwargs)
-    _check_choice("reduction", reduction, ("mean", "sum"))
+    _check_choice("reduction", reduction, _REDUCTIONS)
     _check_num_items(num_items_in_batch, params)
     if not isinstance(hidden, torch.Tensor) or hidden.dim() != 2 or not hidden.is_floating_point():
         raise ValueError(f"hidden must be a floating-point tensor of shape (N, H), got {getattr(hidden, 'shape', hidden)}")
@@ -715,14 +789,27 @@ def linear_cross_entropy(
     if not isinstance(target, torch.Tensor) or target.shape != hidden.shape[:1]:
         raise ValueError(f"target must have shape (N,) = ({hidden.shape[0]},), got {tuple(getattr(target, 'shape', ()))}")
     if chunk_size is None:
-        chunk_size = max(1, (256 * 2**20) // (4 * weight.shape[0]))
+        chunk_size = max(1, CHUNK_BYTES // (4 * weight.shape[0]))
     elif isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
+    target = target.to(hidden.device)
+    if reduction == "none":
+        if num_items_in_batch is not None:
+            raise ValueError("num_items_in_batch divides a sum; it cannot be combined with reduction='none'")
+        builtin = _torch_linear_ce()
+        if builtin is None:
+            raise ValueError(f"reduction='none' needs torch >= 2.13 (torch.nn.functional.linear_cross_entropy), this "
+                             f"is torch {torch.__version__}; use reduction='mean'/'sum', or the logits path LOSSES[loss]")
+        fn, options = builtin
+        ce = fn(hidden, weight, target, reduction="none", ignore_index=ignore_index,
+                options=options(batch_chunk_size=chunk_size, chunking_method=None))
+        return loss_from_token_ce(_upcast(ce), target, loss, ignore_index=ignore_index, reduction="none",
+                                  return_masked_fraction=return_masked_fraction, **loss_kwargs)
     if torch.is_tensor(num_items_in_batch):
         num_items_in_batch = num_items_in_batch.to(hidden.device)
     grad = torch.is_grad_enabled()
     out, masked = _LinearLoss.apply(
-        hidden, weight, target.to(hidden.device), loss, params, ignore_index, reduction, chunk_size,
+        hidden, weight, target, loss, params, ignore_index, reduction, chunk_size,
         num_items_in_batch, grad and hidden.requires_grad, grad and weight.requires_grad,
     )
     return (out, masked) if return_masked_fraction else out

@@ -25,6 +25,7 @@ from fortifai.losses import (
     focal_loss,
     linear_causal_lm_loss,
     linear_cross_entropy,
+    loss_from_token_ce,
     truncated_cross_entropy,
 )
 
@@ -241,6 +242,97 @@ def test_linear_cross_entropy_sum_num_items_and_no_grad():
         torch.testing.assert_close(linear_cross_entropy(hidden, weight, target, "tce", gamma=0.3, reduction="sum"), ref)
 
 
+def linear_batch(n=45, h=16, v=97, seed=6, dtype=torch.float32):
+    """hidden, weight, target with every sixth target ignored and one confident token (so that TCE masks)."""
+    g = torch.Generator().manual_seed(seed)
+    hidden = torch.randn(n, h, generator=g).to(dtype).requires_grad_()
+    weight = (torch.randn(v, h, generator=g) * 0.7).to(dtype).requires_grad_()
+    target = torch.randint(0, v, (n,), generator=g)
+    target[::6] = -100
+    target[1] = hidden.detach()[1].float().matmul(weight.detach().float().T).argmax()
+    return hidden, weight, target
+
+
+@pytest.mark.parametrize("loss,kwargs", LINEAR_CASES)
+def test_linear_cross_entropy_in_bfloat16_matches_the_plain_bfloat16_path(loss, kwargs):
+    hidden, weight, target = linear_batch(dtype=torch.bfloat16)
+    ref = LOSSES[loss](hidden @ weight.T, target, **kwargs)
+    ref_grads = torch.autograd.grad(ref, (hidden, weight))
+    got = linear_cross_entropy(hidden, weight, target, loss, chunk_size=7, **kwargs)
+    got_grads = torch.autograd.grad(got, (hidden, weight))
+    assert got.dtype == torch.float32 and [g.dtype for g in got_grads] == [torch.bfloat16] * 2
+    torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5)  # same bf16 logits, then float32 on both paths
+    for a, b in zip(got_grads, ref_grads):  # bf16 products summed in another order: a few bf16 ulps apart
+        torch.testing.assert_close(a, b, rtol=2e-2, atol=2e-3)
+
+
+def test_linear_cross_entropy_makes_one_weight_sized_buffer_and_hands_it_to_autograd():
+    # Every tensor an aten op writes during forward and backward, by storage: the only one as large as the
+    # weight must be the gradient made in the forward pass, and it must end up as weight.grad (no copy).
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    hidden, weight, target = linear_batch(n=40, h=64, v=300)
+
+    class LargeOutputs(TorchDispatchMode):
+        storages = set()
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            for t in out if isinstance(out, (tuple, list)) else [out]:
+                if isinstance(t, torch.Tensor) and t.numel() >= weight.numel():
+                    self.storages.add(t.untyped_storage().data_ptr())
+            return out
+
+    with LargeOutputs() as mode:  # chunks of 8 x 300 logits: far smaller than the 300 x 64 weight
+        linear_cross_entropy(hidden, weight, target, "tce", gamma=0.5, chunk_size=8).backward()
+    mode.storages.discard(weight.untyped_storage().data_ptr())  # views of the weight (weight.T)
+    assert mode.storages == {weight.grad.untyped_storage().data_ptr()}
+
+
+def test_linear_cross_entropy_gradients_accumulate_and_a_second_backward_raises():
+    hidden, weight, target = linear_batch()
+    (ref,) = torch.autograd.grad(truncated_cross_entropy(hidden @ weight.T, target, 0.5), weight)
+    for _ in range(2):
+        linear_cross_entropy(hidden, weight, target, "tce", gamma=0.5, chunk_size=7).backward()
+    torch.testing.assert_close(weight.grad, 2 * ref, rtol=1e-5, atol=1e-5)
+    out = linear_cross_entropy(hidden, weight, target, "tce", gamma=0.5, chunk_size=7)
+    out.backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="second time"):
+        out.backward()
+
+
+@pytest.mark.parametrize("loss,kwargs", LINEAR_CASES)
+def test_loss_from_token_ce_equals_the_logits_path(loss, kwargs):
+    logits, target = batch(seed=9)
+    ref, ref_masked = LOSSES[loss](logits, target, return_masked_fraction=True, **kwargs)
+    (ref_grad,) = torch.autograd.grad(ref, logits)
+    ce = F.cross_entropy(logits, target, reduction="none")
+    got, got_masked = loss_from_token_ce(ce, target, loss, return_masked_fraction=True, **kwargs)
+    (got_grad,) = torch.autograd.grad(got, logits)
+    torch.testing.assert_close(got, ref, rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(got_masked, ref_masked)
+    torch.testing.assert_close(got_grad, ref_grad, rtol=1e-5, atol=1e-7)
+
+
+TORCH_HAS_LINEAR_CE = hasattr(F, "linear_cross_entropy") and hasattr(torch.nn, "LinearCrossEntropyOptions")
+
+
+@pytest.mark.skipif(not TORCH_HAS_LINEAR_CE, reason="torch < 2.13 has no F.linear_cross_entropy")
+@pytest.mark.parametrize("loss,kwargs", [c for c in LINEAR_CASES if c[1].get("denominator") != "kept"])
+@pytest.mark.parametrize("chunk_size", [1, 7, 1000])
+def test_linear_cross_entropy_reduction_none_through_torch_equals_the_plain_path(loss, kwargs, chunk_size):
+    hidden, weight, target = linear_batch()
+    ref = LOSSES[loss](hidden @ weight.T, target, reduction="none", **kwargs)
+    upstream = torch.rand(len(target), generator=torch.Generator().manual_seed(1))  # a gradient per token
+    ref_grads = torch.autograd.grad(ref @ upstream, (hidden, weight))
+    got = linear_cross_entropy(hidden, weight, target, loss, reduction="none", chunk_size=chunk_size, **kwargs)
+    got_grads = torch.autograd.grad(got @ upstream, (hidden, weight))
+    torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5)
+    assert (got[target == -100] == 0).all()
+    for a, b in zip(got_grads, ref_grads):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
 # ------------------------------------------------------------------------------------------ causal glue
 
 
@@ -350,7 +442,10 @@ def test_trainer_gradient_accumulation_4x2_equals_batch_8(tmp_path):
         (lambda x, t: causal_lm_loss(x[None], t[None, :-1], "tce"), r"labels .*\(B, T\)"),
         (lambda x, t: causal_lm_loss(x[None], t[None], denominator="kept", num_items_in_batch=3), "denominator"),
         (lambda x, t: compute_loss_func("focal_loss"), "loss must be one of"),
-        (lambda x, t: linear_cross_entropy(x, torch.randn(9, 5), t, reduction="none"), "reduction"),
+        (lambda x, t: linear_cross_entropy(x, torch.randn(9, 5), t, reduction="avg"), "reduction"),
+        (lambda x, t: linear_cross_entropy(x, torch.randn(9, 5), t, reduction="none", num_items_in_batch=3),
+         "num_items_in_batch"),
+        (lambda x, t: loss_from_token_ce(x, t), r"ce .*\(N,\)"),
         (lambda x, t: linear_cross_entropy(x, torch.randn(9, 4), t, "tce"), r"weight .*\(V, H\)"),
         (lambda x, t: linear_cross_entropy(x, torch.randn(9, 5), t, "focal", denominator="kept"), "unexpected"),
         (lambda x, t: linear_cross_entropy(x, torch.randn(9, 5), t, chunk_size=0), "chunk_size"),
