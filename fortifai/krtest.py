@@ -788,3 +788,47 @@ def accuracy_by_kind(questions: Sequence[KRQuestion], correct: Sequence[bool], n
         low, high = bootstrap_ci(sub, n_boot, seed=seed)
         out[kind] = {"accuracy": float(sub.mean()), "ci_low": low, "ci_high": high, "n": int(sub.size)}
     return out
+
+
+def proportion_interval(successes: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a proportion (scipy's ``binomtest(...).proportion_ci``); (nan, nan) for n = 0."""
+    from scipy import stats
+
+    if n == 0:
+        return (math.nan, math.nan)
+    ci = stats.binomtest(int(successes), int(n)).proportion_ci(confidence_level=level, method="wilson")
+    return float(ci.low), float(ci.high)
+
+
+def kr_chance(kr_items: Sequence[Sequence[dict]], kr_answers: dict[str, Any], unseen: Sequence[int],
+              level: float = 0.95) -> dict[str, Any]:
+    """The measured chance level of the KR-test: a model's accuracy on questions about text it never trained on.
+
+    The paper takes chance as 50% and puts failure halfway between chance and the maximum (75%). A rule-based
+    false sentence is not a coin flip for a real model: word frequency, an added "not" or a tokenizer can make
+    one side likelier before any retention. This is that level, measured.
+
+    Args:
+        kr_items: the KR questions of every split (``data["kr_items"]``), each with its ``kind``.
+        kr_answers: one stage's ``metrics["kr"]``: ``{split: {"correct": [...]}}``.
+        unseen: the splits the model has not trained on (at M0: splits 1..N).
+
+    Returns ``{"accuracy", "ci_low", "ci_high", "n", "splits", "by_kind": {kind: {...}}}`` (Wilson intervals;
+    questions of one paragraph are not independent, so the intervals are somewhat too narrow).
+    """
+    answers, kinds = [], []
+    for k in unseen:
+        correct = kr_answers.get(str(k), {}).get("correct", [])
+        items = kr_items[k]
+        if len(correct) != len(items):
+            raise ValueError(f"split {k}: {len(correct)} answers for {len(items)} KR questions")
+        answers += [bool(c) for c in correct]
+        kinds += [item.get("kind") or "unknown" for item in items]
+
+    def summary(values: list[bool]) -> dict[str, Any]:
+        low, high = proportion_interval(sum(values), len(values), level)
+        return {"accuracy": sum(values) / len(values) if values else None, "ci_low": low, "ci_high": high,
+                "n": len(values)}
+
+    by_kind = {kind: summary([a for a, k in zip(answers, kinds) if k == kind]) for kind in sorted(set(kinds))}
+    return {**summary(answers), "splits": [int(k) for k in unseen], "level": level, "by_kind": by_kind}

@@ -23,7 +23,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .recursive import RecursiveConfig, kr_accuracy, parse_method, time_to_failure
+from .recursive import RecursiveConfig, kr_accuracy, parse_method, read_run_data, time_to_failure
 from .results import read_json
 
 METRICS = ("blimp", "hellaswag", "gsm8k", "kr_split0", "kr_total")
@@ -283,7 +283,7 @@ def paired_answers(runs_a: Sequence[Run], runs_b: Sequence[Run], splits: Sequenc
         run_b = by_seed.get(run_a.seed)
         if run_b is None:
             continue
-        if read_json(run_a.folder / "data.json")["kr_items"] != read_json(run_b.folder / "data.json")["kr_items"]:
+        if read_run_data(run_a.folder)["kr_items"] != read_run_data(run_b.folder)["kr_items"]:
             raise ValueError(f"{run_a.folder.name} and {run_b.folder.name} have the same seed but other KR questions")
         kr_a, kr_b = run_a.stages[stage]["kr"], run_b.stages[stage]["kr"]
         keys = sorted(kr_a, key=int) if splits is None else [str(k) for k in splits]

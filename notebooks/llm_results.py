@@ -276,9 +276,9 @@ for s_index, setting in enumerate(settings):
 for setting in settings:
     per = lr.by_method(groups, setting)
     first_runs = {m: runs[0] for m, runs in per.items()}
-    real = read_json(per["ce"][0].folder / "data.json")["splits"][0][0]
+    real = recursive.read_run_data(per["ce"][0].folder)["splits"][0][0]
     lines = ["| stage | " + " | ".join(lr.method_label(m) for m in first_runs) + " |", "|---" * (len(first_runs) + 1) + "|"]
-    same_data = all(read_json(r.folder / "data.json")["splits"][0][0] == real for r in first_runs.values())
+    same_data = all(recursive.read_run_data(r.folder)["splits"][0][0] == real for r in first_runs.values())
     lines.append("| real | " + " | ".join([real[:300].replace("|", "/")] * len(first_runs)) + " |")
     for i in range(len(per["ce"][0].stages)):
         cells = [read_json(r.folder / f"stage_{i}" / "generated.json")["0"][0][:300].replace("|", "/").replace("\n", " ")
