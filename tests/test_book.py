@@ -55,3 +55,17 @@ def test_constraints_pin_torch_and_jupyter_book_1(repo):
     )
     assert pins["torch"] == "2.13.0"
     assert pins["jupyter-book"].startswith("1.")
+
+
+def test_math_renderer_is_served_from_the_book_not_a_cdn(repo):
+    import importlib.util
+
+    config = yaml.safe_load((repo / "_config.yml").read_text())
+    path = config["sphinx"]["config"]["mathjax_path"]
+    assert "://" not in path and path.startswith("mathjax/"), path
+    folder = repo / config["sphinx"]["local_extensions"]["local_mathjax"]
+    spec = importlib.util.spec_from_file_location("local_mathjax", folder / "local_mathjax.py")
+    extension = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(extension)
+    assert (extension.mathjax_folder() / path.removeprefix("mathjax/")).is_file()  # the pinned package has it
+    assert "3.2.2" in (extension.mathjax_folder().parent / "package.json").read_text()
