@@ -16,7 +16,10 @@ What is here, top to bottom:
   for ``transformers.Trainer(compute_loss_func=...)`` (:func:`compute_loss_func`);
 * a memory-lean path, :func:`linear_cross_entropy`, that computes ``hidden @ weight.T`` and the loss in
   chunks of tokens without ever holding the (N, V) logits, and its Trainer glue
-  (:func:`linear_causal_lm_loss`).
+  (:func:`linear_causal_lm_loss`);
+* :func:`loss_from_token_ce`: any of the losses from per-token cross entropies computed elsewhere (torch's
+  ``F.linear_cross_entropy(..., reduction="none")`` or another fused kernel). Every path defines each loss
+  through one per-token function of the CE, so TCE and focal are written once.
 
 Only torch is imported at module level; transformers is never needed to import this file.
 """
