@@ -59,15 +59,28 @@ class KRQuestion:
 
 # ---------------------------------------------------------------------------------------------------- format
 
-def validate_questions(items: Any) -> list[KRQuestion]:
+DUPLICATES = ("error", "keep", "drop")
+
+
+class KRQuestions(list):
+    """A list of :class:`KRQuestion` that also tells how many repeated questions it met (``duplicates``)."""
+
+    duplicates: int = 0
+
+
+def validate_questions(items: Any, duplicates: str = "error") -> KRQuestions:
     """Check a list of question dicts (or :class:`KRQuestion`) and return them as :class:`KRQuestion`.
 
     Raises :class:`KRFormatError` naming the item and the field: not a list, missing field, empty text,
-    a location that is not an int >= 0, true equal to false, or the same (context, true, false) twice.
+    a location that is not an int >= 0, or true equal to false. A question repeated (same context, true and
+    false sentence) is, by ``duplicates``: an ``"error"``, kept (``"keep"``, scored as often as it occurs) or
+    dropped (``"drop"``, first occurrence kept); the returned list's ``.duplicates`` counts the repeats.
     """
+    if duplicates not in DUPLICATES:
+        raise ValueError(f"duplicates must be one of {DUPLICATES}, got {duplicates!r}")
     if not isinstance(items, (list, tuple)):
         raise KRFormatError(f"KR questions must be a JSON list of objects, got {type(items).__name__}")
-    out, seen = [], {}
+    out, seen, repeats = KRQuestions(), {}, 0
     for i, item in enumerate(items):
         if isinstance(item, KRQuestion):
             item = item.to_dict()
@@ -86,16 +99,27 @@ def validate_questions(items: Any) -> list[KRQuestion]:
             raise KRFormatError(f"question {i}: 'sentence_true' and 'sentence_false' are the same text")
         key = (item["context"].strip(), item["sentence_true"].strip(), item["sentence_false"].strip())
         if key in seen:
-            raise KRFormatError(f"question {i}: duplicate of question {seen[key]} (same context, true and false sentence)")
-        seen[key] = i
+            if duplicates == "error":
+                raise KRFormatError(f"question {i}: duplicate of question {seen[key]} (same context, true and false "
+                                    "sentence); load with duplicates='keep' or 'drop'")
+            repeats += 1
+            if duplicates == "drop":
+                continue
+        seen.setdefault(key, i)
         extra = {k: v for k, v in item.items() if k not in REQUIRED_FIELDS + ("kind", "change")}
         out.append(KRQuestion(item["context"], item["sentence_true"], item["sentence_false"], location,
                               item.get("kind"), item.get("change"), extra))
+    out.duplicates = repeats
     return out
 
 
-def load_questions(path: str | os.PathLike) -> list[KRQuestion]:
-    """Read and validate a KR-test JSON file (the authors' format; extra keys are kept)."""
+def load_questions(path: str | os.PathLike, duplicates: str = "keep") -> KRQuestions:
+    """Read and validate a KR-test JSON file (the authors' format; extra keys are kept).
+
+    The authors' released files repeat questions (their WikiText file holds each several times); by default
+    they are kept, as the authors scored them; ``duplicates="drop"`` keeps each once, ``"error"`` refuses the
+    file. The result's ``.duplicates`` says how many repeats there were.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"KR-test file not found: {path}")
@@ -103,7 +127,7 @@ def load_questions(path: str | os.PathLike) -> list[KRQuestion]:
         items = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
         raise KRFormatError(f"{path}: not valid JSON ({err})") from None
-    return validate_questions(items)
+    return validate_questions(items, duplicates)
 
 
 def write_questions(questions: Iterable[KRQuestion | dict], path: str | os.PathLike) -> Path:
@@ -421,7 +445,7 @@ def _check_scoring_args(questions, batch_size, normalization) -> list[KRQuestion
         raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
-    return validate_questions(list(questions))
+    return validate_questions(list(questions), duplicates="keep")  # a repeated question is scored again
 
 
 def reduce_scores(token_logprobs: Sequence[np.ndarray], normalization: str = "mean") -> np.ndarray:

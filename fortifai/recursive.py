@@ -46,7 +46,8 @@ from .results import read_json, versions, write_json
 
 LOSS_NAMES = ("ce", "tce", "focal", "tce_dynamic")
 # parameters added after runs were committed: at their defaults they leave those runs' fingerprints unchanged
-ADDED_LATER = ("pretrain_seed", "benchmarks", "benchmark_data", "benchmark_limit")
+ADDED_LATER = ("pretrain_seed", "benchmarks", "benchmark_data", "benchmark_limit", "last_stage_regenerates")
+LAST_STAGE_REGENERATES = ("all", "split0")
 
 
 @dataclass
@@ -88,6 +89,9 @@ class RecursiveConfig:
     benchmark_data: str = "hub"
     benchmark_limit: int | None = None
     keep_checkpoints: bool = False
+    # what the last model regenerates: "all" its splits (Algorithm 1), or "split0", the split failure is measured
+    # on (its fidelity, KL and Table E6 at M_N); the other splits' last regeneration trains no model
+    last_stage_regenerates: str = "all"
 
     def loss_kwargs(self) -> dict[str, float]:
         if self.loss == "tce":
@@ -140,6 +144,9 @@ class RecursiveConfig:
             raise ValueError(
                 f"batch_size ({self.batch_size}) must be a multiple of micro_batch_size ({self.micro_batch_size})"
             )
+        if self.last_stage_regenerates not in LAST_STAGE_REGENERATES:
+            raise ValueError(f"last_stage_regenerates must be one of {list(LAST_STAGE_REGENERATES)}, "
+                             f"got {self.last_stage_regenerates!r}")
         if self.checkpoint_selection not in ("heldout_loss", "last"):
             raise ValueError(f"checkpoint_selection must be 'heldout_loss' or 'last', got {self.checkpoint_selection!r}")
         from .benchmarks import DATA_CHOICES, TASKS
@@ -482,8 +489,12 @@ def _splits(hooks: Hooks, config: RecursiveConfig) -> dict[str, Any]:
                        config.seed, config.pretrain_paragraphs, config.pretrain_seed)
 
 
-def run(config: RecursiveConfig, run_dir: str | Path, hooks: Hooks, progress: bool = True) -> dict[str, Any]:
+def run(config: RecursiveConfig, run_dir: str | Path, hooks: Hooks, progress: bool = True,
+        until_stage: int | None = None) -> dict[str, Any]:
     """Run (or resume) the protocol; return every stage's metrics.
+
+    ``until_stage``: stop once that stage is finished (e.g. 0: M0 alone, to check a setting's gate before
+    paying for the rest); the same command without it resumes the run there.
 
     Under ``torchrun``/``accelerate launch`` every process trains (the Trainer runs data-parallel); the main
     process alone writes files, regenerates and evaluates, and the others wait for it.
@@ -512,7 +523,8 @@ def run(config: RecursiveConfig, run_dir: str | Path, hooks: Hooks, progress: bo
     start = directory.first_unfinished()
     if start > 0:
         log(f"resuming {directory.path} at stage {start} (stages 0-{start - 1} are finished)")
-    for i in range(start, config.stages):
+    end = config.stages if until_stage is None else min(config.stages, until_stage + 1)
+    for i in range(start, end):
         stage_dir = directory.stage(i)
         set_seed(config.seed + i)
         trained = (stage_dir / "model").is_dir() and (stage_dir / "train.json").is_file()
@@ -553,8 +565,10 @@ def run(config: RecursiveConfig, run_dir: str | Path, hooks: Hooks, progress: bo
         del model
         if device.type == "cuda":
             torch.cuda.empty_cache()
-    stages = [read_json(directory.stage(i) / "metrics.json") for i in range(config.stages)]
+    stages = [read_json(directory.stage(i) / "metrics.json") for i in range(end)]
     result = {"params": dataclasses.asdict(config), "label": config.label(), "stages": stages}
+    if end < config.stages:
+        return result
     if main:
         if not config.keep_checkpoints:
             shutil.rmtree(directory.stage(config.stages - 1) / "model", ignore_errors=True)
@@ -599,7 +613,8 @@ def _finish_stage(i, model, tokenizer, current, data, train_metrics, config, dir
 
     stage_dir = directory.stage(i)
     generated, generation_stats = {}, {}
-    for k in sorted(current):
+    last = i == config.stages - 1 and config.last_stage_regenerates == "split0"
+    for k in sorted(current)[:1] if last else sorted(current):
         generated[str(k)], generation_stats[str(k)] = regenerate(model, tokenizer, current[k], config, progress)
     write_json(stage_dir / "generated.json", generated)
     kr = {}
@@ -710,7 +725,7 @@ def time_to_failure(kr_split0: list[float], threshold: float = 0.75) -> float:
 
 
 def command_line(params_file: str | Path, params: list[tuple[str, str]], run_dir: str | Path,
-                 nproc: int = 1) -> list[str]:
+                 nproc: int = 1, until_stage: int | None = None) -> list[str]:
     """The command that runs (or resumes) one run: ``python -m fortifai.recursive``, or ``torchrun`` over
     ``nproc`` processes (GPUs); ``params``: ``-p KEY VALUE`` overrides of the params file, as strings."""
     import sys
@@ -720,6 +735,8 @@ def command_line(params_file: str | Path, params: list[tuple[str, str]], run_dir
     out = launcher + ["-m", "fortifai.recursive", "-f", str(params_file), "-o", str(run_dir), "--no-progress"]
     for key, value in params:
         out += ["-p", key, str(value)]
+    if until_stage is not None:
+        out += ["--until-stage", str(until_stage)]
     return out
 
 
@@ -759,6 +776,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"))
     parser.add_argument("-o", "--run-dir", type=Path, required=True)
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--until-stage", type=int, help="stop after this stage (0: M0 alone); rerun without to go on")
     args = parser.parse_args(argv)
     params: dict[str, Any] = {}
     if args.params_file:
@@ -774,7 +792,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, RuntimeError) as error:
         print(f"fortifai.recursive: error: {error}", file=sys.stderr)
         return 2
-    run(config, args.run_dir, hooks, progress=not args.no_progress)
+    run(config, args.run_dir, hooks, progress=not args.no_progress, until_stage=args.until_stage)
     return 0
 
 

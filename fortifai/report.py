@@ -13,7 +13,7 @@ class Claim:
 
     claim: str  # what the paper says, in its words where possible
     ours: str  # our number with its spread
-    verdict: str  # "reproduced", "partly", "not reproduced" (with the reason)
+    verdict: str  # one of VERDICTS, with the reason
 
 
 def spread(values, fmt: str = "{:.3g}", low: float = 0.1, high: float = 0.9) -> str:
@@ -36,20 +36,42 @@ def claims_markdown(claims: list[Claim]) -> str:
     return "\n".join(lines)
 
 
-def interval_verdict(low: float, high: float, null: float, paper_effect: float | None = None,
-                     effect: float | None = None, seeds: int = 2) -> str:
-    """The verdict on a paper's directional claim from our interval ``[low, high]`` of the effect.
+VERDICTS = ("reproduced", "partly", "not reproduced", "inconclusive", "underpowered")
+MIN_MASKED_FRACTION = 0.05  # below it, the loss is CE on 95% of the tokens: the setting cannot tell them apart
+MIN_REGENERATION_FIDELITY = 0.20  # below it, the regenerated split has lost the content KR asks about
 
-    "reproduced": the interval lies beyond ``null`` in the paper's direction (and ``effect`` reaches
-    ``paper_effect`` when one is given; otherwise "partly"); "not reproduced": the interval contains ``null``
-    or lies on the other side; "undecided" with fewer than two seeds, which give no interval.
+
+def judge(low: float, high: float, null: float, paper_effect: float | None = None, estimate: float | None = None,
+          seeds: int = 2, masked_fraction: float | None = None, fidelity: float | None = None) -> tuple[str, str]:
+    """``(verdict, why)`` on a paper's directional claim from our interval ``[low, high]`` of the effect.
+
+    Before the interval: **inconclusive** when the setting cannot test the claim: the loss changes fewer than
+    5% of the tokens before failure (``masked_fraction``), or the regeneration keeps fewer than 20% of its
+    input's word 4-grams (``fidelity``). Then, in the paper's direction (the side of ``null`` that
+    ``paper_effect`` lies on; above it when not given): **reproduced** when the interval lies beyond ``null``
+    (**partly** when it also lies short of ``paper_effect``); **underpowered** when it holds both ``null`` and
+    ``paper_effect`` (or one seed gives no interval); **not reproduced** when it holds ``null`` and excludes the
+    paper's effect, or lies on the other side.
     """
-    if seeds < 2:
-        return "undecided: one seed gives no interval"
-    if low > null:
-        if paper_effect is not None and effect is not None and effect < paper_effect:
-            return f"partly: the direction beyond the noise, a smaller effect than the paper's {paper_effect}"
-        return "reproduced"
-    if high < null:
-        return "not reproduced (the opposite, beyond the noise)"
-    return "not reproduced (no difference beyond the noise)"
+    if masked_fraction is not None and masked_fraction < MIN_MASKED_FRACTION:
+        return "inconclusive", (f"the loss masks {masked_fraction:.1%} of the tokens before failure "
+                                f"(< {MIN_MASKED_FRACTION:.0%}): it is CE almost everywhere")
+    if fidelity is not None and fidelity < MIN_REGENERATION_FIDELITY:
+        return "inconclusive", (f"the first regeneration keeps {fidelity:.0%} of its input's word 4-grams "
+                                f"(< {MIN_REGENERATION_FIDELITY:.0%}): the text has lost its content")
+    if seeds < 2 or not (np.isfinite(low) and np.isfinite(high)):
+        return "underpowered", "one seed (or no spread) gives no interval"
+    sign = -1.0 if paper_effect is not None and paper_effect < null else 1.0
+    lo, hi = sorted((sign * (low - null), sign * (high - null)))  # the paper's direction is positive now
+    effect = None if paper_effect is None else sign * (paper_effect - null)
+    if lo > 0:
+        if effect is not None and hi < effect:
+            return "partly", "the paper's direction beyond the noise, an effect smaller than the paper's"
+        return "reproduced", "the interval lies beyond no effect, in the paper's direction"
+    if hi < 0:
+        return "not reproduced", "the opposite direction, beyond the noise"
+    if effect is not None and hi >= effect:
+        return "underpowered", "the interval holds both no effect and the paper's effect"
+    if effect is None:
+        return "not reproduced", "no difference beyond the noise (the paper gives no size to test against)"
+    return "not reproduced", "the interval holds no effect and excludes the paper's"

@@ -39,6 +39,7 @@ def main() -> int:
     parser.add_argument("--runs-dir", type=Path, default=REPO / "results" / "llm_recursive" / "runs")
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--nproc", type=int, default=1, help="processes (GPUs) per run, through torchrun")
+    parser.add_argument("--until-stage", type=int, help="stop every run after this stage (0: the M0 gate)")
     args = parser.parse_args()
     preset = yaml.safe_load(args.params_file.read_text()) or {}
     methods = args.methods or preset.pop("methods", ["ce"])
@@ -60,7 +61,7 @@ def main() -> int:
             return folder.name, 0, 0.0
         folder.parent.mkdir(parents=True, exist_ok=True)
         command = recursive.command_line(args.params_file, [("method", method), ("seed", seed), *args.param], folder,
-                                         args.nproc)
+                                         args.nproc, args.until_stage)
         started = time.perf_counter()
         env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
         with open(folder.parent / f"{folder.name}.log", "a") as log:
