@@ -100,9 +100,14 @@ def failure_time(run: Run, rule: str = "measured") -> float:
 
 
 def paired(method_runs: Sequence[Run], baseline_runs: Sequence[Run]) -> list[tuple[Run, Run]]:
-    """(method, baseline) runs of the seeds both have, in seed order."""
+    """(method, baseline) runs of the seeds both have, in seed order; refuses a pair whose KR questions differ
+    (a seed's runs must share their splits and questions to be compared item by item)."""
     base = {r.seed: r for r in baseline_runs}
-    return [(r, base[r.seed]) for r in sorted(method_runs, key=lambda r: r.seed) if r.seed in base]
+    pairs = [(r, base[r.seed]) for r in sorted(method_runs, key=lambda r: r.seed) if r.seed in base]
+    for a, b in pairs:
+        if read_run_data(a.folder).get("kr_items") != read_run_data(b.folder).get("kr_items"):
+            raise ValueError(f"{a.folder.name} and {b.folder.name} have the same seed but other KR questions")
+    return pairs
 
 
 def _answers_differ(pairs: list[tuple[Run, Run]], stage: int = 0) -> tuple[int, int]:

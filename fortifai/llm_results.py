@@ -4,7 +4,6 @@
     groups = group_runs(runs)                                   # {(setting, method): [runs, one per seed]}
     values = metric_matrix(groups[key], "kr_split0")            # seeds x stages, in [0, 1] (nan: not measured)
     paper = paper_tables()["D2"]                                # the paper's Tables D2-D5 (Appendix D)
-    failure_ratio(ttf_tce, ttf_ce)                              # ratio of mean times to failure, bootstrap interval
 
 A *setting* is what the paper varies between its tables: the model and the data set (plus, for us, the other
 parameters of the tier, so that runs with different settings are never averaged together). A *method* is
@@ -23,7 +22,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .recursive import RecursiveConfig, kr_accuracy, parse_method, read_run_data, time_to_failure
+from .recursive import RecursiveConfig, kr_accuracy, parse_method, time_to_failure
 from .results import read_json
 
 METRICS = ("blimp", "hellaswag", "gsm8k", "kr_split0", "kr_total")
@@ -146,29 +145,6 @@ def times_to_failure(runs: Sequence[Run], threshold: float = 0.75) -> list[float
     return [time_to_failure(run.values("kr_split0"), threshold) for run in runs]
 
 
-def failure_ratio(method: Sequence[float], baseline: Sequence[float], n_stages: int, n_boot: int = 10_000,
-                  level: float = 0.95, seed: int = 0) -> dict[str, Any]:
-    """Ratio of the mean time to failure of ``method`` to the baseline's, with a percentile bootstrap interval
-    (seeds resampled with replacement within each group).
-
-    A run that never fails is counted as failing at ``n_stages`` (the end of the run), so the ratio is then a
-    lower bound for the method (``censored``: how many of its runs never failed).
-    """
-    a = np.minimum(np.asarray(method, dtype=float), n_stages)
-    b = np.minimum(np.asarray(baseline, dtype=float), n_stages)
-    if a.size == 0 or b.size == 0:
-        raise ValueError("both groups need at least one run")
-    rng = np.random.default_rng(seed)
-    boot_a = a[rng.integers(0, a.size, (n_boot, a.size))].mean(1)
-    boot_b = b[rng.integers(0, b.size, (n_boot, b.size))].mean(1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratios = boot_a / boot_b
-        ratio = a.mean() / b.mean() if b.mean() > 0 else math.inf
-    low, high = np.nanquantile(ratios, [(1 - level) / 2, (1 + level) / 2])
-    return {"ratio": float(ratio), "ci_low": float(low), "ci_high": float(high), "n_method": int(a.size),
-            "n_baseline": int(b.size), "censored": int(np.sum(~np.isfinite(np.asarray(method, dtype=float))))}
-
-
 @lru_cache(maxsize=1)
 def paper_tables() -> dict[str, Any]:
     """The paper's Tables D2-D5 as fractions: ``{table: {model, dataset, values: {method: {metric: [M0..M5]}}}}``."""
@@ -250,44 +226,3 @@ def plot_stages(ax, runs_by_method: dict[str, list[Run]], metric: str, paper: di
         if row:
             ax.plot(np.arange(len(row)), np.array(row) * 100, ls="--", marker=".", color=color, alpha=0.6)
     ax.set(xlabel="stage (model $M_i$)", ylabel="accuracy (%)", title=METRIC_TITLES.get(metric, metric))
-
-
-def difference_interval(a: Sequence[float], b: Sequence[float], level: float = 0.95) -> dict[str, float]:
-    """Mean of ``a`` minus mean of ``b`` (per-seed values) with Welch's t interval: with three seeds a side the
-    t quantile is about 2.8, not the normal 1.96, and the interval says so."""
-    from scipy import stats
-
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    diff = float(a.mean() - b.mean())
-    if min(a.size, b.size) < 2:
-        return {"difference": diff, "low": math.nan, "high": math.nan, "df": math.nan}
-    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
-    se = math.sqrt(va + vb)
-    if se == 0:
-        return {"difference": diff, "low": diff, "high": diff, "df": math.inf}
-    df = (va + vb) ** 2 / (va ** 2 / (a.size - 1) + vb ** 2 / (b.size - 1))
-    half = float(stats.t.ppf((1 + level) / 2, df)) * se
-    return {"difference": diff, "low": diff - half, "high": diff + half, "df": float(df)}
-
-
-def paired_answers(runs_a: Sequence[Run], runs_b: Sequence[Run], splits: Sequence[int] | None = None,
-                   stage: int = -1) -> tuple[np.ndarray, np.ndarray]:
-    """The KR answers (correct or not) of two methods on the same questions, pooled over the seeds both ran.
-
-    Runs of one seed share their splits and KR questions, whatever the loss, so the answers pair item by item;
-    ``splits``: whose questions (None: all, KR-total). For :func:`fortifai.krtest.mcnemar`.
-    """
-    by_seed = {r.seed: r for r in runs_b}
-    a_out, b_out = [], []
-    for run_a in runs_a:
-        run_b = by_seed.get(run_a.seed)
-        if run_b is None:
-            continue
-        if read_run_data(run_a.folder)["kr_items"] != read_run_data(run_b.folder)["kr_items"]:
-            raise ValueError(f"{run_a.folder.name} and {run_b.folder.name} have the same seed but other KR questions")
-        kr_a, kr_b = run_a.stages[stage]["kr"], run_b.stages[stage]["kr"]
-        keys = sorted(kr_a, key=int) if splits is None else [str(k) for k in splits]
-        for key in keys:
-            a_out += kr_a[key]["correct"]
-            b_out += kr_b[key]["correct"]
-    return np.array(a_out, dtype=bool), np.array(b_out, dtype=bool)

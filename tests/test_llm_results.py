@@ -1,7 +1,6 @@
 """fortifai.llm_results: reading runs back, aggregating seeds, the paper's tables, the time-to-failure ratio."""
 
 import json
-import math
 
 import numpy as np
 import pytest
@@ -54,15 +53,6 @@ def test_a_repeated_seed_is_refused(tmp_path):
         lr.group_runs(lr.load_runs(tmp_path))
 
 
-def test_time_to_failure_ratio_and_its_interval():
-    same = lr.failure_ratio([1.5, 1.5, 1.5], [1.5, 1.5, 1.5], n_stages=6)
-    assert same["ratio"] == 1.0 and same["ci_low"] == same["ci_high"] == 1.0
-    double = lr.failure_ratio([2.0, 4.0], [1.0, 2.0], n_stages=6)
-    assert double["ratio"] == 2.0 and double["ci_low"] == pytest.approx(1.0) and double["ci_high"] == pytest.approx(4.0)
-    censored = lr.failure_ratio([math.inf, 3.0], [1.5, 1.5], n_stages=6)  # never failing counts as 6 stages
-    assert censored["ratio"] == pytest.approx(3.0) and censored["censored"] == 1
-
-
 def test_paper_tables_and_their_time_to_failure():
     tables = lr.paper_tables()
     assert sorted(tables) == ["D2", "D3", "D4", "D5"]
@@ -88,38 +78,73 @@ def test_stage_table_shows_ours_beside_the_paper_and_says_what_was_not_run(tmp_p
     assert "HellaSwag: not run: hub unreachable" in table and "GSM8K: not run: not among this run's benchmarks" in table
 
 
-def test_difference_interval_is_welchs():
-    from scipy import stats
+def claim_run(folder, loss="ce", gamma=None, seed=0, split0=(0.9, 0.8, 0.6), masked=None, fidelity=0.7, items=None):
+    """A run as the engine writes it now: data in _data/, stage 0 with KR answers on an unseen split 1."""
+    stages = []
+    for i, v in enumerate(split0):
+        kr = {"0": {"correct": [True] * round(v * 10) + [False] * (10 - round(v * 10))},
+              "1": {"correct": [True] * 6 + [False] * 4}}
+        train = {"heldout_perplexity": 10.0}
+        if masked is not None:
+            train.update(masked_fraction_mean=masked, masked_fraction_by_epoch=[masked])
+        stages.append({"stage": i, "kr": kr, "train": train,
+                       "regeneration_fidelity": {"0": {"ngram4_precision": fidelity}}})
+    params = {"model": "smollm2-135m", "dataset": "wikipedia-offline", "loss": loss, "gamma": gamma, "seed": seed}
+    folder.mkdir(parents=True)
+    (folder / "metrics.json").write_text(json.dumps({"params": params, "stages": stages}))
+    kinds = items or [[{"kind": "year"}] * 10, [{"kind": "year"}] * 5 + [{"kind": "entity"}] * 5]
+    (folder / "data.json").write_text(json.dumps({"kr_items": kinds, "splits": [[], []]}))
+    return folder
 
-    a, b = [0.61, 0.55, 0.64], [0.54, 0.53, 0.56]
-    got = lr.difference_interval(a, b)
-    expected = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
-    assert got["difference"] == pytest.approx(np.mean(a) - np.mean(b))
-    assert (got["low"], got["high"]) == pytest.approx((expected.low, expected.high))
-    assert math.isnan(lr.difference_interval([0.5], [0.4])["low"])  # one seed: no interval
+
+def test_gate_measures_chance_and_the_threshold_from_the_runs_answers(tmp_path):
+    from fortifai import llm_claims as lc
+
+    (run,) = lr.load_runs(claim_run(tmp_path / "a").parent)
+    gate = lc.run_gate(run)
+    assert gate["kr_chance"] == 0.6 and gate["kr_chance_by_kind"] == {"entity": 0.2, "year": 1.0}
+    assert gate["kr_split0_m0"] == 0.9 and gate["threshold_measured"] == pytest.approx(0.75)
+    assert gate["masked_fraction_m0"] == 0.0 and gate["ngram4_precision_m0"] == 0.7  # CE masks nothing
+    # KR split 0: 0.9, 0.8, 0.6 -> below 0.75 a quarter of the way from M1 to M2; below 0.85 at half of M0-M1
+    assert lc.failure_time(run, "paper") == pytest.approx(1.25)
+    with pytest.raises(ValueError, match="rule must be one of"):
+        lc.failure_time(run, "median")
 
 
-def test_paired_answers_pool_the_same_questions_over_seeds(tmp_path):
-    for name, loss, seed, split0 in (("ce0", "ce", 0, (1.0, 0.4)), ("ce1", "ce", 1, (1.0, 0.5)),
-                                     ("tce0", "tce", 0, (1.0, 0.6)), ("tce1", "tce", 1, (1.0, 0.7))):
-        folder = fake_run(tmp_path / name, loss=loss, gamma=0.9 if loss == "tce" else None, seed=seed,
-                          kr_split0=split0, kr_other=(0.5, 0.5))
-        (folder / "data.json").write_text(json.dumps({"kr_items": [f"questions of seed {seed}"]}))
+def test_setting_claims_pair_seeds_and_apply_the_gates(tmp_path):
+    from fortifai import llm_claims as lc
+
+    for seed, (ce, tce) in enumerate((((0.9, 0.8, 0.6), (0.9, 0.9, 0.8)), ((0.9, 0.7, 0.6), (0.9, 0.8, 0.7)),
+                                      ((1.0, 0.8, 0.6), (1.0, 0.9, 0.7)))):
+        claim_run(tmp_path / f"ce{seed}", seed=seed, split0=ce)
+        claim_run(tmp_path / f"tce{seed}", "tce", 0.9, seed, tce, masked=0.25)
     groups = lr.group_runs(lr.load_runs(tmp_path))
     per = lr.by_method(groups, next(iter(groups))[0])
-    tce, ce = lr.paired_answers(per["tce-0.9"], per["ce"], splits=[0])
-    assert tce.shape == ce.shape == (20,) and tce.sum() == 13 and ce.sum() == 9
-    assert lr.paired_answers(per["tce-0.9"], per["ce"])[0].shape == (40,)  # all splits
-    (tmp_path / "tce1" / "data.json").write_text(json.dumps({"kr_items": ["other questions"]}))
+    claims, details = lc.setting_claims(per, "toy", n_boot=2000)
+    assert details["n_comparisons"] == len(claims) == 4
+    failure = details["comparisons"]["tce-0.9 time to failure"]["paper"]
+    assert failure["seeds"] == [0, 1, 2] and failure["sign_test"]["positive"] == 3
+    assert failure["ci_low"] > 1.0  # every seed fails later with TCE
+    drop = details["comparisons"]["tce-0.9 kr_drop"]
+    assert drop["method"] == pytest.approx([0.1, 0.2, 0.3]) and drop["baseline"] == pytest.approx([0.3, 0.3, 0.4])
+    assert all(c.verdict.split(":")[0] in ("reproduced", "partly", "not reproduced", "underpowered") for c in claims)
+    # the same runs with TCE masking 1% of the tokens: the setting cannot test the claim
+    for seed in range(3):
+        metrics = json.loads((tmp_path / f"tce{seed}" / "metrics.json").read_text())
+        for stage in metrics["stages"]:
+            stage["train"]["masked_fraction_mean"] = 0.01
+        (tmp_path / f"tce{seed}" / "metrics.json").write_text(json.dumps(metrics))
+    groups = lr.group_runs(lr.load_runs(tmp_path))
+    claims, _ = lc.setting_claims(lr.by_method(groups, next(iter(groups))[0]), "toy", n_boot=200)
+    assert all(c.verdict.startswith("inconclusive") for c in claims)
+
+
+def test_runs_of_one_seed_with_other_questions_are_not_paired(tmp_path):
+    from fortifai import llm_claims as lc
+
+    claim_run(tmp_path / "ce", seed=0)
+    claim_run(tmp_path / "tce", "tce", 0.9, 0, masked=0.2, items=[[{"kind": "number"}] * 10, [{"kind": "year"}] * 10])
+    groups = lr.group_runs(lr.load_runs(tmp_path))
+    per = lr.by_method(groups, next(iter(groups))[0])
     with pytest.raises(ValueError, match="same seed but other KR questions"):
-        lr.paired_answers(per["tce-0.9"], per["ce"])
-
-
-def test_interval_verdicts():
-    from fortifai.report import interval_verdict
-
-    assert interval_verdict(1.2, 2.0, 1.0) == "reproduced"
-    assert interval_verdict(1.2, 2.0, 1.0, paper_effect=2.3, effect=1.5).startswith("partly")
-    assert interval_verdict(0.7, 1.2, 1.0) == "not reproduced (no difference beyond the noise)"
-    assert interval_verdict(0.5, 0.9, 1.0) == "not reproduced (the opposite, beyond the noise)"
-    assert interval_verdict(1.2, 2.0, 1.0, seeds=1).startswith("undecided")
+        lc.paired(per["tce-0.9"], per["ce"])
