@@ -56,7 +56,6 @@ output_dir: str | None = None
 import time
 
 import matplotlib.pyplot as plt
-import numpy as np
 
 from fortifai import gmm
 from fortifai.results import RunRecord, resolve_output_dir, save_figure, write_json
