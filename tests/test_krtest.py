@@ -36,7 +36,7 @@ def tiny():
 
 @pytest.fixture(scope="module")
 def questions():
-    return generate_questions(PARAGRAPHS, per_paragraph=5, seed=0)
+    return generate_questions(PARAGRAPHS, per_paragraph=5, seed=0, kinds=KINDS)  # every kind, to check each
 
 
 # ------------------------------------------------------------------------------------------------- format
@@ -94,9 +94,9 @@ def test_sentence_splitter_keeps_abbreviations_and_initials():
 
 
 def test_generator_is_deterministic_by_seed(questions):
-    again = generate_questions(PARAGRAPHS, per_paragraph=5, seed=0)
+    again = generate_questions(PARAGRAPHS, per_paragraph=5, seed=0, kinds=KINDS)
     assert [q.to_dict() for q in again] == [q.to_dict() for q in questions]
-    other = generate_questions(PARAGRAPHS, per_paragraph=5, seed=1)
+    other = generate_questions(PARAGRAPHS, per_paragraph=5, seed=1, kinds=KINDS)
     assert [q.to_dict() for q in other] != [q.to_dict() for q in questions]
 
 
@@ -272,3 +272,11 @@ def test_mcnemar_on_constructed_pairs():
     assert symmetric["b"] == symmetric["c"] and symmetric["p_value"] == 1.0
     with pytest.raises(ValueError, match="same length"):
         mcnemar(a, b[:-1])
+
+
+def test_the_default_kinds_leave_out_antonyms_and_negations():
+    from fortifai.krtest import DEFAULT_KINDS
+
+    made = generate_questions(PARAGRAPHS, per_paragraph=5, seed=0)
+    assert made and {q.kind for q in made} <= set(DEFAULT_KINDS)
+    assert not {"antonym", "negation"} & set(DEFAULT_KINDS)
