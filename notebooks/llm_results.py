@@ -78,6 +78,28 @@ for s in settings:
 display(Markdown("\n".join(rows)))
 
 # %% [markdown]
+# What each setting ran, read from its runs' parameters, beside the paper's (Sec. 4.1.3 and the authors'
+# decoding): the learning rate, epochs per stage and which epoch's checkpoint is kept, the split size, and the
+# decoding window.
+
+# %%
+PAPER_SETTING = {"learning rate": "2e-05", "epochs": "10", "checkpoint": "best (by the authors' KR-test)",
+                 "split": "not given", "batch (blocks)": "64", "context / new tokens / beams": "512 / 32 / 5",
+                 "stages": "6"}
+param_rows = ["| | " + " | ".join(lr.setting_name(s) for s in settings) + " | paper |",
+              "|---|" + "---|" * (len(settings) + 1)]
+for label, show in (("learning rate", lambda p: f"{p['learning_rate']:g}"), ("epochs", lambda p: str(p["epochs"])),
+                    ("checkpoint", lambda p: {"last": "last epoch", "heldout_loss": "best held-out CE"}[
+                        p["checkpoint_selection"]]),
+                    ("split", lambda p: f"{p['split_paragraphs']} paragraphs"),
+                    ("batch (blocks)", lambda p: str(p["batch_size"])),
+                    ("context / new tokens / beams", lambda p: f"{p['context_tokens']} / {p['new_tokens']} / "
+                                                               f"{p['num_beams']}"),
+                    ("stages", lambda p: str(p["stages"]))):
+    param_rows.append(f"| {label} | " + " | ".join(show(dict(s)) for s in settings) + f" | {PAPER_SETTING[label]} |")
+display(Markdown("\n".join(param_rows)))
+
+# %% [markdown]
 # ## Knowledge retention per stage (Figs. 4, A1 and 6, A2)
 #
 # Left: KR-split 0, the questions on the split that is regenerated at every stage (the paper's measure of
