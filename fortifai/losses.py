@@ -620,7 +620,7 @@ class _LinearLoss(torch.autograd.Function):
     This works because every loss here is a sum of per-token terms divided by a scalar that does not depend on
     the mask (or, for ``denominator="kept"``, by a count we know once all chunks are done and apply at the
     end), so each chunk's contribution to the gradient can be computed as soon as its logits exist, and the
-    chunk's logits can then be freed.
+    chunk's buffer can be reused for the next.
 
     Memory: one weight-gradient buffer, accumulated in place over the chunks (float32 for half-precision
     weights), the ``(N, H)`` hidden gradient, and one ``(chunk, V)`` buffer that holds a chunk's logits, then
@@ -640,10 +640,14 @@ class _LinearLoss(torch.autograd.Function):
         grad_hidden = torch.empty_like(hidden) if need_hidden_grad else None
         grad_weight = torch.empty_like(weight, dtype=acc) if need_weight_grad else None
         chunks = [(i, min(i + chunk_size, n)) for i in range(0, n, chunk_size)]
+        buffer = torch.empty(min(chunk_size, n), weight.shape[0], dtype=acc, device=hidden.device)
 
         def chunk_logits(i, j):
-            # Same arithmetic as the plain path: matmul in the input dtype, then float32 for the softmax.
-            return _upcast(hidden[i:j] @ weight.T)
+            # Same arithmetic as the plain path: matmul in the input dtype, then float32 for the softmax. One
+            # buffer serves every chunk (no allocation, no fresh pages per chunk).
+            if hidden.dtype == acc:
+                return torch.mm(hidden[i:j], weight.T, out=buffer[: j - i])
+            return buffer[: j - i].copy_(hidden[i:j] @ weight.T)
 
         gamma = params.get("gamma")
         if loss == "tce_dynamic":
@@ -682,7 +686,6 @@ class _LinearLoss(torch.autograd.Function):
             coef = (coef * scale)[:, None]
             dz = z.mul_(coef / sums)
             dz.scatter_add_(1, safe_target[i:j, None], -coef)
-            del z
             dz = dz.to(hidden.dtype)
             if need_hidden_grad:
                 torch.mm(dz, weight, out=grad_hidden[i:j])
@@ -693,7 +696,7 @@ class _LinearLoss(torch.autograd.Function):
                     grad_weight.copy_(dz.T @ hidden[i:j])
                 else:
                     grad_weight.add_(dz.T @ hidden[i:j])
-            del dz
+        z = dz = buffer = None  # the chunk buffer goes before the gradients are handed on
 
         if reduction == "sum":
             out = total
