@@ -92,16 +92,26 @@ def _hashable(value):
     return tuple(value) if isinstance(value, list) else value
 
 
-def load_runs(runs_dir: str | Path) -> list[Run]:
-    """Every finished run (``metrics.json`` present) in the folders under ``runs_dir``, sorted by name."""
+def load_runs(runs_dir: str | Path, partial: bool = False) -> list[Run]:
+    """Every finished run (``metrics.json`` present) in the folders under ``runs_dir``, sorted by name.
+
+    ``partial``: also runs still going, with the stages they have finished (at least M0); for what needs
+    only the first stages (the gate at M0, Fig. 1), never for a comparison through the stages.
+    """
     runs_dir = Path(runs_dir)
     if not runs_dir.is_dir():
         raise FileNotFoundError(f"runs_dir {runs_dir} does not exist; run notebooks/llm_recursive.py or "
                                 "scripts/recursive_sweep.py first")
     runs = []
-    for folder in sorted(p for p in runs_dir.iterdir() if (p / "metrics.json").is_file()):
-        result = read_json(folder / "metrics.json")
-        runs.append(Run(folder, result["params"], result["stages"]))
+    for folder in sorted(p for p in runs_dir.iterdir() if p.is_dir()):
+        if (folder / "metrics.json").is_file():
+            result = read_json(folder / "metrics.json")
+            runs.append(Run(folder, result["params"], result["stages"]))
+        elif partial and (folder / "manifest.json").is_file() and (folder / "stage_0" / "metrics.json").is_file():
+            stages = []
+            while (folder / f"stage_{len(stages)}" / "metrics.json").is_file():
+                stages.append(read_json(folder / f"stage_{len(stages)}" / "metrics.json"))
+            runs.append(Run(folder, read_json(folder / "manifest.json")["params"], stages))
     return runs
 
 

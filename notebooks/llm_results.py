@@ -64,17 +64,26 @@ record = RunRecord(output_dir, params=dict(runs_dir=str(runs_dir), paper_table=p
                                            kr_failure_threshold=kr_failure_threshold, min_seeds=min_seeds,
                                            n_boot=n_boot), seed=0)
 paper = lr.paper_tables()[paper_table]
-groups = {key: runs for key, runs in lr.group_runs(lr.load_runs(runs_dir)).items() if len(runs) >= min_seeds}
-# pretrained models first: they are the main evidence; scratch models after
-settings = sorted({setting for setting, _ in groups},
-                  key=lambda s: (str(dict(s)["model"]).startswith("scratch"), lr.setting_name(s)))
-settings = [s for s in settings if "ce" in lr.by_method(groups, s)]  # a comparison needs the baseline
-if not settings:
-    raise RuntimeError(f"no setting in {runs_dir} has a finished CE run; run scripts/recursive_sweep.py first")
-rows = ["| setting | methods (seeds) |", "|---|---|"]
-for s in settings:
-    rows.append(f"| {lr.setting_name(s)} | " + ", ".join(f"{lr.method_label(m)} ({len(r)})"
-                                                        for m, r in lr.by_method(groups, s).items()) + " |")
+# every run with M0 finished (the gate needs no more); the comparisons take the finished runs only
+started = lr.group_runs(lr.load_runs(runs_dir, partial=True))
+groups = {key: [r for r in runs if len(r.stages) == r.params["stages"]] for key, runs in started.items()}
+groups = {key: runs for key, runs in groups.items() if len(runs) >= min_seeds}
+
+
+def pretrained_first(keys) -> list:
+    """Settings, pretrained models first (the main evidence), scratch models after."""
+    return sorted(set(keys), key=lambda s: (str(dict(s)["model"]).startswith("scratch"), lr.setting_name(s)))
+
+
+gate_settings = pretrained_first(s for s, _ in started)
+settings = [s for s in pretrained_first(s for s, _ in groups) if "ce" in lr.by_method(groups, s)]
+if not gate_settings:
+    raise RuntimeError(f"no run in {runs_dir} has finished M0; run scripts/recursive_sweep.py first")
+rows = ["| setting | methods (seeds finished / at M0 or later) |", "|---|---|"]
+for s in gate_settings:
+    rows.append(f"| {lr.setting_name(s)} | " + ", ".join(
+        f"{lr.method_label(m)} ({len(groups.get((s, m), []))} / {len(r)})" for m, r in lr.by_method(started, s).items())
+        + " |")
 display(Markdown("\n".join(rows)))
 
 # %% [markdown]
@@ -86,8 +95,8 @@ display(Markdown("\n".join(rows)))
 PAPER_SETTING = {"learning rate": "2e-05", "epochs": "10", "checkpoint": "best (by the authors' KR-test)",
                  "split": "not given", "batch (blocks)": "64", "context / new tokens / beams": "512 / 32 / 5",
                  "stages": "6"}
-param_rows = ["| | " + " | ".join(lr.setting_name(s) for s in settings) + " | paper |",
-              "|---|" + "---|" * (len(settings) + 1)]
+param_rows = ["| | " + " | ".join(lr.setting_name(s) for s in gate_settings) + " | paper |",
+              "|---|" + "---|" * (len(gate_settings) + 1)]
 for label, show in (("learning rate", lambda p: f"{p['learning_rate']:g}"), ("epochs", lambda p: str(p["epochs"])),
                     ("checkpoint", lambda p: {"last": "last epoch", "heldout_loss": "best held-out CE"}[
                         p["checkpoint_selection"]]),
@@ -96,7 +105,7 @@ for label, show in (("learning rate", lambda p: f"{p['learning_rate']:g}"), ("ep
                     ("context / new tokens / beams", lambda p: f"{p['context_tokens']} / {p['new_tokens']} / "
                                                                f"{p['num_beams']}"),
                     ("stages", lambda p: str(p["stages"]))):
-    param_rows.append(f"| {label} | " + " | ".join(show(dict(s)) for s in settings) + f" | {PAPER_SETTING[label]} |")
+    param_rows.append(f"| {label} | " + " | ".join(show(dict(s)) for s in gate_settings) + f" | {PAPER_SETTING[label]} |")
 display(Markdown("\n".join(param_rows)))
 
 # %% [markdown]
@@ -154,8 +163,8 @@ def _mean(values, fmt="{:.1%}"):
     return fmt.format(float(np.mean(values))) if values else "–"
 
 
-for setting in settings:
-    for method, runs in lr.by_method(groups, setting).items():
+for setting in gate_settings:
+    for method, runs in lr.by_method(started, setting).items():
         g = [lc.run_gate(r) for r in runs]
         for r, gate in zip(runs, g):
             gates[r.folder.name] = gate
@@ -177,9 +186,9 @@ display(Markdown("\n".join(gate_rows)))
 
 # %%
 kind_rows = []
-for setting in settings:
+for setting in gate_settings:
     pooled = {}
-    for run in lr.by_method(groups, setting)["ce"]:
+    for run in lr.by_method(started, setting).get("ce", []):
         for kind, entry in (lc.run_chance(run) or {}).get("by_kind", {}).items():
             right, n = pooled.get(kind, (0.0, 0))
             pooled[kind] = (right + entry["accuracy"] * entry["n"], n + entry["n"])
@@ -194,8 +203,8 @@ display(Markdown("| setting | chance by kind |\n|---|---|\n" + "\n".join(kind_ro
 # 0.9, which TCE 0.9 would have masked).
 
 # %%
-for s_index, setting in enumerate(settings):
-    per = lr.by_method(groups, setting)
+for s_index, setting in enumerate(gate_settings):
+    per = lr.by_method(started, setting)
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.6))
     for j, (method, runs) in enumerate(per.items()):
         for ax, key in zip(axes[:2], ("ngram4_precision", "ngram4_precision_original")):
