@@ -624,8 +624,9 @@ def _finish_stage(i, model, tokenizer, current, data, train_metrics, config, dir
             kr[str(k)] = dict(accuracy=sum(correct) / len(correct) if correct else None, n=len(correct),
                               correct=[bool(c) for c in correct])
     # Fig. 1: M_i's confidence on the real split it trained on, on held-out real text and on its own regeneration
-    # of that split; at stage 0 also the base model's, on the same three texts
-    texts = {"trained": data["splits"][i], "unseen": data["heldout"], "generated": generated[str(i)]}
+    # of that split (of split 0 where the last stage regenerates only that one); at stage 0 also the base model's
+    own = generated[str(i)] if str(i) in generated else generated["0"]
+    texts = {"trained": data["splits"][i], "unseen": data["heldout"], "generated": own}
     confidence = {"model": confidence_profile(model, tokenizer, texts, config)}
     if i == 0 and load_base is not None:
         confidence["base"] = confidence_profile(load_base()[0].to(next(model.parameters()).device), tokenizer, texts,

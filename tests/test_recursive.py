@@ -222,3 +222,22 @@ def test_presets_are_valid_and_cpu_is_the_notebook_default():
     defaults = {name: p.default for name, p in read_parameters(notebook).items()}
     cpu = yaml.safe_load((REPO / "presets" / "llm_recursive" / "cpu.yaml").read_text())
     assert {k: defaults[k] for k in cpu} == cpu
+
+
+def test_until_stage_stops_after_m0_and_the_same_run_goes_on(tmp_path):
+    config = recursive.RecursiveConfig(**TOY, loss="tce", gamma=0.9, last_stage_regenerates="split0")
+    first = recursive.run(config, tmp_path / "run", toy_hooks(), progress=False, until_stage=0)
+    assert [s["stage"] for s in first["stages"]] == [0] and not (tmp_path / "run" / "metrics.json").exists()
+    stage0 = first["stages"][0]
+    # the instruments: masking per epoch over every batch, fidelity of each regenerated split, KR chance at M0
+    assert len(stage0["train"]["masked_fraction_by_epoch"]) == TOY["epochs"]
+    assert 0 <= stage0["train"]["masked_fraction_mean"] <= 1
+    assert set(stage0["regeneration_fidelity"]) == {"0"} and "ngram4_precision" in stage0["regeneration_fidelity"]["0"]
+    assert stage0["kr_chance"]["splits"] == list(range(1, TOY["stages"]))
+    full = recursive.run(config, tmp_path / "run", toy_hooks(), progress=False)
+    assert len(full["stages"]) == TOY["stages"] and full["stages"][0] == stage0
+    last = json.loads((tmp_path / "run" / f"stage_{TOY['stages'] - 1}" / "generated.json").read_text())
+    assert list(last) == ["0"]  # the last model regenerates only the split failure is measured on
+    # the seed's data are stored once, beside the run folders, and named by the run's data.json
+    assert json.loads((tmp_path / "run" / "data.json").read_text())["data_file"].startswith("../_data/")
+    assert recursive.read_run_data(tmp_path / "run")["splits"]
