@@ -34,6 +34,7 @@ THRESHOLD_RULES = ("measured", "paper")
 PAPER_RATIO = {"tce-0.9": 2.3, "focal-2.0": 1.5, "tce-0.99": None}
 PAPER_KR_SPLIT0_GAIN = 0.039
 PAPER_KR_TOTAL_GAIN = 0.022
+PAPER_ITEMS = {"kr_drop": "Fig. 6; Table D2", "kr_split0": "Fig. 6; Table D2", "kr_total": "Figs. 4, A1; Tables 2, 4"}
 
 
 def _gamma(run: Run) -> float | None:
@@ -223,7 +224,8 @@ def setting_claims(per: dict[str, list[Run]], name: str, rule: str = "measured",
             paper = PAPER_RATIO[method]
             claims.append(Claim(f"{name}: {label} delays failure over CE"
                                 + (f" ({paper}x, abstract / Fig. A2)" if paper else " (Tables D2-D5)"),
-                                _fmt_ratio(main) + other_text + f"; {gate_text}", f"{verdict}: {why}"))
+                                _fmt_ratio(main) + other_text + f"; {gate_text}", f"{verdict}: {why}",
+                                "Figs. 6, A2; Sec. 4.5"))
         if method != "tce-0.9":
             continue
         last = len(pairs[0][0].stages) - 1
@@ -238,6 +240,6 @@ def setting_claims(per: dict[str, list[Run]], name: str, rule: str = "measured",
             c = compare_kr(pairs, metric, n_boot=n_boot)
             details["comparisons"][f"{method} {metric}"] = c
             verdict, why = judge(c["ci_low"], c["ci_high"], 0.0, paper_gain, c["difference"], len(pairs), **gate_args)
-            claims.append(Claim(f"{name}: {text}", _fmt_points(c), f"{verdict}: {why}"))
+            claims.append(Claim(f"{name}: {text}", _fmt_points(c), f"{verdict}: {why}", PAPER_ITEMS[metric]))
     details["n_comparisons"] = len(claims)
     return claims, details

@@ -1,10 +1,21 @@
-"""Small helpers the chapters share to state results: spreads and the closing claim/verdict table."""
+"""How chapters state results: spreads, the closing claims table, verdicts, and the claims the status page reads.
+
+Every chapter ends with a list of :class:`Claim` (the paper's claim, our number with its spread, the verdict,
+the paper's items it tests), made by a package function, rendered by :func:`claims_markdown` and saved by
+:func:`publish_claims`: into the run's ``metrics["claims"]`` and, for a run at the chapter's default
+parameters, into ``results/claims/<chapter>.json``, the committed copy the book's status page reads.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+CLAIMS_DIR = Path(__file__).resolve().parent.parent / "results" / "claims"
 
 
 @dataclass
@@ -13,7 +24,13 @@ class Claim:
 
     claim: str  # what the paper says, in its words where possible
     ours: str  # our number with its spread
-    verdict: str  # one of VERDICTS, with the reason
+    verdict: str  # one of VERDICTS, then ": " and the reason
+    paper: str = ""  # the paper's items it tests, e.g. "Fig. 2" or "Figs. 6, A2; Table D2" (the status page's key)
+
+    @property
+    def word(self) -> str:
+        """The verdict word alone (``"partly"`` of ``"partly: ..."``)."""
+        return self.verdict.split(":")[0].strip()
 
 
 def spread(values, fmt: str = "{:.3g}", low: float = 0.1, high: float = 0.9) -> str:
@@ -29,14 +46,47 @@ def spread(values, fmt: str = "{:.3g}", low: float = 0.1, high: float = 0.9) -> 
     return f"{show(median)} [{show(q_low)}, {show(q_high)}]"
 
 
-def claims_markdown(claims: list[Claim]) -> str:
-    """The closing table as Markdown (display it with ``IPython.display.Markdown``)."""
-    lines = ["| paper's claim | ours (median [10%, 90%] over seeds) | verdict |", "|---|---|---|"]
-    lines += [f"| {c.claim} | {c.ours} | {c.verdict} |" for c in claims]
+def claims_markdown(claims: list[Claim], ours: str = "ours (median [10%, 90%] over seeds)") -> str:
+    """The closing table as Markdown (display it with ``IPython.display.Markdown``); ``ours``: that column's
+    heading, saying what the spread is."""
+    lines = [f"| paper | paper's claim | {ours} | verdict |", "|---|---|---|---|"]
+    lines += [f"| {c.paper} | {c.claim} | {c.ours} | **{c.word}**{c.verdict[len(c.word):]} |" for c in claims]
     return "\n".join(lines)
 
 
-VERDICTS = ("reproduced", "partly", "not reproduced", "inconclusive", "underpowered")
+def claims_from_dicts(items: list[dict[str, Any]]) -> list[Claim]:
+    names = {f.name for f in fields(Claim)}
+    return [Claim(**{k: v for k, v in item.items() if k in names}) for item in items]
+
+
+def publish_claims(claims: list[Claim], chapter: str, output_dir: str | Path, metrics: dict[str, Any]) -> str:
+    """Put the claims into ``metrics["claims"]`` (the caller writes metrics.json) and, when ``output_dir`` is the
+    chapter's default run, into the committed ``results/claims/<chapter>.json``; return a line saying whether the
+    verdicts agree with the committed ones (a fresh default run should reproduce them)."""
+    from .results import resolve_output_dir, write_json
+
+    unknown = sorted({c.word for c in claims} - set(VERDICTS))
+    if unknown:
+        raise ValueError(f"verdicts must start with one of {VERDICTS}, got {unknown}")
+    metrics["claims"] = [asdict(c) for c in claims]
+    if Path(output_dir).resolve() != resolve_output_dir(None, chapter).resolve():
+        return "not the default parameters: the committed claims are left as they are"
+    path = CLAIMS_DIR / f"{chapter}.json"
+    before = claims_from_dicts(json.loads(path.read_text())) if path.is_file() else []
+    write_json(path, metrics["claims"])
+    if not before:
+        return f"wrote {path.name}: no committed claims to compare with"
+    was = {c.claim: c.word for c in before}
+    changed = [f"{c.claim!r}: {was[c.claim]} -> {c.word}" for c in claims if c.claim in was and was[c.claim] != c.word]
+    added = [c.claim for c in claims if c.claim not in was]
+    if not changed and not added and len(before) == len(claims):
+        return f"the verdicts agree with the committed {path.name}"
+    return f"updated {path.name}: " + "; ".join(changed + [f"new: {a!r}" for a in added] or ["claims removed"])
+
+
+
+
+VERDICTS = ("reproduced", "partly", "not reproduced", "inconclusive", "underpowered")  # the only verdict words
 MIN_MASKED_FRACTION = 0.05  # below it, the loss is CE on 95% of the tokens: the setting cannot tell them apart
 MIN_REGENERATION_FIDELITY = 0.20  # below it, the regenerated split has lost the content KR asks about
 

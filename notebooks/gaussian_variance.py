@@ -69,7 +69,7 @@ from IPython.display import Markdown, display
 
 from fortifai import gaussian
 from fortifai.plotting import band, use_style
-from fortifai.report import claims_markdown
+from fortifai.report import claims_markdown, publish_claims
 from fortifai.results import RunRecord, resolve_output_dir, save_figure, write_json
 
 use_style()
@@ -261,8 +261,8 @@ metrics = dict(
     estimators={name: dict(noise=(0.0 if name == "perfect" else estimator_noise), generations=estimator_generations,
                            median_mean=np.median(run.mean, axis=0), median_std=np.median(np.sqrt(run.variance), axis=0))
                 for name, (run, _) in estimators.items()},
-    claims=[c.__dict__ for c in claims],
 )
+print(publish_claims(claims, "gaussian_variance", output_dir, metrics))
 write_json(output_dir / "metrics.json", metrics)
 record.finish(timings=timings)
 print(f"wrote {output_dir}")

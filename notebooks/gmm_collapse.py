@@ -166,10 +166,10 @@ write_json(output_dir / "metrics.json", metrics)
 from IPython.display import Markdown  # noqa: E402
 
 from fortifai import gmm_claims  # noqa: E402
-from fortifai.report import claims_markdown  # noqa: E402
+from fortifai.report import claims_markdown, publish_claims  # noqa: E402
 
 claims = gmm_claims.claims(metrics)
-metrics["claims"] = [c.__dict__ for c in claims]
+print(publish_claims(claims, "gmm_collapse", output_dir, metrics))
 write_json(output_dir / "metrics.json", metrics)
 Markdown(claims_markdown(claims))
 

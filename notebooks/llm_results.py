@@ -52,7 +52,7 @@ from fortifai import llm_claims as lc
 from fortifai import llm_results as lr
 from fortifai import recursive
 from fortifai.plotting import use_style
-from fortifai.report import claims_markdown
+from fortifai.report import claims_markdown, publish_claims
 from fortifai.results import REPO_ROOT, RunRecord, read_json, resolve_output_dir, save_figure, write_json
 
 use_style()
@@ -409,7 +409,7 @@ for setting in settings:
     claims += rows
     claim_details[lr.setting_name(setting)] = details
 print(f"{len(claims)} comparisons in this chapter (no correction for multiplicity: read each interval on its own)")
-display(Markdown(claims_markdown(claims).replace("(median [10%, 90%] over seeds)", "(paired over seeds)")))
+display(Markdown(claims_markdown(claims, ours="ours (paired over seeds)")))
 
 # %%
 metrics = dict(
@@ -420,8 +420,9 @@ metrics = dict(
     gates=gates, time_to_failure=failure, comparisons=claim_details,
     paper_time_to_failure={t: {m: lr.paper_time_to_failure(t, m, lc.PAPER_THRESHOLD) for m in v["values"]}
                            for t, v in lr.paper_tables().items()},
-    kl=kl, gamma_sweep=sweep, claims=[c.__dict__ for c in claims], figures=figure_names,
+    kl=kl, gamma_sweep=sweep, figures=figure_names,
 )
+print(publish_claims(claims, "llm_results", output_dir, metrics))
 write_json(output_dir / "metrics.json", metrics)
 record.finish()
 print(f"wrote {output_dir}")
