@@ -93,7 +93,12 @@ def claim_run(folder, loss="ce", gamma=None, seed=0, split0=(0.9, 0.8, 0.6), mas
     folder.mkdir(parents=True)
     (folder / "metrics.json").write_text(json.dumps({"params": params, "stages": stages}))
     kinds = items or [[{"kind": "year"}] * 10, [{"kind": "year"}] * 5 + [{"kind": "entity"}] * 5]
-    (folder / "data.json").write_text(json.dumps({"kr_items": kinds, "splits": [[], []]}))
+    splits = [["the bridge was built in 1901 by the city"], ["the river floods every spring"]]
+    (folder / "data.json").write_text(json.dumps({"kr_items": kinds, "splits": splits}))
+    for i in range(len(split0)):  # the regenerated split 0, drifting from the real one stage by stage
+        (folder / f"stage_{i}").mkdir()
+        text = " ".join(["the bridge was built"] + ["again"] * (i + seed + (2 if loss == "ce" else 0)))
+        (folder / f"stage_{i}" / "generated.json").write_text(json.dumps({"0": [text]}))
     return folder
 
 
@@ -121,7 +126,9 @@ def test_setting_claims_pair_seeds_and_apply_the_gates(tmp_path):
     groups = lr.group_runs(lr.load_runs(tmp_path))
     per = lr.by_method(groups, next(iter(groups))[0])
     claims, details = lc.setting_claims(per, "toy", n_boot=2000)
-    assert details["n_comparisons"] == len(claims) == 4
+    assert details["n_comparisons"] == len(claims) == 5
+    kl = details["comparisons"]["tce-0.9 kl"]
+    assert all(b > m for b, m in zip(kl["baseline"], kl["method"]))  # CE's regenerations drift further here
     failure = details["comparisons"]["tce-0.9 time to failure"]["paper"]
     assert failure["seeds"] == [0, 1, 2] and failure["sign_test"]["positive"] == 3
     assert failure["ci_low"] > 1.0  # every seed fails later with TCE

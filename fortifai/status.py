@@ -1,0 +1,73 @@
+"""The book's status page: every item of the paper beside the verdicts the chapters computed.
+
+    rows = status_rows()                     # one per paper item (fortifai/data/paper_items.yaml)
+    claims = load_chapter_claims()           # {chapter: [Claim]} from results/claims/<chapter>.json
+
+A chapter run at its default parameters saves its closing claims (:func:`fortifai.report.publish_claims`)
+into ``results/claims/<chapter>.json``, which is committed; each claim names the paper's items it tests
+(``Claim.paper``, e.g. ``"Figs. 6, A2; Sec. 4.5"``). This module joins the two, so the page holds no number
+of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from .report import CLAIMS_DIR, Claim, claims_from_dicts
+
+_KINDS = {"fig": "Fig.", "figs": "Fig.", "table": "Table", "tables": "Table", "eq": "Eq.", "eqs": "Eq.",
+          "sec": "Sec.", "secs": "Sec.", "algorithm": "Algorithm", "appendix": "Appendix"}
+
+
+def paper_refs(text: str) -> set[str]:
+    """``"Figs. 6, A2; Eqs. 2-4; Table D2"`` -> ``{"Fig. 6", "Fig. A2", "Eq. 2", "Eq. 3", "Eq. 4", "Table D2"}``."""
+    out = set()
+    for part in filter(None, (p.strip() for p in text.split(";"))):
+        match = re.match(r"([A-Za-z]+)\.?\s+(.*)", part)
+        if not match or match.group(1).lower() not in _KINDS:
+            raise ValueError(f"paper reference {part!r}: expected e.g. 'Fig. 2', 'Tables 2, 4', 'Eqs. 2-4', 'Sec. 4.5'")
+        kind = _KINDS[match.group(1).lower()]
+        for label in (x.strip() for x in match.group(2).split(",")):
+            span = re.fullmatch(r"(\d+)\s*-\s*(\d+)", label)
+            labels = [str(i) for i in range(int(span.group(1)), int(span.group(2)) + 1)] if span else [label]
+            out.update(f"{kind} {x}" for x in labels)
+    return out
+
+
+@lru_cache(maxsize=1)
+def paper_items() -> list[dict[str, Any]]:
+    import yaml
+
+    return yaml.safe_load((Path(__file__).resolve().parent / "data" / "paper_items.yaml").read_text())["items"]
+
+
+def load_chapter_claims(claims_dir: str | Path = CLAIMS_DIR) -> dict[str, list[Claim]]:
+    """The committed claims of every chapter, by chapter name."""
+    return {p.stem: claims_from_dicts(json.loads(p.read_text())) for p in sorted(Path(claims_dir).glob("*.json"))}
+
+
+def status_rows(claims_dir: str | Path = CLAIMS_DIR) -> list[dict[str, Any]]:
+    """Per paper item: its references, what it shows, its chapter, the claims that test it (from any chapter),
+    and their verdict words (``"not yet"`` when no chapter has a claim on it)."""
+    chapters = load_chapter_claims(claims_dir)
+    rows = []
+    for item in paper_items():
+        refs = set(item["refs"])
+        found = [(chapter, c) for chapter, claims in chapters.items() for c in claims if paper_refs(c.paper) & refs]
+        words = sorted({c.word for _, c in found})
+        rows.append({**item, "claims": found, "verdict": ", ".join(words) if words else "not yet"})
+    return rows
+
+
+def status_markdown(rows: list[dict[str, Any]]) -> str:
+    """The page's table: paper item, what it shows, where, and each claim's verdict with our number."""
+    lines = ["| paper | what | chapter | verdicts (ours) |", "|---|---|---|---|"]
+    for row in rows:
+        cells = "<br>".join(f"**{c.word}**: {c.claim} ({c.ours})" for _, c in row["claims"]) or "not yet"
+        lines.append(f"| {', '.join(row['refs'])} | {row['what']} | {{doc}}`../notebooks/{row['chapter']}` | "
+                     f"{cells} |")
+    return "\n".join(lines)

@@ -1,0 +1,54 @@
+"""fortifai.status: the paper's items joined with the chapters' committed claims; fortifai.report.publish_claims."""
+
+import json
+
+import pytest
+
+from fortifai import status
+from fortifai.report import Claim, publish_claims
+
+
+def test_paper_references_are_parsed_into_items():
+    assert status.paper_refs("Figs. 6, A2; Sec. 4.5") == {"Fig. 6", "Fig. A2", "Sec. 4.5"}
+    assert status.paper_refs("Eqs. 2-4") == {"Eq. 2", "Eq. 3", "Eq. 4"}
+    assert status.paper_refs("Tables 2, 4; Algorithm 1; Appendix A") == {"Table 2", "Table 4", "Algorithm 1",
+                                                                         "Appendix A"}
+    assert status.paper_refs("") == set()
+    with pytest.raises(ValueError, match="paper reference 'Figure"):
+        status.paper_refs("Figure two")
+
+
+def test_every_paper_item_is_listed_once_with_a_chapter():
+    refs = [r for item in status.paper_items() for r in item["refs"]]
+    assert len(refs) == len(set(refs))
+    for needed in ("Eq. 1", "Fig. 1", "Fig. 2", "Fig. 6", "Fig. 9", "Algorithm 1", "Algorithm 2", "Table B1", "Table E6"):
+        assert needed in refs
+
+
+def test_status_rows_join_claims_by_their_paper_items(tmp_path):
+    (tmp_path / "gaussian_variance.json").write_text(json.dumps([
+        {"claim": "CE collapses", "ours": "11 generations", "verdict": "reproduced", "paper": "Fig. 2; Eq. 1"},
+        {"claim": "TCE delays", "ours": "4.3x", "verdict": "partly: less than 2x", "paper": "Fig. 2"}]))
+    rows = {", ".join(r["refs"]): r for r in status.status_rows(tmp_path)}
+    assert rows["Fig. 2"]["verdict"] == "partly, reproduced" and len(rows["Fig. 2"]["claims"]) == 2
+    assert rows["Eq. 1"]["verdict"] == "reproduced"
+    assert rows["Fig. 9, Sec. 4.8"]["verdict"] == "not yet"
+    table = status.status_markdown(list(rows.values()))
+    assert "**partly**: TCE delays (4.3x)" in table and "| not yet |" in table
+
+
+def test_publish_claims_refuses_other_words_and_writes_only_for_the_default_run(tmp_path, monkeypatch):
+    from fortifai import report, results
+
+    monkeypatch.setattr(report, "CLAIMS_DIR", tmp_path / "claims")
+    monkeypatch.setattr(results, "REPO_ROOT", tmp_path)
+    metrics = {}
+    with pytest.raises(ValueError, match="verdicts must start with one of"):
+        publish_claims([Claim("c", "1", "holds")], "toy", tmp_path / "x", metrics)
+    note = publish_claims([Claim("c", "1", "reproduced", "Fig. 2")], "toy", tmp_path / "custom", metrics)
+    assert metrics["claims"][0]["paper"] == "Fig. 2" and "left as they are" in note
+    assert not (tmp_path / "claims").exists()
+    default = results.resolve_output_dir(None, "toy")
+    assert "no committed claims" in publish_claims([Claim("c", "1", "reproduced")], "toy", default, metrics)
+    assert "agree" in publish_claims([Claim("c", "2", "reproduced")], "toy", default, metrics)
+    assert "reproduced -> partly" in publish_claims([Claim("c", "2", "partly: smaller")], "toy", default, metrics)
