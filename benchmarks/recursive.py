@@ -1,11 +1,13 @@
 """Throughput of the recursive engine's two costs, training and regeneration, per model on this machine.
 
 Prints, per model, training tokens/s (forward + TCE loss + backward + AdamW step at the tier's block and
-batch size) and regeneration tokens/s (fortifai.recursive.regenerate with the tier's decoding), the median
-of repeated runs, and the ratio of the two measured in the same run (how many training tokens one
-regenerated token costs).
+batch size) and regeneration tokens/s at the tier's decoding, twice: through ``model.generate`` (each prompt
+copied once per beam before its first forward pass) and through :func:`fortifai.decoding.beam_search` (each
+prompt run once, its KV cache repeated over the beams; the same tokens), interleaved, the median of repeated
+runs, and the ratios measured in the same run.
 
-    python benchmarks/recursive.py [--models scratch-llama-tiny scratch-llama-small] [--repeats 3]
+    python benchmarks/recursive.py --models smollm2-135m --preset presets/llm_recursive/smollm2.yaml
+    python benchmarks/recursive.py --models scratch-llama-small --preset presets/llm_recursive/cpu.yaml
 
 Scratch models are pretrained (and cached) on first use; hub or GGUF models load as in the engine.
 """
@@ -15,10 +17,13 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from pathlib import Path
 
 import torch
+import yaml
 
 from fortifai import corpus, models, pretrain, recursive
+from fortifai.decoding import beam_search
 from fortifai.losses import causal_lm_loss
 
 
@@ -45,34 +50,63 @@ def training_rate(model, tokenizer, texts, block_size: int, batch_size: int, rep
     return blocks.numel() / statistics.median(times[1:])
 
 
-def generation_rate(model, tokenizer, texts, config, repeats: int) -> float:
-    rates = []
-    for _ in range(repeats):
-        _, stats = recursive.regenerate(model, tokenizer, texts, config, progress=False)
-        rates.append(stats["tokens_per_second"])
-    return statistics.median(rates)
+def window_batch(tokenizer, texts, config, windows: int):
+    """The first ``windows`` windows of a split's token stream, as regenerate() batches them."""
+    stream = tokenizer("\n\n".join(texts), add_special_tokens=False)["input_ids"]
+    starts = list(range(config.context_tokens, len(stream), config.new_tokens))[:windows]
+    rows = [stream[max(0, s - config.context_tokens):s] for s in starts]
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    width = max(len(r) for r in rows)
+    ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows])
+    mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])
+    return ids, mask, pad
+
+
+def generation_rates(model, tokenizer, texts, config, windows: int, repeats: int) -> tuple[float, float]:
+    ids, mask, pad = window_batch(tokenizer, texts, config, windows)
+    eos = model.generation_config.eos_token_id
+    eos = [e for e in (eos if isinstance(eos, list) else [eos]) if e is not None]
+    model.eval()
+    per_path = {"generate": [], "beam_search": []}
+    for _ in range(repeats):  # interleaved, so that load falls on both alike
+        with torch.no_grad():
+            started = time.perf_counter()
+            model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=config.new_tokens,
+                           min_new_tokens=config.new_tokens, num_beams=config.num_beams, do_sample=False,
+                           repetition_penalty=config.repetition_penalty, pad_token_id=pad)
+            per_path["generate"].append(time.perf_counter() - started)
+            started = time.perf_counter()
+            beam_search(model, ids, mask, config.num_beams, config.new_tokens, config.repetition_penalty, eos)
+            per_path["beam_search"].append(time.perf_counter() - started)
+    tokens = ids.shape[0] * config.new_tokens
+    return tuple(tokens / statistics.median(per_path[k]) for k in ("generate", "beam_search"))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="+", default=["scratch-llama-tiny", "scratch-llama-small"])
-    parser.add_argument("--dataset", default="wikipedia-offline")
+    parser.add_argument("--models", nargs="+", default=["smollm2-135m"])
+    parser.add_argument("--preset", type=Path, default=Path("presets/llm_recursive/smollm2.yaml"),
+                        help="the tier whose shapes are measured (block, batch, context, new tokens, beams)")
+    parser.add_argument("--windows", type=int, default=8, help="regeneration windows per batch")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    # the cpu tier's split of the corpus, so that its cached scratch model is reused
-    data = recursive.make_splits(corpus.load_paragraphs(args.dataset, min_words=60), 6, 24, 24, seed=0)
-    pretrain_texts, sample = data["rest"][:4000], data["heldout"][:8]
-    config = recursive.RecursiveConfig(context_tokens=128, new_tokens=32, num_beams=5, generation_batch_size=64)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; cpu-tier shapes: block 128, batch 16, "
-          f"context {config.context_tokens}, {config.new_tokens} new tokens, {config.num_beams} beams")
-    print(f"{'model':<24}{'params M':>9}{'train tok/s':>13}{'generate tok/s':>16}{'train/generate':>16}")
+    preset = {k: v for k, v in (yaml.safe_load(args.preset.read_text()) or {}).items() if k not in ("methods", "seeds")}
+    config = recursive.RecursiveConfig.from_dict(preset)
+    data = recursive.make_splits(corpus.load_paragraphs(config.dataset, min_words=config.min_paragraph_words),
+                                 config.stages, config.split_paragraphs, config.heldout_paragraphs, seed=0,
+                                 pretrain_paragraphs=config.pretrain_paragraphs)
+    pretrain_texts, sample = data["rest"], data["heldout"]
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {args.preset.name}: block {config.block_size}, "
+          f"batch {config.batch_size}, context {config.context_tokens}, {config.new_tokens} new tokens, "
+          f"{config.num_beams} beams, {args.windows} windows per batch")
+    print(f"{'model':<22}{'params M':>9}{'train tok/s':>13}{'generate() tok/s':>18}{'beam_search tok/s':>19}"
+          f"{'speed-up':>10}{'train/regen':>13}")
     for name in args.models:
         model, tokenizer = load(name, pretrain_texts)
         params = sum(p.numel() for p in model.parameters()) / 1e6
-        train = training_rate(model, tokenizer, sample * 4, 128, 16, args.repeats)
-        model.eval()
-        generate = generation_rate(model, tokenizer, sample[:4], config, args.repeats)
-        print(f"{name:<24}{params:>9.2f}{train:>13.0f}{generate:>16.1f}{train / generate:>15.0f}x")
+        train = training_rate(model, tokenizer, sample * 4, config.block_size, config.batch_size, args.repeats)
+        hf, ours = generation_rates(model, tokenizer, sample * 4, config, args.windows, args.repeats)
+        print(f"{name:<22}{params:>9.2f}{train:>13.0f}{hf:>18.1f}{ours:>19.1f}{ours / hf:>9.2f}x{train / ours:>12.0f}x")
 
 
 if __name__ == "__main__":
