@@ -8,7 +8,8 @@ continuous extension for grey values). The clipped ELBO drops the reconstruction
     loss = mean over images of [ sum_i 1[p_i <= gamma] * BCE_i  +  KL(q(z|x) || N(0, I)) ]
 
 ``gamma >= 1`` masks nothing and is the plain (negative) ELBO. The *dynamic* threshold sets, per batch,
-``gamma = clip(mean(p) + alpha * std(p), 0, 1)`` over all pixels of the batch, detached.
+``gamma = clip(mean(p) + alpha * std(p), 0, 1)`` over all pixels of the batch, detached: TCE's
+:func:`fortifai.losses.dynamic_threshold` (population standard deviation) applied to pixels.
 
 The recursive loop of the prior work: train a VAE on real digits, sample a data set of the same size from
 the prior (the decoder's pixel probabilities), train the next VAE on it, and so on. Collapse is measured
@@ -26,6 +27,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .losses import dynamic_threshold
 
 # --- the clipped ELBO ------------------------------------------------------------------------------
 
@@ -45,12 +48,6 @@ def pixel_likelihood(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """``p(x_i | z)`` per pixel under the decoder's Bernoulli, without gradient."""
     with torch.no_grad():
         return torch.exp(-F.binary_cross_entropy_with_logits(logits.float(), x.float(), reduction="none"))
-
-
-def dynamic_threshold(p: torch.Tensor, alpha: float) -> torch.Tensor:
-    """``clip(mean(p) + alpha * std(p), 0, 1)`` over every pixel of the batch, detached."""
-    p = p.detach()
-    return (p.mean() + alpha * p.std()).clamp(0.0, 1.0)
 
 
 def clipped_elbo_loss(
@@ -77,7 +74,7 @@ def clipped_elbo_loss(
         mask, threshold = None, 1.0
     else:
         p = torch.exp(-bce.detach())
-        threshold = dynamic_threshold(p, alpha) if alpha is not None else torch.tensor(float(gamma))
+        threshold = dynamic_threshold(p.flatten(), alpha) if alpha is not None else torch.tensor(float(gamma))
         mask = (p <= threshold).to(bce.dtype)
         bce = bce * mask
     kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=1)

@@ -156,65 +156,21 @@ write_json(output_dir / "metrics.json", metrics)
 # its data size or its training length, so a larger run may behave differently; we report what we measure.
 #
 # ## Verdict
-# Computed from `metrics.json`: each objective's last generation against the plain ELBO's, seed by seed
-# (reproduced: better in every seed and by more than the ELBO's seed-to-seed range; partly: better in
-# most seeds; not reproduced otherwise). "Better" means a smaller
-# Fréchet distance to real digits and, for the "distinct digits" claim, a class mix closer to uniform
-# (higher entropy).
+# Computed from `metrics.json` by {mod}`fortifai.vae_claims`: each objective's last generation against the plain
+# ELBO's, seed by seed (reproduced: better in every seed and by more than the ELBO's seed-to-seed range; partly:
+# better in most seeds; not reproduced otherwise). "Better" means a smaller Fréchet distance to real digits and,
+# for the "distinct digits" claim, a class mix closer to uniform (higher entropy).
 
 # %%
 from IPython.display import Markdown  # noqa: E402
 
+from fortifai import vae_claims  # noqa: E402
+from fortifai.report import claims_markdown, publish_claims  # noqa: E402
 
-def spread(v):
-    return f"{np.median(v):.3g} [{np.min(v):.3g}–{np.max(v):.3g}]"
-
-
-def paired(label, metric, better):
-    ours, base = np.array(summary[label][metric]["per_seed"])[:, -1], np.array(summary["ELBO"][metric]["per_seed"])[:, -1]
-    wins = int(np.sum(better(ours, base)))
-    # With 3 seeds, winning all of them happens by chance 1 time in 8: "reproduced" also asks the median
-    # gap to exceed the ELBO's own seed-to-seed range.
-    clear = abs(np.median(ours) - np.median(base)) > np.ptp(base)
-    verdict = ("reproduced" if wins == seeds and clear else "partly" if wins > seeds / 2 else "not reproduced")
-    return ours, wins, verdict
-
-
-fd = np.array(summary["ELBO"]["frechet"]["per_seed"])
-ent = np.array(summary["ELBO"]["class_entropy"]["per_seed"])
-degraded = int(np.sum(fd[:, -1] > 2 * fd[:, 0]))
-rows = [(
-    f"Plain ELBO: by generation {generations - 1} the images are no longer faithful to the data",
-    f"Fréchet distance {spread(fd[:, 0])} at generation 0 → {spread(fd[:, -1])} at {generations - 1} "
-    f"(real: {real['frechet']:.2g}); class entropy {spread(ent[:, 0])} → {spread(ent[:, -1])} (log 10 = 2.30)",
-    "reproduced" if degraded == seeds else "partly" if degraded else "not reproduced",
-    f"Fréchet distance more than doubled in {degraded}/{seeds} seeds",
-)]
-for label, kw in methods.items():
-    if label == "ELBO":
-        continue
-    ours, wins, verdict = paired(label, "frechet", np.less)
-    ours_e, wins_e, verdict_e = paired(label, "class_entropy", np.greater)
-    masked = np.array(summary[label]["masked_fraction"]["per_seed"])
-    rows.append((
-        f"{label} keeps generations more faithful than the ELBO (Fig. 9)",
-        f"Fréchet distance at generation {generations - 1}: {spread(ours)} vs ELBO {spread(fd[:, -1])}; "
-        f"lower in {wins}/{seeds} seeds",
-        verdict,
-        f"pixels masked: {masked[:, 0].mean():.0%} at generation 0, {masked[:, -1].mean():.0%} at the last",
-    ))
-    rows.append((
-        f"{label} preserves distinct digits, the ELBO converges to one shape (Fig. 9)",
-        f"class entropy at generation {generations - 1}: {spread(ours_e)} vs ELBO {spread(ent[:, -1])}; "
-        f"higher in {wins_e}/{seeds} seeds",
-        verdict_e, "entropy of the classifier's mean predicted class distribution",
-    ))
-rows.append(("(instrument) the digit classifier is accurate enough to judge digits", f"test accuracy {test_accuracy:.2%}",
-             "reproduced" if test_accuracy >= 0.97 else "not reproduced", "issue's bar: ≥ 97%"))
-table = "| claim | our number (median [min–max] over seeds) | verdict | note |\n|---|---|---|---|\n" + "\n".join(
-    "| " + " | ".join(r) + " |" for r in rows)
-write_json(output_dir / "verdict.json", [dict(zip(["claim", "ours", "verdict", "note"], r)) for r in rows])
-Markdown(table)
+claims = vae_claims.claims(metrics)
+print(publish_claims(claims, "vae_mnist", output_dir, metrics))
+write_json(output_dir / "metrics.json", metrics)
+Markdown(claims_markdown(claims, ours=vae_claims.OURS))
 
 # %%
 record.finish(timings=timings)

@@ -64,18 +64,19 @@ def test_kl_term_is_unchanged_by_the_mask():
     torch.testing.assert_close(full, kl)
 
 
-def test_dynamic_threshold_on_a_known_batch():
-    p = torch.tensor([0.2, 0.4, 0.6, 0.8])
-    std = np.std([0.2, 0.4, 0.6, 0.8], ddof=1)
-    assert float(vae.dynamic_threshold(p, 0.5)) == pytest.approx(0.5 + 0.5 * std, rel=1e-6)
-    assert float(vae.dynamic_threshold(p, 10.0)) == 1.0  # clipped to [0, 1]
-    assert float(vae.dynamic_threshold(p, -10.0)) == 0.0
-    # in the loss: pixels above mean + alpha std are the ones masked
+def test_dynamic_threshold_is_tces_over_every_pixel_of_the_batch():
+    # pixels above mean + alpha std over the whole batch are the ones masked, std the population one (ddof 0),
+    # as in TCE's dynamic threshold
     probs = torch.tensor([[0.2, 0.4], [0.6, 0.8]])
+    std = np.std([0.2, 0.4, 0.6, 0.8], ddof=0)
     loss, info = vae.clipped_elbo_loss(torch.logit(probs), torch.ones(2, 2), torch.zeros(2, 1), torch.zeros(2, 1),
                                        alpha=0.5)
     assert info["threshold"] == pytest.approx(0.5 + 0.5 * std, rel=1e-6)
-    assert info["masked_fraction"] == pytest.approx(0.25)  # threshold 0.629: only the 0.8 pixel is masked
+    assert info["masked_fraction"] == pytest.approx(0.25)  # threshold 0.612: only the 0.8 pixel is masked
+    _, info = vae.clipped_elbo_loss(torch.logit(probs), torch.ones(2, 2), torch.zeros(2, 1), torch.zeros(2, 1),
+                                    alpha=1.2)
+    assert info["threshold"] == pytest.approx(0.5 + 1.2 * std, rel=1e-6)
+    assert info["masked_fraction"] == pytest.approx(0.25)  # 0.768 masks the 0.8 pixel; ddof 1 (0.810) would not
 
 
 @pytest.mark.parametrize("kw,match", [
