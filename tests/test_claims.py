@@ -1,9 +1,11 @@
 """The chapters' claims functions on small metrics built by hand: verdict words, the numbers they quote, the
 paper items they name (parsed by the status page)."""
 
+import json
+
 import numpy as np
 
-from fortifai import status, vae_claims
+from fortifai import loss_claims, status, vae_claims
 from fortifai.report import VERDICTS
 
 
@@ -56,3 +58,63 @@ def test_vae_claims_pair_each_objective_with_the_elbo_seed_by_seed():
     assert dyn_fd.paper == "Fig. 9" and clip_fd.paper == "Sec. 4.8; Fig. 9"
     assert instrument.ours == "test accuracy 97.50%"
     assert vae_claims.claims(_vae_metrics(accuracy=0.95))[-1].verdict.startswith("not reproduced: below")
+
+
+# --- the losses (Sec. 2.2.1, Appendix A, cost targets) ----------------------------------------------
+
+
+def _bench_row(v, case, time_ms, peak_mb, base_time, base_mb, baseline):
+    return {"V": v, "N": 4096, "H": 256, "case": case, "time_ms": time_ms, "time_ratio": time_ms / base_time,
+            "peak_mb": peak_mb, "mem_ratio": peak_mb / base_mb, "baseline": baseline}
+
+
+def _loss_metrics(tce_ms=1100.0):
+    rows = [_bench_row(32768, "ce", 2000, 1500, 2000, 1500, "ce"),
+            _bench_row(32768, "tce", tce_ms, 500, 2000, 1500, "ce"),
+            _bench_row(32768, "authors_tce", 1500, 1500, 2000, 1500, "ce"),
+            _bench_row(262144, "linear+tce", 50000, 8000, 50000, 8000, "linear+tce"),
+            _bench_row(262144, "chunked_tce", 55000, 1000, 50000, 8000, "linear+tce"),
+            _bench_row(32768, "llama_authors", 8000, 3000, 8000, 3000, "llama_authors"),
+            _bench_row(32768, "llama_ours", 6000, 1200, 8000, 3000, "llama_authors")]
+    buckets = [{"bucket": b, "masked_fraction": f} for b, f in [("1-10", 0.011), ("11-100", 0.005),
+                                                                ("101-1k", 0.002), ("1k-5k", 0.001)]]
+    return {
+        "checks": {"tce_gamma1_vs_F_cross_entropy": 6.9e-18, "focal_gamma0_vs_F_cross_entropy": 1e-9,
+                   "max_abs_grad_at_masked_tokens": 0.0, "n_masked_tokens": 5},
+        "curves": {"focal_2_over_ce_at_p0.1": 0.81, "focal_2_over_ce_at_p0.9": 0.01},
+        "text": {"buckets": buckets, "masked_fraction_check": 0.0068, "share_of_ce_removed": 0.00007},
+        "benchmark_quick": {"rows": [{"case": "tce", "time_vs_base": 0.8}, {"case": "authors_tce", "time_vs_base": 0.9}]},
+        "benchmark_full_size": {"provenance": "by hand", "rows": rows},
+    }
+
+
+def test_loss_claims_identities_and_targets():
+    claims = loss_claims.claims(_loss_metrics())
+    _check_schema(claims)
+    assert [c.word for c in claims] == ["reproduced", "not reproduced", "reproduced", "reproduced", "partly",
+                                        "reproduced", "reproduced", "reproduced", "reproduced"]
+    assert claims[1].verdict == "not reproduced: equal only to 1.0e-09"
+    assert "masked: 1.1% of the words of rank 1-10 vs 0.1% of ranks 1k-5k" in claims[4].ours
+    tce_vs_ce, vs_authors, chunked, step = claims[5:]
+    assert tce_vs_ce.ours == "full size: 0.55× (V=32,768); quick: 0.80×"
+    assert vs_authors.ours == "full size: 0.73× (V=32,768); quick: 0.89×"
+    assert "V = 262,144" in chunked.claim and "memory 0.12× (1000 vs 8000 MB), time 1.10×" in chunked.ours
+    assert step.ours == "full size: 0.75× time, 0.40× memory (V=32,768)"
+    slow = loss_claims.claims(_loss_metrics(tce_ms=2200.0))  # 1.1x CE and slower than the authors' 1500 ms
+    assert [c.verdict for c in slow[5:7]] == ["not reproduced: above 1.05× at a full size",
+                                              "not reproduced: slower at a full size"]
+    no_focal = _loss_metrics()
+    no_focal["curves"] = {}
+    assert loss_claims.claims(no_focal)[3].word == "inconclusive"
+
+
+def test_load_benchmark_reads_the_scripts_list_and_the_committed_file(tmp_path):
+    rows = _loss_metrics()["benchmark_full_size"]["rows"]
+    (tmp_path / "bench.json").write_text(json.dumps(rows))  # what benchmarks/losses.py --json writes
+    loaded = loss_claims.load_benchmark(tmp_path / "bench.json")
+    assert loaded["rows"] == rows and "bench.json" in loaded["provenance"]
+    committed = loss_claims.load_benchmark()
+    assert committed["provenance"] and {r["case"] for r in committed["rows"]} >= {
+        "ce", "tce", "authors_tce", "linear+tce", "chunked_tce", "llama_authors", "llama_ours"}
+    for r in committed["rows"]:
+        assert set(r) == set(rows[0])  # the schema benchmarks/losses.py writes
