@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 
-from fortifai import loss_claims, status, vae_claims
+from fortifai import kr_claims, loss_claims, status, vae_claims
 from fortifai.report import VERDICTS
 
 
@@ -58,6 +58,37 @@ def test_vae_claims_pair_each_objective_with_the_elbo_seed_by_seed():
     assert dyn_fd.paper == "Fig. 9" and clip_fd.paper == "Sec. 4.8; Fig. 9"
     assert instrument.ours == "test accuracy 97.50%"
     assert vae_claims.claims(_vae_metrics(accuracy=0.95))[-1].verdict.startswith("not reproduced: below")
+
+
+# --- KR-test (Sec. 4.2.1, Appendix B) ---------------------------------------------------------------
+
+
+def _kr_metrics(pretrained_low=0.89, pooled=(0.45, 0.40, 0.51)):
+    def row(acc, low, high, n=73):
+        return {"accuracy": acc, "ci_low": low, "ci_high": high, "n": n}
+
+    return {
+        "models": {"pretrained": "smollm2-135m", "control": "tiny-random"},
+        "accuracy": {"pretrained": {"total": row(0.945, pretrained_low, 0.986)},
+                     "control seed 0": {"total": row(0.40, 0.3, 0.5)}, "control seed 1": {"total": row(0.50, 0.4, 0.6)}},
+        "control_pooled": row(*pooled, n=146),
+        "questions_by_kind": {"entity": 7, "number": 10, "year": 8},
+        "n_questions": 25,
+    }
+
+
+def test_kr_claims_verdicts_and_numbers():
+    claims = kr_claims.claims(_kr_metrics())
+    _check_schema(claims)
+    assert [c.verdict for c in claims] == ["reproduced: the interval lies above 60%",
+                                           "reproduced: the pooled interval holds 50%",
+                                           "reproduced: by rule instead of an LLM"]
+    assert claims[0].ours == "smollm2-135m: 94.5% [89.0, 98.6], n = 73"
+    assert claims[1].ours.startswith("tiny-random: 45.0% [41.0%, 49.0%] over 2 seeds")
+    assert "pooled 45.0% [40.0, 51.0]" in claims[1].ours
+    assert "3 kinds of one-fact change (entity, number, year), 25 questions" in claims[2].ours
+    worse = kr_claims.claims(_kr_metrics(pretrained_low=0.55, pooled=(0.42, 0.38, 0.47)))
+    assert [c.word for c in worse] == ["not reproduced", "not reproduced", "reproduced"]
 
 
 # --- the losses (Sec. 2.2.1, Appendix A, cost targets) ----------------------------------------------
