@@ -41,10 +41,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
+from fortifai import confidence_claims
 from fortifai import llm_results as lr
 from fortifai import recursive
 from fortifai.plotting import use_style
-from fortifai.report import Claim, claims_markdown
+from fortifai.report import claims_markdown, publish_claims
 from fortifai.results import REPO_ROOT, RunRecord, resolve_output_dir, save_figure, write_json
 
 use_style()
@@ -148,33 +149,19 @@ for s_index, setting in enumerate(settings):
 
 # %% [markdown]
 # ## What reproduces
+#
+# Computed by {mod}`fortifai.confidence_claims` from the mean probabilities above: a claim about the fine-tuned
+# model holds when its difference is positive in every seed; the base model counts as "about equally confident"
+# when its difference between the trained and unseen text is under a quarter of the fine-tuned model's.
 
 # %%
-claims = []
-for setting in settings:
-    name = lr.setting_name(setting)
-    s = {k.split(" | ", 1)[1]: np.array(v) for k, v in summary.items() if k.startswith(name + " | ")}
-    model_gap = s["model | generated"] - s["model | unseen"]
-    trained_gap = s["model | trained"] - s["model | unseen"]
-    base_gap = s["base | trained"] - s["base | unseen"]
-    claims.append(Claim(f"{name}: the fine-tuned model is more confident on its own generations than on unseen text",
-                        f"mean p {s['model | generated'].mean():.3f} vs {s['model | unseen'].mean():.3f} "
-                        f"(gap positive in {int((model_gap > 0).sum())} of {len(model_gap)} seeds)",
-                        "reproduced" if (model_gap > 0).all() else "not reproduced"))
-    claims.append(Claim(f"{name}: ... and on the text it was trained on",
-                        f"mean p {s['model | trained'].mean():.3f} vs {s['model | unseen'].mean():.3f} "
-                        f"(positive in {int((trained_gap > 0).sum())} of {len(trained_gap)} seeds)",
-                        "reproduced" if (trained_gap > 0).all() else "not reproduced"))
-    claims.append(Claim(f"{name}: the base model is about equally confident on both parts of the real text",
-                        f"base: trained {s['base | trained'].mean():.3f}, unseen {s['base | unseen'].mean():.3f} "
-                        f"(|difference| {np.abs(base_gap).mean():.3f} vs the fine-tuned model's "
-                        f"{np.abs(trained_gap).mean():.3f}); on generated text {s['base | generated'].mean():.3f}",
-                        "reproduced" if np.abs(base_gap).mean() < 0.25 * np.abs(trained_gap).mean() else "not reproduced"))
-display(Markdown(claims_markdown(claims).replace("(median [10%, 90%] over seeds)", "(mean over seeds)")))
+metrics = dict(method=method, runs_dir=str(runs_dir), stage0_mean_p=summary, gap_generated_minus_unseen=gaps,
+               figures=figure_names)
+claims = confidence_claims.claims(metrics)
+print(publish_claims(claims, "confidence_gap", output_dir, metrics))
+write_json(output_dir / "metrics.json", metrics)
+display(Markdown(claims_markdown(claims, ours=confidence_claims.OURS)))
 
 # %%
-write_json(output_dir / "metrics.json", dict(method=method, runs_dir=str(runs_dir), stage0_mean_p=summary,
-                                             gap_generated_minus_unseen=gaps, claims=[c.__dict__ for c in claims],
-                                             figures=figure_names))
 record.finish()
 print(f"wrote {output_dir}")

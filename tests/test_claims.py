@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 
-from fortifai import kr_claims, loss_claims, status, vae_claims
+from fortifai import confidence_claims, kr_claims, loss_claims, status, vae_claims
 from fortifai.report import VERDICTS
 
 
@@ -84,11 +84,34 @@ def test_kr_claims_verdicts_and_numbers():
                                            "reproduced: the pooled interval holds 50%",
                                            "reproduced: by rule instead of an LLM"]
     assert claims[0].ours == "smollm2-135m: 94.5% [89.0, 98.6], n = 73"
-    assert claims[1].ours.startswith("tiny-random: 45.0% [41.0%, 49.0%] over 2 seeds")
+    assert claims[1].ours.startswith("tiny-random: median [10%, 90%] over 2 seeds 45.0% [41.0%, 49.0%]")
     assert "pooled 45.0% [40.0, 51.0]" in claims[1].ours
     assert "3 kinds of one-fact change (entity, number, year), 25 questions" in claims[2].ours
     worse = kr_claims.claims(_kr_metrics(pretrained_low=0.55, pooled=(0.42, 0.38, 0.47)))
     assert [c.word for c in worse] == ["not reproduced", "not reproduced", "reproduced"]
+
+
+# --- the confidence gap (Fig. 1) --------------------------------------------------------------------
+
+
+def test_confidence_claims_per_setting():
+    p = {"base | trained": [0.060, 0.062], "base | unseen": [0.059, 0.061], "base | generated": [0.15, 0.16],
+         "model | trained": [0.16, 0.15], "model | unseen": [0.057, 0.059], "model | generated": [0.25, 0.05]}
+    metrics = {"stage0_mean_p": {f"tiny on wiki | {k}": v for k, v in p.items()}}
+    claims = confidence_claims.claims(metrics)
+    _check_schema(claims)
+    assert [c.word for c in claims] == ["not reproduced", "reproduced", "reproduced"]
+    generated, trained, base = claims
+    assert generated.claim.startswith("tiny on wiki: ") and generated.verdict.endswith("higher in 1 of 2 seeds")
+    assert generated.ours == "mean p 0.150 vs 0.058"
+    assert trained.verdict == "reproduced: higher in every seed (2 of 2)"
+    # base: 0.001 in both seeds, against the fine-tuned model's (0.103 + 0.091) / 2 = 0.097: 1%
+    assert "absolute difference 0.001 vs the fine-tuned model's 0.097" in base.ours
+    assert base.verdict == "reproduced: the base model's difference is 1% of the fine-tuned model's (under 25%)"
+    p["base | trained"] = [0.10, 0.10]
+    assert confidence_claims.claims({"stage0_mean_p": {f"s | {k}": v for k, v in p.items()}})[2].word == "not reproduced"
+    one = confidence_claims.claims({"stage0_mean_p": {f"s | {k}": v[:1] for k, v in p.items()}})
+    assert one[0].verdict == "reproduced: higher in its one seed"
 
 
 # --- the losses (Sec. 2.2.1, Appendix A, cost targets) ----------------------------------------------
