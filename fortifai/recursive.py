@@ -48,6 +48,7 @@ LOSS_NAMES = ("ce", "tce", "focal", "tce_dynamic")
 # parameters added after runs were committed: at their defaults they leave those runs' fingerprints unchanged
 ADDED_LATER = ("pretrain_seed", "benchmarks", "benchmark_data", "benchmark_limit", "last_stage_regenerates")
 LAST_STAGE_REGENERATES = ("all", "split0")
+KR_FAILURE_THRESHOLD = 0.75  # Sec. 4.5: a run has failed once KR accuracy on split 0 falls below it
 
 
 @dataclass
@@ -166,11 +167,26 @@ class RecursiveConfig:
 
     @classmethod
     def from_dict(cls, params: dict[str, Any]) -> "RecursiveConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(params) - names)
+        """The configuration of ``params`` (names and types checked, then :meth:`validate`): one ValueError naming
+        the first wrong parameter."""
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(params) - set(fields))
         if unknown:
-            raise ValueError(f"unknown recursive-run parameters {unknown}; valid: {sorted(names)}")
+            raise ValueError(f"unknown recursive-run parameters {unknown}; valid: {sorted(fields)}")
+        for name, value in params.items():
+            _check_type(name, value, str(fields[name].type))
         return cls(**params).validate()
+
+
+_TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,), "list": (list, tuple),
+          "None": (type(None),)}
+
+
+def _check_type(name: str, value: Any, annotation: str) -> None:
+    """``annotation``: a field's type as written (``"float | None"``); True is no number here."""
+    allowed = tuple(t for part in annotation.split("|") for t in _TYPES[part.strip()])
+    if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
+        raise ValueError(f"{name} must be {annotation}, got {value!r} ({type(value).__name__})")
 
 
 # --- the protocol, without models -----------------------------------------------------------------
@@ -655,7 +671,7 @@ def _summary(metrics: dict) -> str:
             + (f", KR split 0 {kr:.3f}" if kr is not None else ""))
 
 
-# --- command line (also the entry point for torchrun / accelerate launch) ---------------------------
+# --- finished runs, and the command line (also the entry point for torchrun / accelerate launch) -----
 
 
 def kr_accuracy(stage: dict, splits: list[int] | None = None) -> float | None:
@@ -711,7 +727,7 @@ def generated_kl(run_dir: str | Path) -> list[dict[str, Any]]:
     return out
 
 
-def time_to_failure(kr_split0: list[float], threshold: float = 0.75) -> float:
+def time_to_failure(kr_split0: list[float], threshold: float = KR_FAILURE_THRESHOLD) -> float:
     """Stages until the KR split-0 accuracy first falls below ``threshold``, linearly interpolated (Sec. 4.5).
 
     0 when it starts below; inf when it never falls below within the run.
@@ -725,24 +741,8 @@ def time_to_failure(kr_split0: list[float], threshold: float = 0.75) -> float:
     return math.inf
 
 
-def command_line(params_file: str | Path, params: list[tuple[str, str]], run_dir: str | Path,
-                 nproc: int = 1, until_stage: int | None = None) -> list[str]:
-    """The command that runs (or resumes) one run: ``python -m fortifai.recursive``, or ``torchrun`` over
-    ``nproc`` processes (GPUs); ``params``: ``-p KEY VALUE`` overrides of the params file, as strings."""
-    import sys
-
-    launcher = ([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc)] if nproc > 1
-                else [sys.executable])
-    out = launcher + ["-m", "fortifai.recursive", "-f", str(params_file), "-o", str(run_dir), "--no-progress"]
-    for key, value in params:
-        out += ["-p", key, str(value)]
-    if until_stage is not None:
-        out += ["--until-stage", str(until_stage)]
-    return out
-
-
 def run_folder_name(config: RecursiveConfig) -> str:
-    """``<method>-seed<seed>-<fingerprint>``: where the notebooks and scripts/recursive_sweep.py keep a run."""
+    """``<method>-seed<seed>-<fingerprint>``: where the notebooks and ``fortifai sweep`` keep a run."""
     return f"{config.method()}-seed{config.seed}-{config.fingerprint()}"
 
 
@@ -761,40 +761,11 @@ def parse_method(method: str) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m fortifai.recursive -f PRESET.yaml [-p KEY VALUE]... -o RUN_DIR``: one run of one loss.
+    """``python -m fortifai.recursive -f PRESET.yaml [-p KEY VALUE]... [-o RUN_DIR]``: ``fortifai recursive``, also
+    the entry point of ``torchrun --nproc_per_node N -m fortifai.recursive ...``."""
+    from .cli import recursive_main
 
-    Multi-GPU or multi-process: ``torchrun --nproc_per_node 2 -m fortifai.recursive -f ... -o ...``.
-    """
-    import argparse
-    import sys
-
-    import yaml
-
-    from .runner import parse_value
-
-    parser = argparse.ArgumentParser(prog="python -m fortifai.recursive", description=main.__doc__)
-    parser.add_argument("-f", "--params-file", type=Path, help="YAML of RecursiveConfig fields (a preset)")
-    parser.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"))
-    parser.add_argument("-o", "--run-dir", type=Path, required=True)
-    parser.add_argument("--no-progress", action="store_true")
-    parser.add_argument("--until-stage", type=int, help="stop after this stage (0: M0 alone); rerun without to go on")
-    args = parser.parse_args(argv)
-    params: dict[str, Any] = {}
-    if args.params_file:
-        params.update(yaml.safe_load(args.params_file.read_text()) or {})
-    params.update({k: parse_value(v) for k, v in args.param})
-    if "method" in params:
-        params.update(parse_method(params.pop("method")))
-    for notebook_only in ("methods", "seeds", "output_dir"):  # a notebook preset also holds these
-        params.pop(notebook_only, None)
-    try:
-        config = RecursiveConfig.from_dict(params)
-        hooks = default_hooks(config)
-    except (ValueError, RuntimeError) as error:
-        print(f"fortifai.recursive: error: {error}", file=sys.stderr)
-        return 2
-    run(config, args.run_dir, hooks, progress=not args.no_progress, until_stage=args.until_stage)
-    return 0
+    return recursive_main(argv)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# the recursive language-model runs, one folder per run: what the sweep writes and the LLM chapters read
+RUNS_DIR = REPO_ROOT / "results" / "llm_recursive" / "runs"
 
 
 @contextmanager

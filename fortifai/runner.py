@@ -8,6 +8,7 @@ papermill, writing the executed notebook and the notebook's artifacts into the o
 
 from __future__ import annotations
 
+import argparse
 import ast
 import logging
 import re
@@ -108,6 +109,33 @@ def parse_value(text: str) -> Any:
         return yaml.safe_load(text)
     except yaml.YAMLError:
         return text
+
+
+def add_params_options(parser: argparse.ArgumentParser, file_help: str = "a YAML file of parameters") -> None:
+    """``-f FILE`` and ``-p KEY VALUE``: the parameters of every command line (``fortifai run|recursive|sweep``)."""
+    parser.add_argument("-f", "--params-file", "--parameters-file", dest="params_file", type=Path, metavar="FILE",
+                        help=f"{file_help} (-p wins over it)")
+    parser.add_argument("-p", "--param", "--parameter", dest="param", nargs=2, action="append", default=[],
+                        metavar=("KEY", "VALUE"), help="a parameter; VALUE is read as YAML (30, 0.9, null, '[0, 1]', text)")
+
+
+def load_params(params_file: str | Path | None, pairs: list[tuple[str, str]] | list[list[str]] = ()) -> dict[str, Any]:
+    """The parameters of ``-f FILE`` (a YAML mapping) with the ``-p KEY VALUE`` pairs over them (values read by
+    :func:`parse_value`); one ParameterError naming the file when it is missing or not a mapping."""
+    params: dict[str, Any] = {}
+    if params_file is not None:
+        path = Path(params_file)
+        if not path.is_file():
+            raise ParameterError(f"parameters file not found: {path}")
+        try:
+            loaded = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as error:
+            raise ParameterError(f"{path} is not valid YAML: {error}") from None
+        if not isinstance(loaded, dict):
+            raise ParameterError(f"{path} must hold a mapping of parameter names to values")
+        params.update(loaded)
+    params.update({key: parse_value(value) for key, value in pairs})
+    return params
 
 
 def _matches(value: Any, types: tuple[type, ...]) -> bool:

@@ -46,11 +46,11 @@ from fortifai import llm_results as lr
 from fortifai import recursive
 from fortifai.plotting import use_style
 from fortifai.report import claims_markdown, publish_claims
-from fortifai.results import REPO_ROOT, RunRecord, resolve_output_dir, save_figure, write_json
+from fortifai.results import RUNS_DIR, RunRecord, resolve_output_dir, save_figure, write_json
 
 use_style()
 output_dir = resolve_output_dir(output_dir, "confidence_gap")
-runs_dir = Path(runs_dir) if runs_dir else REPO_ROOT / "results" / "llm_recursive" / "runs"
+runs_dir = Path(runs_dir) if runs_dir else RUNS_DIR
 record = RunRecord(output_dir, params=dict(runs_dir=str(runs_dir), method=method), seed=0)
 # Fig. 1 needs M0 only: runs still going count once their M0 is finished; pretrained models first
 runs = [r for r in lr.load_runs(runs_dir, partial=True) if "confidence" in r.stages[0]]
@@ -59,7 +59,7 @@ settings = sorted({s for s, m in groups if m == method},
                   key=lambda s: (str(dict(s)["model"]).startswith("scratch"), lr.setting_name(s)))
 if not settings:
     raise RuntimeError(f"no finished run of method={method!r} with confidence records in {runs_dir}; the runs "
-                       "made before fortifai recorded them have none: rerun scripts/recursive_sweep.py")
+                       "made before fortifai recorded them have none: rerun `fortifai sweep`")
 TEXTS = ("trained", "unseen", "generated")
 
 # %% [markdown]

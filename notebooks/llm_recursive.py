@@ -25,11 +25,12 @@
 # `repetition_penalty`, the authors' decoding) and is evaluated. The share of real text falls
 # 1, 1/2, 1/3, ... as in the paper.
 #
-# **What differs from the paper, and why.** The defaults are the *cpu tier*: a small Llama trained from
-# scratch on Wikipedia text disjoint from the splits (cached after its one-time pretraining) stands in for
-# LLaMA-3.2-1B, and the splits are far smaller than WikiText-2, so that all the losses run through six
-# stages on two CPU cores. `-f presets/llm_recursive/paper-llama-wikitext.yaml` (and the other
-# `paper-*` presets) set the paper's models, data and hyperparameters for a GPU. Each stage keeps the
+# **What differs from the paper, and why.** The parameters are a *preset* (a tier, defined once in
+# `presets/llm_recursive/<preset>.yaml`) and `overrides` of its values. The default is the *cpu tier*: a small
+# Llama trained from scratch on Wikipedia text disjoint from the splits (cached after its one-time pretraining)
+# stands in for LLaMA-3.2-1B, and the splits are far smaller than WikiText-2, so that all the losses run through
+# six stages on two CPU cores. `-p preset paper-llama-wikitext` (and the other `paper-*` presets) set the
+# paper's models, data and hyperparameters for a GPU. Each stage keeps the
 # epoch by `checkpoint_selection`, never by the KR-test: the authors chose checkpoints on the KR-test
 # itself, which this book reports and therefore must not select on. The paper presets keep the epoch
 # with the lowest cross entropy on held-out real text. The cpu tier keeps the last epoch: with a
@@ -38,43 +39,12 @@
 # against 0.47 on an unseen one, in our calibration run), so choosing on it would measure nothing.
 
 # %% tags=["parameters"]
-methods = ["ce", "tce-0.9", "tce-0.99", "focal-2.0"]  # loss[-gamma]; also "tce_dynamic-<alpha>"
-seeds = [0, 1, 2]
-model = "scratch-llama-small"
-dataset = "wikipedia-offline"
-stages = 6
-split_paragraphs = 24
-heldout_paragraphs = 24
-pretrain_paragraphs = 4000
-min_paragraph_words = 60
-epochs = 8
-learning_rate = 0.002
-batch_size = 16
-micro_batch_size = 16
-block_size = 128
-context_tokens = 128
-new_tokens = 32
-num_beams = 5
-repetition_penalty = 3.0
-do_sample = False
-temperature = 1.0
-top_p = 1.0
-generation_batch_size = 64
-kr_per_paragraph = 5
-eval_batch_size = 64
-keep_checkpoints = False
-checkpoint_selection = "last"  # "heldout_loss" in the paper presets; see the note above
-pretrain_seed = 0  # the scratch model's pretraining: one base model for every seed, as in the paper
-benchmarks = ["blimp"]  # lm-eval after every stage: "blimp", "hellaswag", "gsm8k"
-benchmark_data = "local"  # "hub", or "local": the copy FORTIFAI_SHARED_DATA names, else the hub, else "not run"
-benchmark_limit: int | None = 20  # items per task (per BLiMP phenomenon); None: all
-kr_failure_threshold = 0.75  # Sec. 4.5: failure when KR split 0 falls below 75%
-runs_dir: str | None = None  # where the runs live; default results/llm_recursive/runs, or output_dir/runs
+preset = "cpu"  # a tier of presets/llm_recursive/ (smoke, cpu, cpu-wikitext, smollm2, paper-*) or a YAML file
+overrides: dict = {}  # the preset's values to change, e.g. {"seeds": [0], "methods": ["ce", "tce-0.9"], "epochs": 4}
 output_dir: str | None = None
 
 # %%
 import time
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -82,32 +52,25 @@ from IPython.display import Markdown, display
 from tqdm.auto import tqdm
 
 from fortifai import llm_results as lr
-from fortifai import recursive
+from fortifai import recursive, sweep
 from fortifai.plotting import use_style
 from fortifai.report import spread
-from fortifai.results import REPO_ROOT, RunRecord, resolve_output_dir, save_figure, write_json
+from fortifai.results import RUNS_DIR, RunRecord, resolve_output_dir, save_figure, write_json
 
 use_style()
 given_output_dir = output_dir
 output_dir = resolve_output_dir(output_dir, "llm_recursive")
-shared = dict(
-    model=model, dataset=dataset, stages=stages, split_paragraphs=split_paragraphs,
-    heldout_paragraphs=heldout_paragraphs, pretrain_paragraphs=pretrain_paragraphs,
-    min_paragraph_words=min_paragraph_words, epochs=epochs, learning_rate=learning_rate, batch_size=batch_size,
-    micro_batch_size=micro_batch_size, block_size=block_size, context_tokens=context_tokens, new_tokens=new_tokens,
-    num_beams=num_beams, repetition_penalty=repetition_penalty, do_sample=do_sample, temperature=temperature,
-    top_p=top_p, generation_batch_size=generation_batch_size, kr_per_paragraph=kr_per_paragraph,
-    eval_batch_size=eval_batch_size, keep_checkpoints=keep_checkpoints, checkpoint_selection=checkpoint_selection,
-    pretrain_seed=pretrain_seed, benchmarks=benchmarks, benchmark_data=benchmark_data, benchmark_limit=benchmark_limit,
-)
+params = sweep.read_preset(preset, overrides)
 # the book (no output_dir) reads and extends the committed runs; a run with its own output_dir keeps its runs there
-default_runs = REPO_ROOT / "results" / "llm_recursive" / "runs" if given_output_dir is None else output_dir / "runs"
-runs_dir = Path(runs_dir) if runs_dir else default_runs
-record = RunRecord(output_dir, params=dict(methods=methods, seeds=seeds, kr_failure_threshold=kr_failure_threshold,
-                                           runs_dir=str(runs_dir), **shared), seed=seeds[0] if seeds else None)
-# every (method, seed) is checked before the first one starts
-configs = {(m, s): recursive.RecursiveConfig.from_dict({**shared, **recursive.parse_method(m), "seed": s})
-           for m in methods for s in seeds}
+runs_dir = params.get("runs_dir") or (RUNS_DIR if given_output_dir is None else output_dir / "runs")
+planned = sweep.plan(params, runs_dir=runs_dir)  # every (method, seed), checked before the first one starts
+methods = list(dict.fromkeys(run.method for run in planned))
+seeds = list(dict.fromkeys(run.seed for run in planned))
+kr_failure_threshold = params.get("kr_failure_threshold", recursive.KR_FAILURE_THRESHOLD)
+configs = {(run.method, run.seed): run.config for run in planned}
+record = RunRecord(output_dir, params={"preset": preset, "overrides": overrides, **params, "runs_dir": str(runs_dir),
+                                      "methods": methods, "seeds": seeds, "kr_failure_threshold": kr_failure_threshold},
+                   seed=seeds[0])
 
 # %% [markdown]
 # ## The runs
@@ -120,11 +83,11 @@ configs = {(m, s): recursive.RecursiveConfig.from_dict({**shared, **recursive.pa
 # %%
 timings = {}
 results = {}
-for (method, seed), config in tqdm(configs.items(), desc="runs"):
+for run in tqdm(planned, desc="runs"):
     started = time.perf_counter()
-    results[method, seed] = recursive.run(config, runs_dir / recursive.run_folder_name(config),
-                                          recursive.default_hooks(config), progress=False)
-    timings[f"{method}-seed{seed}"] = time.perf_counter() - started
+    results[run.method, run.seed] = recursive.run(run.config, run.folder, recursive.default_hooks(run.config),
+                                                  progress=False)
+    timings[f"{run.method}-seed{run.seed}"] = time.perf_counter() - started
 
 # %% [markdown]
 # ## Per-stage curves
@@ -134,8 +97,8 @@ for (method, seed), config in tqdm(configs.items(), desc="runs"):
 # (Tables D2-D5), with the KL divergence of the regenerated text (Fig. 7) and Table E6.
 
 # %%
-runs = {key: lr.Run(runs_dir / recursive.run_folder_name(configs[key]), result["params"], result["stages"])
-        for key, result in results.items()}
+runs = {(run.method, run.seed): lr.Run(run.folder, results[run.method, run.seed]["params"],
+                                      results[run.method, run.seed]["stages"]) for run in planned}
 per_method = {m: [runs[m, s] for s in seeds] for m in methods}
 fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
 for ax, metric in zip(axes, ("kr_split0", "kr_total", "heldout_perplexity")):

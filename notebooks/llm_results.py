@@ -38,7 +38,7 @@
 # trains on them: the runs of a seed are compared with each other, never across seeds. Runs still going count
 # for the gate at M0 and for Fig. 1; the comparisons through the stages take finished runs only.
 #
-# To add runs: `python scripts/recursive_sweep.py -f presets/llm_recursive/<preset>.yaml` (or the chapter
+# To add runs: `fortifai sweep -f presets/llm_recursive/<preset>.yaml` (or the chapter
 # {doc}`llm_recursive`) writes them into `runs_dir`, and this chapter picks them up.
 
 # %% tags=["parameters"]
@@ -61,13 +61,13 @@ from fortifai import llm_results as lr
 from fortifai import recursive
 from fortifai.plotting import use_style
 from fortifai.report import claims_markdown, publish_claims
-from fortifai.results import REPO_ROOT, RunRecord, read_json, resolve_output_dir, save_figure, write_json
+from fortifai.results import RUNS_DIR, RunRecord, read_json, resolve_output_dir, save_figure, write_json
 
 use_style()
 if paper_table not in lr.paper_tables():
     raise ValueError(f"paper_table must be one of {sorted(lr.paper_tables())}, got {paper_table!r}")
 output_dir = resolve_output_dir(output_dir, "llm_results")
-runs_dir = Path(runs_dir) if runs_dir else REPO_ROOT / "results" / "llm_recursive" / "runs"
+runs_dir = Path(runs_dir) if runs_dir else RUNS_DIR
 record = RunRecord(output_dir, params=dict(runs_dir=str(runs_dir), paper_table=paper_table,
                                            kr_failure_threshold=kr_failure_threshold, min_seeds=min_seeds,
                                            n_boot=n_boot), seed=0)
@@ -86,7 +86,7 @@ def pretrained_first(keys) -> list:
 gate_settings = pretrained_first(s for s, _ in started)
 settings = [s for s in pretrained_first(s for s, _ in groups) if "ce" in lr.by_method(groups, s)]
 if not gate_settings:
-    raise RuntimeError(f"no run in {runs_dir} has finished M0; run scripts/recursive_sweep.py first")
+    raise RuntimeError(f"no run in {runs_dir} has finished M0; run `fortifai sweep` first")
 rows = ["| setting | methods (seeds finished / at M0 or later) |", "|---|---|"]
 for s in gate_settings:
     rows.append(f"| {lr.setting_name(s)} | " + ", ".join(

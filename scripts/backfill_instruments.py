@@ -18,7 +18,7 @@ sys.path.insert(0, str(REPO))
 from fortifai.fidelity import backfill_run  # noqa: E402
 from fortifai.krtest import kr_chance  # noqa: E402
 from fortifai.recursive import read_run_data  # noqa: E402
-from fortifai.results import read_json, write_json  # noqa: E402
+from fortifai.results import RUNS_DIR, read_json, write_json  # noqa: E402
 
 
 def add_chance(run_dir: Path) -> bool:
@@ -37,7 +37,7 @@ def add_chance(run_dir: Path) -> bool:
 
 
 def main() -> int:
-    runs_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else REPO / "results" / "llm_recursive" / "runs"
+    runs_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else RUNS_DIR
     for run_dir in sorted(p for p in runs_dir.iterdir() if (p / "metrics.json").is_file()):
         stages = backfill_run(run_dir)
         chance = add_chance(run_dir)

@@ -24,7 +24,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-from fortifai import recursive  # noqa: E402
+from fortifai import sweep  # noqa: E402
+from fortifai.runner import add_params_options, load_params  # noqa: E402
+
 TIMING_KEYS = {"train_seconds", "train_tokens_per_second", "seconds", "tokens_per_second"}
 
 
@@ -46,16 +48,19 @@ def differences(a, b, path="") -> list[str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("-f", "--params-file", type=Path, required=True)
-    parser.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"))
+    add_params_options(parser, "a preset, e.g. presets/llm_recursive/cpu.yaml")
     parser.add_argument("--kill-stage", type=int, default=1)
     parser.add_argument("--work-dir", type=Path, default=Path("/tmp/fortifai-kill-check"))
     args = parser.parse_args()
+    try:  # the parameters are checked before anything starts
+        sweep.run_config(sweep.split_preset(load_params(args.params_file, args.param))[0])
+    except ValueError as error:  # fortifai.runner.ParameterError too
+        parser.error(str(error))
     shutil.rmtree(args.work_dir, ignore_errors=True)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
     def command(folder: Path) -> list[str]:
-        return recursive.command_line(args.params_file, args.param, folder)
+        return sweep.command_line(folder, args.params_file, args.param)
 
     reference, resumed = args.work_dir / "reference", args.work_dir / "resumed"
     args.work_dir.mkdir(parents=True)

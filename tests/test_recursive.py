@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from fortifai import pretrain, recursive
+from fortifai import pretrain, recursive, sweep
 
 REPO = Path(__file__).resolve().parent.parent
 WORDS = ("river city king army north south church river music album band season game team school war "
@@ -207,21 +207,18 @@ def test_two_processes_run_the_smoke_protocol(tmp_path):
     assert [s["stage"] for s in result["stages"]] == [0, 1]
 
 
-def test_presets_are_valid_and_cpu_is_the_notebook_default():
-    import yaml
+@pytest.mark.parametrize("tier", sweep.tiers())
+def test_every_preset_plans_valid_runs(tier):
+    runs = sweep.plan(sweep.read_preset(tier))  # every (method, seed) checked, or one ValueError naming the field
+    assert runs and len({run.folder for run in runs}) == len(runs)
+    assert all(run.config.seed == run.seed and run.config.method() == run.method for run in runs)
 
-    from fortifai.runner import check_parameters, read_parameters
 
-    notebook = REPO / "notebooks" / "llm_recursive.py"
-    for preset in sorted((REPO / "presets" / "llm_recursive").glob("*.yaml")):
-        params = yaml.safe_load(preset.read_text())
-        check_parameters(notebook, params)  # names and types the notebook accepts
-        for method in params.get("methods", []):
-            fields = {k: v for k, v in params.items() if k not in ("methods", "seeds")}
-            recursive.RecursiveConfig.from_dict({**fields, **recursive.parse_method(method)})
-    defaults = {name: p.default for name, p in read_parameters(notebook).items()}
-    cpu = yaml.safe_load((REPO / "presets" / "llm_recursive" / "cpu.yaml").read_text())
-    assert {k: defaults[k] for k in cpu} == cpu
+def test_the_book_default_preset_names_the_committed_runs():
+    # the chapter runs the cpu tier by default: a change to presets/llm_recursive/cpu.yaml that changes a run's
+    # fingerprint would make `make book` recompute every run instead of reading the committed ones
+    runs = sweep.plan(sweep.read_preset("cpu"))
+    assert len(runs) == 12 and all((run.folder / "metrics.json").is_file() for run in runs)
 
 
 def test_until_stage_stops_after_m0_and_the_same_run_goes_on(tmp_path):
