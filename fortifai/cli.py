@@ -81,9 +81,9 @@ def _add_sweep(commands) -> None:
     slurm.add_argument("--job-dir", type=Path, help="submitit's scripts and logs (default <runs-dir>/_submitit)")
 
 
-RECURSIVE_DESCRIPTION = ("One run of the recursive protocol; the same command resumes it at its first unfinished stage. "
-                         "Under torchrun (python -m torch.distributed.run --nproc_per_node N -m fortifai recursive "
-                         "...) every process trains, data-parallel.")
+RECURSIVE_DESCRIPTION = ("One run of the recursive protocol; the same command resumes it at its first unfinished "
+                         "stage. Under torchrun (python -m torch.distributed.run --nproc_per_node N -m fortifai "
+                         "recursive ...) every process trains, data-parallel.")
 
 
 def _add_recursive_options(parser: argparse.ArgumentParser) -> None:
@@ -91,7 +91,8 @@ def _add_recursive_options(parser: argparse.ArgumentParser) -> None:
                                "kr_failure_threshold are ignored: choose the loss with -p method)")
     parser.add_argument("-o", "--run-dir", type=Path,
                         help="the run's folder (default <runs_dir>/<method>-seed<seed>-<fingerprint>)")
-    parser.add_argument("--until-stage", type=_stage, help="stop after this stage (0: M0 alone); rerun without to go on")
+    parser.add_argument("--until-stage", type=_stage,
+                        help="stop after this stage (0: M0 alone); rerun without to go on")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 

@@ -138,7 +138,8 @@ def plan(params: Mapping[str, Any], methods: Sequence[str] | None = None, seeds:
                 config = run_config(fields, method, seed)
             except ValueError as error:
                 raise ParameterError(f"{method}, seed {seed}: {error}") from None
-            runs.setdefault(folder / run_folder_name(config), Run(method, seed, config, folder / run_folder_name(config)))
+            run = Run(method, seed, config, folder / run_folder_name(config))
+            runs.setdefault(run.folder, run)
     return list(runs.values())
 
 
