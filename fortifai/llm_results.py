@@ -101,7 +101,7 @@ def load_runs(runs_dir: str | Path, partial: bool = False) -> list[Run]:
     runs_dir = Path(runs_dir)
     if not runs_dir.is_dir():
         raise FileNotFoundError(f"runs_dir {runs_dir} does not exist; run notebooks/llm_recursive.py or "
-                                "scripts/recursive_sweep.py first")
+                                "`fortifai sweep -f PRESET` first")
     runs = []
     for folder in sorted(p for p in runs_dir.iterdir() if p.is_dir()):
         if (folder / "metrics.json").is_file():

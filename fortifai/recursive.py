@@ -313,7 +313,6 @@ class Hooks:
     make_kr_items: Callable[[list[str], int, int], list[dict]] | None = None  # (paragraphs, per_paragraph, seed)
     score_kr: Callable[[Any, Any, list[dict], int], list[bool]] | None = None  # -> correct per item
     log: Callable[[str], None] = print
-    extra: dict = field(default_factory=dict)
 
 
 def default_hooks(config: RecursiveConfig, log: Callable[[str], None] = print) -> Hooks:

@@ -44,9 +44,9 @@ from IPython.display import Markdown, display
 from fortifai import confidence_claims
 from fortifai import llm_results as lr
 from fortifai import recursive
-from fortifai.plotting import use_style
+from fortifai.plotting import FigureLog, use_style
 from fortifai.report import claims_markdown, publish_claims
-from fortifai.results import RUNS_DIR, RunRecord, resolve_output_dir, save_figure, write_json
+from fortifai.results import RUNS_DIR, RunRecord, resolve_output_dir, write_json
 
 use_style()
 output_dir = resolve_output_dir(output_dir, "confidence_gap")
@@ -70,14 +70,8 @@ TEXTS = ("trained", "unseen", "generated")
 
 # %%
 summary = {}
-figure_names = []
-
-
-def publish(fig, name: str) -> None:
-    """Save the figure (PNG and SVG), list it in metrics.json, and show it."""
-    save_figure(fig, output_dir, name)
-    figure_names.append(name)
-    plt.show()
+figures = FigureLog(output_dir)
+publish = figures.publish
 
 
 edges = np.linspace(0, 1, recursive.CONFIDENCE_BINS + 1)  # the bins the engine records
@@ -156,7 +150,7 @@ for s_index, setting in enumerate(settings):
 
 # %%
 metrics = dict(method=method, runs_dir=str(runs_dir), stage0_mean_p=summary, gap_generated_minus_unseen=gaps,
-               figures=figure_names)
+               figures=figures.names)
 claims = confidence_claims.claims(metrics)
 print(publish_claims(claims, "confidence_gap", output_dir, metrics))
 write_json(output_dir / "metrics.json", metrics)

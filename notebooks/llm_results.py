@@ -59,9 +59,9 @@ from IPython.display import Markdown, display
 from fortifai import llm_claims as lc
 from fortifai import llm_results as lr
 from fortifai import recursive
-from fortifai.plotting import use_style
+from fortifai.plotting import FigureLog, use_style
 from fortifai.report import claims_markdown, publish_claims
-from fortifai.results import RUNS_DIR, RunRecord, read_json, resolve_output_dir, save_figure, write_json
+from fortifai.results import RUNS_DIR, RunRecord, read_json, resolve_output_dir, write_json
 
 use_style()
 if paper_table not in lr.paper_tables():
@@ -125,14 +125,8 @@ display(Markdown("\n".join(param_rows)))
 # ± one standard error; dashed: the paper's values from the table `paper_table` names (D2: LLaMA-3.2-1B on WikiText-2, the default).
 
 # %%
-figure_names = []
-
-
-def publish(fig, name: str) -> None:
-    """Save the figure (PNG and SVG), list it in metrics.json, and show it."""
-    save_figure(fig, output_dir, name)
-    figure_names.append(name)
-    plt.show()
+figures = FigureLog(output_dir)
+publish = figures.publish
 
 
 for s_index, setting in enumerate(settings):
@@ -428,7 +422,7 @@ metrics = dict(
     gates=gates, time_to_failure=failure, comparisons=claim_details,
     paper_time_to_failure={t: {m: lr.paper_time_to_failure(t, m, lc.PAPER_THRESHOLD) for m in v["values"]}
                            for t, v in lr.paper_tables().items()},
-    kl=kl, gamma_sweep=sweep, figures=figure_names,
+    kl=kl, gamma_sweep=sweep, figures=figures.names,
 )
 print(publish_claims(claims, "llm_results", output_dir, metrics))
 write_json(output_dir / "metrics.json", metrics)
