@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 
-from fortifai import confidence_claims, kr_claims, loss_claims, status, vae_claims
+from fortifai import confidence_claims, kr_claims, loss_claims, protocol_claims, status, vae_claims
 from fortifai.report import VERDICTS
 
 
@@ -172,3 +172,31 @@ def test_load_benchmark_reads_the_scripts_list_and_the_committed_file(tmp_path):
         "ce", "tce", "authors_tce", "linear+tce", "chunked_tce", "llama_authors", "llama_ours"}
     for r in committed["rows"]:
         assert set(r) == set(rows[0])  # the schema benchmarks/losses.py writes
+
+
+# --- Algorithm 1 as a protocol ------------------------------------------------------------------------
+
+
+def _run(method, seed, share, split0, seen):
+    return {"method": method, "seed": seed, "stages": [
+        {"stage": i, "real_fraction": f, "kr_split0": a, "kr_seen": b} for i, (f, a, b) in enumerate(zip(share, split0, seen))]}
+
+
+def test_protocol_claims_from_the_runs_stage_tables():
+    runs = {"ce-seed0": _run("ce", 0, [1, 0.46, 0.30], [0.96, 0.78, 0.55], [0.96, 0.88, 0.75]),
+            "ce-seed1": _run("ce", 1, [1, 0.45, 0.29], [0.94, 0.74, 0.60], [0.94, 0.85, 0.58]),
+            "tce-0.9-seed0": _run("tce-0.9", 0, [1, 0.47, 0.31], [0.96, 0.90, 0.99], [0.96, 0.9, 0.9])}
+    claims = protocol_claims.claims({"runs": runs})
+    _check_schema(claims)
+    share, falls, contaminated = claims
+    assert share.word == "reproduced" and "1.00, 0.46, 0.30; 1/(i+1): 1.00, 0.50, 0.33" in share.ours
+    assert "to 29%-31% real at M2" in share.verdict and "-13% to -6% off 1/(i+1)" in share.verdict
+    assert falls.verdict == "reproduced: lower at M2 than at M0 in every seed (2 of 2)"  # the TCE run is left out
+    assert "0.95 [0.94, 0.96] at M0 → 0.57 [0.56, 0.59] at M2" in falls.ours
+    assert contaminated.verdict == "not reproduced: split 0 below the splits seen in 1 of 2 seeds"
+    one = protocol_claims.claims({"runs": {"ce-seed0": runs["ce-seed0"]}})
+    assert [c.word for c in one] == ["reproduced", "underpowered", "underpowered"]
+    flat = _run("ce", 0, [1, 0.5, 0.6], [0.9, 0.9, 0.9], [0.9, 0.9, 0.9])
+    assert protocol_claims.claims({"runs": {"a": flat}})[0].verdict.startswith("not reproduced: does not fall")
+    assert len(protocol_claims.claims({"runs": {"a": _run("tce-0.9", 0, [1, 0.5], [0.9, 0.8], [0.9, 0.8])}})) == 1
+

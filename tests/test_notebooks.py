@@ -8,10 +8,13 @@ import numpy as np
 import pytest
 import yaml
 
+from fortifai.report import VERDICTS, Claim
 from fortifai.runner import run_notebook
+from fortifai.status import paper_refs
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.py"))
+PAGES_WITHOUT_CLAIMS = {"reproduction_status"}  # the status page reads the chapters' claims and makes none
 _runs: dict[str, tuple[Path, float]] = {}
 
 
@@ -38,6 +41,14 @@ def test_notebook_runs_and_writes_the_contract(notebook, tmp_path_factory):
     pngs = {p.stem for p in out.glob("*.png")}
     assert pngs and pngs == {p.stem for p in out.glob("*.svg")}, "every figure in PNG and SVG"
     assert not list(out.glob(".*.tmp*")), "temporary files left behind"
+    if notebook.stem not in PAGES_WITHOUT_CLAIMS:
+        claims = metrics.get("claims")
+        assert isinstance(claims, list) and claims, "the closing claims, saved as metrics['claims']"
+        for item in claims:
+            assert set(item) == {"claim", "ours", "verdict", "paper"} and all(isinstance(v, str) for v in item.values())
+            assert item["claim"] and item["ours"], item
+            assert Claim(**item).word in VERDICTS, item["verdict"]
+            assert paper_refs(item["paper"]), item  # names the paper's items the status page groups it by
 
 
 def test_gaussian_matches_theory_and_paper_claims(tmp_path_factory):
