@@ -522,6 +522,8 @@ def run(config: RecursiveConfig, run_dir: str | Path, hooks: Hooks, progress: bo
     state = PartialState(cpu=not torch.cuda.is_available())
     main = state.is_main_process
     directory = RunDirectory(run_dir, config, write=main)
+    if (directory.path / "metrics.json").is_file() and directory.first_unfinished() == config.stages:
+        return read_json(directory.path / "metrics.json")  # finished: read, never rewritten (committed runs stay as made)
     log = hooks.log if main else (lambda message: None)
     data_file = directory.path / "data.json"
     if main and not data_file.is_file():

@@ -238,3 +238,12 @@ def test_until_stage_stops_after_m0_and_the_same_run_goes_on(tmp_path):
     # the seed's data are stored once, beside the run folders, and named by the run's data.json
     assert json.loads((tmp_path / "run" / "data.json").read_text())["data_file"].startswith("../_data/")
     assert recursive.read_run_data(tmp_path / "run")["splits"]
+
+
+def test_a_finished_run_is_read_back_not_rewritten(tmp_path):
+    config = recursive.RecursiveConfig(**{**TOY, "stages": 2}, loss="ce")
+    first = recursive.run(config, tmp_path / "run", toy_hooks(), progress=False)
+    metrics = tmp_path / "run" / "metrics.json"
+    before = (metrics.read_text(), metrics.stat().st_mtime_ns)
+    again = recursive.run(config, tmp_path / "run", toy_hooks(), progress=False)
+    assert again == first and (metrics.read_text(), metrics.stat().st_mtime_ns) == before
