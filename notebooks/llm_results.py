@@ -306,9 +306,11 @@ if not sweep:
 # ## Benchmarks per stage (Fig. 5)
 #
 # The LM Evaluation Harness after every stage, as far as the tier runs it. At the cpu tier: BLiMP, 20 pairs
-# per phenomenon (1,340 pairs, all 67 phenomena) from `../shared/data`; HellaSwag has no offline copy and
+# per phenomenon (1,340 pairs, all 67 phenomena), read from a local copy of BLiMP when the runs were made
+# (`benchmark_data: local`; see "How to run" for where copies come from); HellaSwag has no offline copy and
 # GSM8K is not run (a 1.4M-parameter model pretrained on Wikipedia prose scores 0 on it). A 1.4M-parameter
 # model is near chance on BLiMP, so this panel can show collapse of grammar only as far as the model had any.
+# The smollm2 tier runs no benchmark (BLiMP would cost about ten minutes a stage here): its panels are empty.
 
 # %%
 for s_index, setting in enumerate(settings):
