@@ -21,8 +21,10 @@ SECTIONS = ["losses", "chunked", "kr", "train_step", "smoke"]
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     out = tmp_path_factory.mktemp("gpu_check")
-    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu_check.py"), "--tiny", "--out", str(out)],
-                          capture_output=True, text=True, timeout=600, cwd=REPO)
+    # a generous budget: this checks what the script does, not how fast a loaded machine runs it (its time
+    # budget, 110 s at --tiny, is for an idle machine and would cut the smoke run short on a busy one)
+    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu_check.py"), "--tiny", "--out", str(out),
+                           "--budget-s", "540"], capture_output=True, text=True, timeout=900, cwd=REPO)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return json.loads((out / "gpu_check.json").read_text())
 
