@@ -1,6 +1,6 @@
 """Everything of the project that needs a GPU, in one call, written as JSON into --out.
 
-    python benchmarks/gpu_check.py --out results/gpu                  # on a CUDA card: ~5 min, at most --budget-s
+    python3 benchmarks/gpu_check.py --out results/gpu                 # on a CUDA card: ~5 min, within 8
     python benchmarks/gpu_check.py --tiny --out /tmp/gpu_check        # the same code at tiny sizes on CPU (< 2 min)
 
 Needs only torch (>= 2.11), transformers, accelerate, numpy, scipy, yaml and tokenizers: no lm-eval, no hub, no
@@ -13,8 +13,8 @@ Sections (``json[name]``, each with ``status``: "ok", "not run: <why>" or "faile
               bfloat16 and float32, against ``F.cross_entropy``; time (median, cases interleaved) and peak memory
               above the inputs (``torch.cuda.max_memory_allocated``). Target: TCE <= 1.05 x CE.
   chunked     the LM head at issue 15's shapes: the plain path (logits, then TCE) against
-              ``fortifai.losses.linear_cross_entropy`` (default chunk, and larger chunks that suit a GPU) and torch's
-              built-in where present. Target: peak <= weight gradient + 0.25 x logits, time <= 1.3 x plain.
+              ``fortifai.losses.linear_cross_entropy`` (its CUDA default chunk, its CPU default, 1024 and 4096
+              tokens: which suits a card is not yet measured) and torch's built-in where present. Target: peak <= weight gradient + 0.25 x logits, time <= 1.3 x plain.
   kr          KR-test scoring, ``fortifai.krtest.score_questions`` (prefix tree) against the per-item loop, with
               models of SmolLM2-135M's and LLaMA-3.2-1B's shapes (float32, as the engine scores). Target: >= 10x.
   train_step  one optimisation step of the engine at LLaMA-3.2-1B's shape in bfloat16: forward, the engine's TCE
@@ -51,6 +51,7 @@ sys.path.insert(0, str(REPO))
 from fortifai.losses import (  # noqa: E402
     compute_loss_func,
     cross_entropy,
+    default_chunk_size,
     dynamic_truncated_cross_entropy,
     focal_loss,
     linear_causal_lm_loss,
@@ -196,7 +197,8 @@ def section_chunked(cfg, device):
             target = torch.empty(n, dtype=torch.long, device=device).random_(0, v, generator=g)
             paths = {"linear+tce": lambda: truncated_cross_entropy(hidden @ weight.T, target, GAMMA),
                      "chunked_tce": lambda: linear_cross_entropy(hidden, weight, target, "tce", gamma=GAMMA)}
-            for chunk in cfg["head_chunks"]:
+            default = default_chunk_size(v, device)
+            for chunk in sorted({*cfg["head_chunks"], default_chunk_size(v, "cpu")} - {default}):
                 paths[f"chunked_tce_{chunk}"] = (lambda c=chunk: linear_cross_entropy(
                     hidden, weight, target, "tce", gamma=GAMMA, chunk_size=c))
             if builtin is not None:
@@ -233,9 +235,9 @@ def section_chunked(cfg, device):
 
 def linear_cross_entropy_none(hidden, weight, target):
     """torch's chunked per-token CE with our default chunk (what linear_cross_entropy(reduction='none') runs)."""
-    from fortifai.losses import CHUNK_BYTES
+    from fortifai.losses import default_chunk_size
 
-    options = torch.nn.LinearCrossEntropyOptions(batch_chunk_size=max(1, CHUNK_BYTES // (4 * weight.shape[0])),
+    options = torch.nn.LinearCrossEntropyOptions(batch_chunk_size=default_chunk_size(weight.shape[0], weight.device),
                                                  chunking_method=None)
     return F.linear_cross_entropy(hidden, weight, target, reduction="none", options=options).float()
 
@@ -453,7 +455,8 @@ def machine(device) -> dict:
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)
         info.update(card=props.name, memory_gib=props.total_memory / 2**30, cuda=torch.version.cuda,
-                    multiprocessors=props.multi_processor_count, peak_bf16_tflops=peak_tflops(device))
+                    multiprocessors=props.multi_processor_count, peak_bf16_tflops=peak_tflops(device),
+                    tf32_matmul=torch.backends.cuda.matmul.allow_tf32)
     return info
 
 
@@ -461,14 +464,15 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, required=True, help="folder for gpu_check.json (and the smoke run)")
     parser.add_argument("--tiny", action="store_true", help="tiny sizes, on CPU: checks the script, not the card")
-    parser.add_argument("--budget-s", type=float, default=None, help="stop starting sections after this (default "
-                        "450 s; tiny: 110 s)")
+    parser.add_argument("--budget-s", type=float, default=None, help="start no section after this many seconds, "
+                        "and end the smoke run by then (default 420 s, so that the call ends within 8 minutes; "
+                        "tiny: 110 s)")
     parser.add_argument("--sections", nargs="+", default=["losses", "chunked", "kr", "train_step", "smoke"])
     parser.add_argument("--smoke-fallback", action="store_true", help="smoke on the tracked WikiText-2 excerpt even "
                         "where the preset's text is installed (what a device without the wheel runs)")
     args = parser.parse_args(argv)
     started = time.monotonic()
-    deadline = started + (args.budget_s or (110 if args.tiny else 450))
+    deadline = started + (args.budget_s or (110 if args.tiny else 420))
     device = torch.device("cpu" if args.tiny or not torch.cuda.is_available() else "cuda")
     cfg = TINY if args.tiny else FULL
     args.out.mkdir(parents=True, exist_ok=True)

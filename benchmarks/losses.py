@@ -51,7 +51,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from fortifai.losses import causal_lm_loss, cross_entropy, focal_loss, linear_causal_lm_loss, linear_cross_entropy  # noqa: E402
-from fortifai.losses import CHUNK_BYTES, dynamic_truncated_cross_entropy, loss_from_token_ce  # noqa: E402
+from fortifai.losses import default_chunk_size, dynamic_truncated_cross_entropy, loss_from_token_ce  # noqa: E402
 from fortifai.losses import truncated_cross_entropy  # noqa: E402
 
 GAMMA = 0.9
@@ -121,13 +121,13 @@ def loss_step(case, x):
     elif case == "chunked_focal":
         out = linear_cross_entropy(x["hidden"], x["weight"], target, "focal", gamma=2.0)
     elif case in ("torch_lce_tce", "torch_lce_tce_auto"):
-        chunk = None if case.endswith("auto") else CHUNK_BYTES // (4 * x["weight"].shape[0])
+        chunk = None if case.endswith("auto") else default_chunk_size(x["weight"].shape[0])
         out = loss_from_token_ce(torch_linear_ce(x, "none", chunk), target, "tce", gamma=GAMMA)
     elif case == "torch_lce_focal":
-        nll = torch_linear_ce(x, "none", CHUNK_BYTES // (4 * x["weight"].shape[0]))
+        nll = torch_linear_ce(x, "none", default_chunk_size(x["weight"].shape[0]))
         out = loss_from_token_ce(nll, target, "focal", gamma=2.0)
     elif case == "torch_lce_ce":
-        out = torch_linear_ce(x, "mean", CHUNK_BYTES // (4 * x["weight"].shape[0]))
+        out = torch_linear_ce(x, "mean", default_chunk_size(x["weight"].shape[0]))
     else:
         raise ValueError(f"unknown case {case!r}")
     out.backward()
@@ -228,7 +228,7 @@ def head_table(shapes, cases, repeats, warmup):
         logits_mb, wgrad_mb = n * v * 4 / 2**20, v * h * 4 / 2**20
         limit = wgrad_mb + 0.25 * logits_mb
         print(f"# N={n} H={h} V={v}: logits {logits_mb:.0f} MB, weight gradient {wgrad_mb:.0f} MB, "
-              f"default chunk {max(1, CHUNK_BYTES // (4 * v))} tokens")
+              f"default chunk {default_chunk_size(v)} tokens")
         repeated = [c for c in cases if c not in TIMED_ONCE]
         x = make_loss_inputs(n, v, h, cases=repeated)
         times = time_cases(repeated, x, repeats, warmup) if repeated else {}
@@ -293,7 +293,7 @@ def main():
         print("-" * len(header))
     for v, cases in groups:
         llama = cases is LLAMA_CASES
-        x = make_llama_inputs(v, args.tokens) if llama else make_loss_inputs(args.tokens, v, args.hidden)
+        x = make_llama_inputs(v, args.tokens) if llama else make_loss_inputs(args.tokens, v, args.hidden, cases=cases)
         times = time_cases(cases, x, args.repeats, args.warmup)
         del x
         mem = {c: measure_memory(c, v, args.tokens, args.hidden) for c in cases}

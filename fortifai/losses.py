@@ -49,6 +49,7 @@ __all__ = [
     "linear_cross_entropy",
     "linear_causal_lm_loss",
     "loss_from_token_ce",
+    "default_chunk_size",
 ]
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -731,7 +732,18 @@ class _LinearLoss(torch.autograd.Function):
         return grad_hidden, grad_weight, None, None, None, None, None, None, None, None, None
 
 
-CHUNK_BYTES = 128 * 2**20  # linear_cross_entropy's default chunk: this many bytes of float32 logits
+# linear_cross_entropy's default chunk, in bytes of float32 logits. CPU: small enough that the chunk buffer stays
+# under a quarter of the logits at LLM-head shapes (benchmarks/losses.py). CUDA: larger, because every chunk reads
+# the whole weight twice and launches its own kernels (not yet measured: benchmarks/gpu_check.py times 1024- and
+# 4096-token chunks beside it).
+CHUNK_BYTES = 128 * 2**20
+CHUNK_BYTES_CUDA = 2**30
+
+
+def default_chunk_size(vocab_size: int, device: torch.device | str = "cpu") -> int:
+    """Tokens per chunk that :func:`linear_cross_entropy` uses by default for a ``vocab_size`` head on ``device``."""
+    budget = CHUNK_BYTES_CUDA if torch.device(device).type == "cuda" else CHUNK_BYTES
+    return max(1, budget // (4 * vocab_size))
 
 
 def _torch_linear_ce():
@@ -775,7 +787,8 @@ def linear_cross_entropy(
         target: ``(N,)`` next-token ids or ``ignore_index``.
         loss: ``"ce"`` | ``"tce"`` | ``"focal"`` | ``"tce_dynamic"``; ``**loss_kwargs`` are its parameters.
         reduction: ``"mean"`` | ``"sum"`` | ``"none"`` (the last needs torch >= 2.13).
-        chunk_size: tokens per chunk; default: as many as fit in ``CHUNK_BYTES`` (128 MB) of float32 logits.
+        chunk_size: tokens per chunk; default :func:`default_chunk_size`: as many as fit in 128 MB of float32
+            logits on CPU (128 tokens for a 262k vocabulary), 1 GB on CUDA.
         num_items_in_batch: divide the sum by this instead (gradient accumulation, as in :func:`causal_lm_loss`).
 
     Returns:
@@ -795,7 +808,7 @@ def linear_cross_entropy(
     if not isinstance(target, torch.Tensor) or target.shape != hidden.shape[:1]:
         raise ValueError(f"target must have shape (N,) = ({hidden.shape[0]},), got {tuple(getattr(target, 'shape', ()))}")
     if chunk_size is None:
-        chunk_size = max(1, CHUNK_BYTES // (4 * weight.shape[0]))
+        chunk_size = default_chunk_size(weight.shape[0], weight.device)
     elif isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
     target = target.to(hidden.device)
