@@ -41,6 +41,10 @@ def beam_search(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, nu
     """
     from transformers import DynamicCache
 
+    import inspect
+
+    # transformers renamed ``past_key_values`` to ``cache`` (5.2x); older releases (a GPU box's 5.17) know only the first
+    cache_arg = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
     if num_beams < 1 or new_tokens < 1:
         raise ValueError(f"num_beams and new_tokens must be >= 1, got {num_beams} and {new_tokens}")
     batch, width = input_ids.shape
@@ -48,8 +52,8 @@ def beam_search(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, nu
     eos = torch.tensor(sorted(set(int(e) for e in eos_token_ids if e is not None)), dtype=torch.long, device=device)
     cache = DynamicCache(config=model.config)
     positions = (attention_mask.long().cumsum(-1) - 1).clamp_min(0)
-    out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions, cache=cache,
-                use_cache=True, logits_to_keep=1)
+    out = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions, use_cache=True,
+                logits_to_keep=1, **{cache_arg: cache})
     cache = out.past_key_values
     # beams as rows: (batch * num_beams, ...); row b * num_beams + j is beam j of prompt b
     sequences = input_ids.repeat_interleave(num_beams, dim=0)
@@ -74,8 +78,8 @@ def beam_search(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, nu
         if step == new_tokens - 1:
             break
         cache.reorder_cache(rows)
-        out = model(input_ids=tokens, attention_mask=mask, position_ids=next_position, cache=cache,
-                    use_cache=True)
+        out = model(input_ids=tokens, attention_mask=mask, position_ids=next_position, use_cache=True,
+                    **{cache_arg: cache})
         cache, next_position = out.past_key_values, next_position + 1
         logits = out.logits[:, -1, :].float()
     best = scores.argmax(dim=-1) + offsets[:, 0]
