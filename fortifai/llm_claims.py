@@ -180,7 +180,9 @@ def _fmt_ratio(c: dict[str, Any]) -> str:
 def _fmt_points(c: dict[str, Any]) -> str:
     tests = ", ".join(f"seed {s['seed']}: {s['b']}/{s['c']} p = {s['p_value']:.2g}" for s in c["mcnemar_per_seed"])
     boot = c["bootstrap"]
-    return (f"{c['difference'] * 100:+.1f} points, paired t 95% [{c['ci_low'] * 100:+.1f}, {c['ci_high'] * 100:+.1f}] "
+    interval = (f"paired t 95% [{c['ci_low'] * 100:+.1f}, {c['ci_high'] * 100:+.1f}]" if np.isfinite(c["ci_low"])
+                else "no interval")
+    return (f"{c['difference'] * 100:+.1f} points, {interval} "
             f"over {len(c['method'])} seeds (p = {c['paired_t']['p_value']:.2g}; paired bootstrap "
             f"[{boot['ci_low'] * 100:+.1f}, {boot['ci_high'] * 100:+.1f}]; sign test {c['sign_test']['positive']} of "
             f"{c['sign_test']['n']}, p = {c['sign_test']['p_value']:.2g}; detectable: "
@@ -246,8 +248,9 @@ def setting_claims(per: dict[str, list[Run]], name: str, rule: str = "measured",
         verdict, why = judge(kl["ci_low"], kl["ci_high"], 0.0, None, kl["difference"], len(pairs), **gate_args)
         claims.append(Claim(f"{name}: TCE 0.9 keeps the KL divergence of generated to real text below CE's (Fig. 7: "
                             "'significantly lower', no number given)",
-                            f"smoothed word-unigram KL at M{last}, CE minus TCE {kl['difference']:+.3f}, paired t 95% "
-                            f"[{kl['ci_low']:+.3f}, {kl['ci_high']:+.3f}] over {len(pairs)} seeds (sign test "
+                            f"smoothed word-unigram KL at M{last}, CE minus TCE {kl['difference']:+.3f}, "
+                            + (f"paired t 95% [{kl['ci_low']:+.3f}, {kl['ci_high']:+.3f}]" if np.isfinite(kl["ci_low"])
+                               else "no interval") + f" over {len(pairs)} seeds (sign test "
                             f"{kl['sign_test']['positive']} of {kl['sign_test']['n']})", f"{verdict}: {why}",
                             "Figs. 7, A3"))
     details["n_comparisons"] = len(claims)
