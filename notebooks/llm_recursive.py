@@ -47,7 +47,6 @@ output_dir: str | None = None
 import time
 
 import matplotlib.pyplot as plt
-import numpy as np
 from IPython.display import Markdown, display
 from tqdm.auto import tqdm
 
