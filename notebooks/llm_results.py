@@ -210,15 +210,19 @@ for s_index, setting in enumerate(gate_settings):
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.6))
     for j, (method, runs) in enumerate(per.items()):
         for ax, key in zip(axes[:2], ("ngram4_precision", "ngram4_precision_original")):
-            values = np.array([[st.get("regeneration_fidelity", {}).get("0", {}).get(key, np.nan) or np.nan
-                                for st in r.stages] for r in runs], dtype=float)
+            rows = [[st.get("regeneration_fidelity", {}).get("0", {}).get(key, np.nan) or np.nan for st in r.stages]
+                    for r in runs]
+            width = max(map(len, rows))  # runs still going have fewer stages: nan where a stage is not done yet
+            values = np.array([row + [np.nan] * (width - len(row)) for row in rows], dtype=float)
             mean, sem = lr.mean_and_sem(values)
             ax.plot(np.arange(values.shape[1]), mean * 100, marker="o", color=f"C{j}", label=lr.method_label(method))
         epochs = [[(st["train"].get("masked_fraction_by_epoch") if method != "ce" else
                     st["train"].get("confident_fraction_by_epoch", {}).get("0.9")) for st in r.stages] for r in runs]
         if all(all(e for e in run_epochs) for run_epochs in epochs):
-            series = np.array([[v for stage in run_epochs for v in stage] for run_epochs in epochs], dtype=float)
-            axes[2].plot(np.arange(series.shape[1]), series.mean(axis=0) * 100, color=f"C{j}",
+            flat = [[v for stage in run_epochs for v in stage] for run_epochs in epochs]
+            width = max(map(len, flat))
+            series = np.array([row + [np.nan] * (width - len(row)) for row in flat], dtype=float)
+            axes[2].plot(np.arange(series.shape[1]), np.nanmean(series, axis=0) * 100, color=f"C{j}",
                          label=lr.method_label(method) + (" (share above 0.9)" if method == "ce" else ""))
     axes[0].set(title="split 0: 4-gram precision vs its input (%)", xlabel="stage (model $M_i$)")
     axes[1].set(title="split 0: 4-gram precision vs the original (%)", xlabel="stage (model $M_i$)")
