@@ -1,6 +1,6 @@
 """Speed of the Gaussian self-consuming loop: the issue's target is 1000 generations x 10,000 samples
 x 20 seeds in under 10 s on 2 cores. Prints the median of repeated runs for the vectorised loop
-(fortifai.gaussian.simulate) and, as the baseline measured in the same run, a plain per-seed loop
+(fortifai.toys.gaussian.simulate) and, as the baseline measured in the same run, a plain per-seed loop
 that sorts each sample to truncate it.
 
     python benchmarks/gaussian.py [--generations 1000] [--repeats 3]
@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from fortifai import gaussian
+from fortifai.toys import gaussian
 
 
 def per_seed_loop(gamma, sampling_bias, n_samples, generations, seeds, seed):

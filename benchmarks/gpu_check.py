@@ -257,7 +257,8 @@ def per_item_scores(model, tokenizer, questions):
     builds them on the CPU); the same arithmetic, checked equal to it on CPU by ``--tiny``."""
     import numpy as np
 
-    from fortifai.krtest import _continuation_ids, validate_questions
+    from fortifai.krtest import validate_questions
+    from fortifai.krtest.score import _continuation_ids
 
     questions = validate_questions(list(questions))
     device = next(model.parameters()).device
@@ -283,9 +284,9 @@ def section_kr(cfg, device, tiny):
     """KR-test scoring: the prefix tree against the per-item loop, models of real shapes with random weights."""
     import numpy as np
 
-    from fortifai.corpus import load_paragraphs
     from fortifai.krtest import generate_questions, score_questions, score_questions_per_item
-    from fortifai.pretrain import _fit_tokenizer
+    from fortifai.recursive.corpus import load_paragraphs
+    from fortifai.recursive.pretrain import _fit_tokenizer
 
     paragraphs = load_paragraphs(str(TEXT), min_words=40)
     questions = generate_questions(paragraphs, per_paragraph=5, seed=0)[:cfg["kr_questions"]]
@@ -387,7 +388,7 @@ def section_smoke(cfg, device, out: Path, deadline: float, force_fallback: bool 
     """
     import yaml
 
-    from fortifai.corpus import SourceUnavailableError, load_paragraphs
+    from fortifai.recursive.corpus import SourceUnavailableError, load_paragraphs
 
     preset = yaml.safe_load(SMOKE.read_text())
     overrides, fallback = {}, "forced (--smoke-fallback)" if force_fallback else None

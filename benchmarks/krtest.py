@@ -37,10 +37,10 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from fortifai.corpus import load_paragraphs  # noqa: E402
-from fortifai.krtest import (_continuation_ids, _prefix_tree, generate_questions, score_questions,  # noqa: E402
-                             score_questions_per_item)
-from fortifai.models import load_model  # noqa: E402
+from fortifai.krtest import generate_questions, score_questions, score_questions_per_item  # noqa: E402
+from fortifai.krtest.score import _continuation_ids, _prefix_tree  # noqa: E402
+from fortifai.recursive.corpus import load_paragraphs  # noqa: E402
+from fortifai.recursive.models import load_model  # noqa: E402
 
 
 def work_ratio(tokenizer, questions) -> float:

@@ -2,7 +2,7 @@
 
 Prints, per model, training tokens/s (forward + TCE loss + backward + AdamW step at the tier's block and
 batch size) and regeneration tokens/s at the tier's decoding, twice: through ``model.generate`` (each prompt
-copied once per beam before its first forward pass) and through :func:`fortifai.decoding.beam_search` (each
+copied once per beam before its first forward pass) and through :func:`fortifai.recursive.decoding.beam_search` (each
 prompt run once, its KV cache repeated over the beams; the same tokens), interleaved, the median of repeated
 runs, and the ratios measured in the same run.
 
@@ -22,9 +22,10 @@ from pathlib import Path
 import torch
 import yaml
 
-from fortifai import corpus, models, pretrain, recursive
-from fortifai.decoding import beam_search
+from fortifai import recursive
 from fortifai.losses import causal_lm_loss
+from fortifai.recursive import corpus, models, pretrain
+from fortifai.recursive.decoding import beam_search
 
 
 def load(name: str, texts: list[str]):
@@ -34,7 +35,7 @@ def load(name: str, texts: list[str]):
 
 
 def training_rate(model, tokenizer, texts, block_size: int, batch_size: int, repeats: int) -> float:
-    from fortifai.lmdata import block_dataset
+    from fortifai.recursive.lmdata import block_dataset
 
     blocks = block_dataset(tokenizer, texts, block_size).blocks[:batch_size]
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)

@@ -138,7 +138,8 @@ def _run(args) -> int:
 
 def _recursive(args):
     """Check everything, then return the run (a callable): an error after this point is the run's, not the input's."""
-    from . import recursive, sweep
+    from . import recursive
+    from .recursive import sweep
 
     fields, grid = sweep.split_preset(load_params(args.params_file, args.param))
     config = sweep.run_config(fields)
@@ -154,7 +155,7 @@ def _recursive(args):
 
 def _sweep(args):
     """Check every configuration and the launcher, then return the sweep (a callable)."""
-    from . import sweep
+    from .recursive import sweep
 
     if args.launcher != "slurm":
         allowed = SUBMITIT_LOCAL_OPTIONS if args.launcher == "submitit-local" else ()

@@ -22,7 +22,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .recursive import RecursiveConfig, kr_accuracy, parse_method, time_to_failure
+from .losses.spec import Method
+from .recursive import RecursiveConfig, kr_accuracy, time_to_failure
 from .results import read_json
 
 METRICS = ("blimp", "hellaswag", "gsm8k", "kr_split0", "kr_total")
@@ -34,8 +35,8 @@ PER_RUN = ("loss", "gamma", "alpha", "seed", "keep_checkpoints")
 
 
 def method_label(method: str) -> str:
-    """"TCE 0.9" for "tce-0.9": the label of the loss a preset's method string names."""
-    return RecursiveConfig(**parse_method(method)).label()
+    """"TCE γ=0.9" for "tce-0.9": the label of the loss a preset's method string names."""
+    return Method.parse(method).label
 
 
 @dataclass

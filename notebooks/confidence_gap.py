@@ -41,9 +41,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
-from fortifai import confidence_claims
 from fortifai import llm_results as lr
 from fortifai import recursive
+from fortifai.claims import confidence as confidence_claims
 from fortifai.plotting import FigureLog, use_style
 from fortifai.report import claims_markdown, publish_claims
 from fortifai.results import RUNS_DIR, RunRecord, resolve_output_dir, write_json
@@ -144,7 +144,7 @@ for s_index, setting in enumerate(settings):
 # %% [markdown]
 # ## What reproduces
 #
-# Computed by {mod}`fortifai.confidence_claims` from the mean probabilities above: a claim about the fine-tuned
+# Computed by {mod}`fortifai.claims.confidence` from the mean probabilities above: a claim about the fine-tuned
 # model holds when its difference is positive in every seed; the base model counts as "about equally confident"
 # when its difference between the trained and unseen text is under a quarter of the fine-tuned model's.
 

@@ -67,10 +67,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
-from fortifai import gaussian
+from fortifai.claims import gaussian as gaussian_claims
 from fortifai.plotting import band, use_style
 from fortifai.report import claims_markdown, publish_claims
 from fortifai.results import RunRecord, resolve_output_dir, save_figure, write_json
+from fortifai.toys import gaussian
 
 use_style()
 output_dir = resolve_output_dir(output_dir, "gaussian_variance")
@@ -245,7 +246,7 @@ plt.show()
 
 # %%
 final_sigma = {name: np.sqrt(run.variance[:, -1]) for name, (run, _) in estimators.items()}
-claims = gaussian.claims(curves, sampling_bias, collapse_fraction, blowup_factor, final_sigma, estimator_generations)
+claims = gaussian_claims.claims(curves, sampling_bias, collapse_fraction, blowup_factor, final_sigma, estimator_generations)
 display(Markdown(claims_markdown(claims)))
 
 # %%

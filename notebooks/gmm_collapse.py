@@ -57,8 +57,8 @@ import time
 
 import matplotlib.pyplot as plt
 
-from fortifai import gmm
 from fortifai.results import RunRecord, resolve_output_dir, save_figure, write_json
+from fortifai.toys import gmm, gmm_figures
 
 output_dir = resolve_output_dir(output_dir, "gmm_collapse")
 record = RunRecord(
@@ -89,7 +89,7 @@ timings["chains_s"] = time.perf_counter() - t0
 # ## Fig. 8: the data of selected generations, baseline above, truncated below (seed 0)
 
 # %%
-fig = gmm.plot_snapshots({label: runs[0] for label, runs in chains.items()}, original, snapshot_at)
+fig = gmm_figures.plot_snapshots({label: runs[0] for label, runs in chains.items()}, original, snapshot_at)
 save_figure(fig, output_dir, "fig8_scatter")
 plt.show()
 
@@ -98,7 +98,7 @@ plt.show()
 # The dotted line in the middle panel is the failure threshold.
 
 # %%
-fig = gmm.plot_metrics(summaries)
+fig = gmm_figures.plot_metrics(summaries)
 save_figure(fig, output_dir, "collapse_metrics")
 plt.show()
 
@@ -134,7 +134,7 @@ t0 = time.perf_counter()
 sweep = gmm.sweep(original, sweep_gammas, sweep_sampling_biases, seeds=sweep_seeds, seed=seed, progress=True,
                   n_components=n_components, n_samples=n_samples, generations=generations)
 timings["sweep_s"] = time.perf_counter() - t0
-fig = gmm.plot_sweep(sweep, generations)
+fig = gmm_figures.plot_sweep(sweep, generations)
 save_figure(fig, output_dir, "gamma_sweep")
 plt.show()
 
@@ -159,13 +159,13 @@ write_json(output_dir / "metrics.json", metrics)
 #
 # We count the truncation as delaying collapse when its chain fails later than the baseline chain started
 # from the same data, seed by seed. That delay rests on the sampling bias λ the experiment adds: at most
-# "partly", and the verdict says what the delay is conditional on ({mod}`fortifai.gmm_claims`). The spread
+# "partly", and the verdict says what the delay is conditional on ({mod}`fortifai.claims.gmm`). The spread
 # claim is ours, not the paper's: it checks the theory's warning on the sweep.
 
 # %%
 from IPython.display import Markdown  # noqa: E402
 
-from fortifai import gmm_claims  # noqa: E402
+from fortifai.claims import gmm as gmm_claims  # noqa: E402
 from fortifai.report import claims_markdown, publish_claims  # noqa: E402
 
 claims = gmm_claims.claims(metrics)

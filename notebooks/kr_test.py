@@ -56,11 +56,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
-from fortifai import kr_claims, krtest
-from fortifai.corpus import load_paragraphs
-from fortifai.kr_claims import pct
-from fortifai.models import load_model
+from fortifai import krtest
+from fortifai.claims import kr as kr_claims
+from fortifai.claims.kr import pct
 from fortifai.plotting import PALETTE, use_style
+from fortifai.recursive.corpus import load_paragraphs
+from fortifai.recursive.models import load_model
 from fortifai.report import claims_markdown, publish_claims
 from fortifai.results import RunRecord, resolve_output_dir, save_figure, write_json
 
@@ -232,7 +233,7 @@ write_json(output_dir / "metrics.json", metrics)
 # chapter measures the *drop* from its own generation-0 score, on questions kept out of model selection.
 
 # %% [markdown]
-# The closing table, computed from `metrics.json` by {mod}`fortifai.kr_claims`: the pretrained model's 95% interval
+# The closing table, computed from `metrics.json` by {mod}`fortifai.claims.kr`: the pretrained model's 95% interval
 # must lie above 60%, the untrained control's (pooled over its seeds) must hold 50%.
 
 # %%

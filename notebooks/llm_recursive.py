@@ -51,8 +51,9 @@ from IPython.display import Markdown, display
 from tqdm.auto import tqdm
 
 from fortifai import llm_results as lr
-from fortifai import recursive, sweep
+from fortifai import recursive
 from fortifai.plotting import use_style
+from fortifai.recursive import sweep
 from fortifai.report import spread
 from fortifai.results import RUNS_DIR, RunRecord, resolve_output_dir, save_figure, write_json
 
@@ -139,13 +140,13 @@ write_json(output_dir / "metrics.json", metrics)
 # %% [markdown]
 # ## What the protocol does
 #
-# Computed from `metrics.json` by {mod}`fortifai.protocol_claims`: whether these runs do what Algorithm 1 and
+# Computed from `metrics.json` by {mod}`fortifai.claims.protocol`: whether these runs do what Algorithm 1 and
 # Fig. 3 describe (the training text turns from real to mostly synthetic, and under CE the split regenerated at
 # every stage loses its facts first), seed by seed. Whether a loss delays the failure is the question of
 # {doc}`llm_results`.
 
 # %%
-from fortifai import protocol_claims  # noqa: E402
+from fortifai.claims import protocol as protocol_claims  # noqa: E402
 from fortifai.report import claims_markdown, publish_claims  # noqa: E402
 
 claims = protocol_claims.claims(metrics)

@@ -44,7 +44,7 @@
 # %% tags=["parameters"]
 runs_dir: str | None = None  # default results/llm_recursive/runs
 paper_table = "D2"  # the paper's table set beside ours: D2 (LLaMA, WikiText-2), D3, D4, D5
-kr_failure_threshold = 0.75  # Sec. 4.5: failure when KR split 0 falls below 75%
+kr_failure_threshold: float | None = None  # None: the paper's, Sec. 4.5 (fortifai.recursive.KR_FAILURE_THRESHOLD)
 min_seeds = 1  # settings and methods with fewer finished seeds are left out
 n_boot = 10000
 output_dir: str | None = None
@@ -56,9 +56,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
-from fortifai import llm_claims as lc
 from fortifai import llm_results as lr
 from fortifai import recursive
+from fortifai.claims import llm as lc
 from fortifai.plotting import FigureLog, use_style
 from fortifai.report import claims_markdown, publish_claims
 from fortifai.results import RUNS_DIR, RunRecord, read_json, resolve_output_dir, write_json
@@ -68,6 +68,8 @@ if paper_table not in lr.paper_tables():
     raise ValueError(f"paper_table must be one of {sorted(lr.paper_tables())}, got {paper_table!r}")
 output_dir = resolve_output_dir(output_dir, "llm_results")
 runs_dir = Path(runs_dir) if runs_dir else RUNS_DIR
+if kr_failure_threshold is None:
+    kr_failure_threshold = recursive.KR_FAILURE_THRESHOLD
 record = RunRecord(output_dir, params=dict(runs_dir=str(runs_dir), paper_table=paper_table,
                                            kr_failure_threshold=kr_failure_threshold, min_seeds=min_seeds,
                                            n_boot=n_boot), seed=0)
@@ -143,7 +145,7 @@ for s_index, setting in enumerate(settings):
 # ## Can these runs test the claim? The gate at M0
 #
 # Before any comparison, three numbers per run say whether the setting can test the paper's claim at all
-# ({mod}`fortifai.llm_claims`): how much of the training tokens the loss masks at M0 (TCE can differ from CE
+# ({mod}`fortifai.claims.llm`): how much of the training tokens the loss masks at M0 (TCE can differ from CE
 # only there; from every training batch where the run recorded it, else the share of the trained split's
 # tokens above gamma after training, an upper bound); how much of split 0 the first regeneration keeps (word
 # 4-gram precision against its input, BLEU-style clipped; the paper's Table E6 regenerations are
@@ -401,7 +403,7 @@ for setting in settings:
 # %% [markdown]
 # ## What reproduces
 #
-# Per setting, from {func}`fortifai.llm_claims.setting_claims`: every comparison is paired by seed. The time
+# Per setting, from {func}`fortifai.claims.llm.setting_claims`: every comparison is paired by seed. The time
 # to failure (measured threshold) is judged on the paired bootstrap interval of the ratio; KR differences on
 # the paired t interval over seeds (with three seeds the bootstrap has ten distinct resamples and is shown
 # beside it), with the exact sign test, the smallest difference the seeds and the questions could detect at

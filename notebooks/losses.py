@@ -29,7 +29,7 @@
 # %% tags=["parameters"]
 seed = 0
 output_dir: str | None = None
-text = "wikipedia-offline"  # a fortifai.corpus source or a text file; "wikitext-2-test" needs a copy or the hub
+text = "wikipedia-offline"  # a fortifai.recursive.corpus source or a text file; "wikitext-2-test" needs a copy or the hub
 tce_gamma = 0.9
 focal_gammas = [1.0, 2.0]
 dynamic_alpha = 1.0
@@ -53,13 +53,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fortifai.corpus import load_paragraphs
-from fortifai.losses import (
-    compute_loss_func,
-    dynamic_threshold,
-    focal_loss,
-    truncated_cross_entropy,
-)
+from fortifai.losses import Method, compute_loss_func, dynamic_threshold, focal_loss, truncated_cross_entropy
+from fortifai.recursive.corpus import load_paragraphs
 from fortifai.results import REPO_ROOT, RunRecord, resolve_output_dir, save_figure, write_json
 
 output_dir = resolve_output_dir(output_dir, "losses")
@@ -95,9 +90,9 @@ def curve(fn, **kwargs):
     return loss.detach().numpy(), grad[:, 0].numpy()
 
 
-curves = {"CE": curve(F.cross_entropy), f"TCE γ={tce_gamma}": curve(truncated_cross_entropy, gamma=tce_gamma)}
+curves = {"CE": curve(F.cross_entropy), Method("tce", tce_gamma).label: curve(truncated_cross_entropy, gamma=tce_gamma)}
 for g in focal_gammas:
-    curves[f"focal γ={g:g}"] = curve(focal_loss, gamma=g)
+    curves[Method("focal", g).label] = curve(focal_loss, gamma=g)
 
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
 for name, (loss, grad) in curves.items():
@@ -114,7 +109,7 @@ plt.show()
 
 # Facts the curves must show, as numbers.
 ce_loss, ce_grad = curves["CE"]
-tce_loss, tce_grad = curves[f"TCE γ={tce_gamma}"]
+tce_loss, tce_grad = curves[Method("tce", tce_gamma).label]
 above = p.numpy() > tce_gamma
 metrics["curves"] = {
     "tce_equals_ce_below_gamma_max_abs_diff": float(np.abs(tce_loss[~above] - ce_loss[~above]).max()),
@@ -122,7 +117,7 @@ metrics["curves"] = {
     "ce_grad_equals_minus_one_minus_p_max_abs_diff": float(np.abs(ce_grad + (1 - p.numpy())).max()),
 }
 for g in focal_gammas:
-    fl, _ = curves[f"focal γ={g:g}"]
+    fl, _ = curves[Method("focal", g).label]
     i_low, i_high = np.searchsorted(p.numpy(), [0.1, 0.9])
     metrics["curves"][f"focal_{g:g}_over_ce_at_p0.1"] = float(fl[i_low] / ce_loss[i_low])
     metrics["curves"][f"focal_{g:g}_over_ce_at_p0.9"] = float(fl[i_high] / ce_loss[i_high])
@@ -389,13 +384,13 @@ metrics["checks"]
 # ## Summary
 #
 # The paper's claims about the losses, the targets of our implementation (issue 3), and what we measured, from
-# {mod}`fortifai.loss_claims`. The full-size numbers are read from the committed run of `benchmarks/losses.py`
+# {mod}`fortifai.claims.losses`. The full-size numbers are read from the committed run of `benchmarks/losses.py`
 # (`results/benchmarks/losses.json`, with its provenance); the rest are computed above, in this run.
 
 # %%
 from IPython.display import Markdown, display  # noqa: E402
 
-from fortifai import loss_claims  # noqa: E402
+from fortifai.claims import losses as loss_claims  # noqa: E402
 from fortifai.report import claims_markdown, publish_claims  # noqa: E402
 
 metrics["benchmark_full_size"] = loss_claims.load_benchmark()

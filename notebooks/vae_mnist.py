@@ -64,8 +64,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from fortifai import mnist, vae
 from fortifai.results import RunRecord, resolve_output_dir, save_figure, write_json
+from fortifai.toys import mnist, vae
 
 output_dir = resolve_output_dir(output_dir, "vae_mnist")
 record = RunRecord(
@@ -156,7 +156,7 @@ write_json(output_dir / "metrics.json", metrics)
 # its data size or its training length, so a larger run may behave differently; we report what we measure.
 #
 # ## Verdict
-# Computed from `metrics.json` by {mod}`fortifai.vae_claims`: each objective's last generation against the plain
+# Computed from `metrics.json` by {mod}`fortifai.claims.vae`: each objective's last generation against the plain
 # ELBO's, seed by seed (reproduced: better in every seed and by more than the ELBO's seed-to-seed range; partly:
 # better in most seeds; not reproduced otherwise). "Better" means a smaller Fréchet distance to real digits and,
 # for the "distinct digits" claim, a class mix closer to uniform (higher entropy).
@@ -164,7 +164,7 @@ write_json(output_dir / "metrics.json", metrics)
 # %%
 from IPython.display import Markdown  # noqa: E402
 
-from fortifai import vae_claims  # noqa: E402
+from fortifai.claims import vae as vae_claims  # noqa: E402
 from fortifai.report import claims_markdown, publish_claims  # noqa: E402
 
 claims = vae_claims.claims(metrics)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-from fortifai import sweep  # noqa: E402
+from fortifai.recursive import sweep  # noqa: E402
 from fortifai.runner import add_params_options, load_params  # noqa: E402
 
 TIMING_KEYS = {"train_seconds", "train_tokens_per_second", "seconds", "tokens_per_second"}

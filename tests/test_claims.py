@@ -5,7 +5,8 @@ import json
 
 import numpy as np
 
-from fortifai import confidence_claims, kr_claims, loss_claims, protocol_claims, status, vae_claims
+from fortifai import status
+from fortifai.claims import confidence as confidence_claims, kr as kr_claims, losses as loss_claims, protocol as protocol_claims, vae as vae_claims
 from fortifai.report import VERDICTS
 
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fortifai import cli, sweep
+from fortifai import cli
+from fortifai.recursive import sweep
 from fortifai.runner import ParameterError, load_params
 
 REPO = Path(__file__).resolve().parent.parent
@@ -57,7 +58,7 @@ def test_p_wins_over_the_file_and_values_are_yaml(tmp_path):
     (["-p", "lr", "1"], "unknown recursive-run parameters ['lr']"),
     (["-p", "epochs", "many"], "epochs must be int, got 'many'"),
     (["-p", "learning_rate", "fast"], "learning_rate must be float, got 'fast'"),
-    (["--methods", "ce", "tce-1.5"], "tce-1.5, seed 0: gamma for loss='tce' must be in (0, 1]"),
+    (["--methods", "ce", "tce--1"], "tce--1, seed 0: gamma for loss='tce' must be a number in [0, inf)"),
     (["--methods", "mse"], "method must be one of"),
     (["-p", "seed", "3"], "seed is set per run by the grid"),
     (["-p", "seeds", "3"], "seeds must be a non-empty list of integers, got 3"),
@@ -72,8 +73,8 @@ def test_bad_sweep_input_is_one_error_naming_it_before_any_work(args, message, t
 
 
 def test_bad_recursive_input_is_one_error(tmp_path, capsys):
-    assert cli.main(["recursive", "-f", str(SMOKE), "-p", "method", "tce-2", "-o", str(tmp_path / "run")]) == 2
-    assert "gamma for loss='tce' must be in (0, 1], got 2.0" in capsys.readouterr().err
+    assert cli.main(["recursive", "-f", str(SMOKE), "-p", "method", "tce--2", "-o", str(tmp_path / "run")]) == 2
+    assert "gamma for loss='tce' must be a number in [0, inf)" in capsys.readouterr().err
     assert cli.main(["recursive", "-f", str(tmp_path / "missing.yaml")]) == 2
     assert "parameters file not found" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()

@@ -6,8 +6,8 @@ import re
 import pytest
 import torch
 
-from fortifai import corpus, models
-from fortifai.corpus import SourceUnavailableError, load_paragraphs, shared_data_dir, wikitext_detokenize
+from fortifai.recursive import corpus, models
+from fortifai.recursive.corpus import SourceUnavailableError, load_paragraphs, shared_data_dir, wikitext_detokenize
 
 
 def test_shared_data_dir_only_from_env(monkeypatch, tmp_path):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from fortifai import gaussian
+from fortifai.toys import gaussian
 
 
 @pytest.mark.parametrize("a", [0.0, 0.19, 0.5, 1.0, 2.0, 3.5])

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from scipy.stats import multivariate_normal
 
-from fortifai import gmm
+from fortifai.toys import gmm
 
 
 def test_percentile_filter_keeps_the_right_fraction_and_drops_the_most_likely():

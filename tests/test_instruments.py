@@ -6,9 +6,9 @@ import json
 import pytest
 import torch
 
-from fortifai import fidelity
 from fortifai.krtest import KRFormatError, kr_chance, load_questions, proportion_interval
-from fortifai.masking import MaskingMonitor, target_probabilities
+from fortifai.recursive import fidelity
+from fortifai.recursive.masking import MaskingMonitor, target_probabilities
 
 
 def test_ngram_precision_is_clipped_and_by_hand():
@@ -101,8 +101,8 @@ def test_masking_monitor_counts_every_batch_per_epoch(tmp_path):
 
 
 def test_beam_search_gives_the_tokens_of_generate():
-    from fortifai.decoding import beam_search
-    from fortifai.models import tiny_random_model
+    from fortifai.recursive.decoding import beam_search
+    from fortifai.recursive.models import tiny_random_model
 
     model = tiny_random_model(vocab_size=97, seed=3)
     generator = torch.Generator().manual_seed(0)

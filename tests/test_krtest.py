@@ -29,7 +29,7 @@ PARAGRAPHS = [
 
 @pytest.fixture(scope="module")
 def tiny():
-    from fortifai.models import load_model
+    from fortifai.recursive.models import load_model
 
     return load_model("tiny-random", seed=0)
 
@@ -117,9 +117,9 @@ def test_each_kind_of_change_is_of_its_kind(questions):
         if q.kind == "year":
             assert old.isdigit() and new.isdigit() and 0 < abs(int(old) - int(new)) <= 12
         elif q.kind == "ordinal":
-            assert old.lower() in krtest._ORDINALS and new.lower() in krtest._ORDINALS
+            assert old.lower() in krtest.generate._ORDINALS and new.lower() in krtest.generate._ORDINALS
         elif q.kind == "antonym":
-            assert krtest._ANTONYM_OF[old.lower()] == new.lower()
+            assert krtest.generate._ANTONYM_OF[old.lower()] == new.lower()
         elif q.kind == "negation":
             assert {old.split()[-1], new.split()[-1]} & {"not", "cannot"} or new == "cannot"
             assert abs(len(old.split()) - len(new.split())) <= 1
@@ -201,7 +201,7 @@ def test_batch_size_does_not_change_scores(tiny, questions):
 def test_tree_packing_does_not_change_scores(tiny, questions):
     model, tokenizer = tiny
     longest = max(len(tokenizer(q.context + " " + q.sentence_true)["input_ids"]) for q in questions)
-    assert krtest._tree_supported(model, longest)  # the tests below exercise the tree, not the fallback
+    assert krtest.score._tree_supported(model, longest)  # the tests below exercise the tree, not the fallback
     one_per_row = score_questions(model, tokenizer, questions, pack_tokens=1)
     for pack_tokens in (64, 4096):
         got = score_questions(model, tokenizer, questions, pack_tokens=pack_tokens)
@@ -209,10 +209,10 @@ def test_tree_packing_does_not_change_scores(tiny, questions):
 
 
 def test_prefix_tree_shares_prefixes_and_masks_along_ancestors():
-    tokens, parents, depths, paths = krtest._prefix_tree([[5, 6, 7], [5, 6, 8], [5, 9]])
+    tokens, parents, depths, paths = krtest.score._prefix_tree([[5, 6, 7], [5, 6, 8], [5, 9]])
     assert tokens == [5, 6, 7, 8, 9] and parents == [-1, 0, 1, 1, 0] and depths == [0, 1, 2, 2, 1]
     assert paths == [[0, 1, 2], [0, 1, 3], [0, 4]]
-    sees = krtest._tree_mask(parents, 6) == 0
+    sees = krtest.score._tree_mask(parents, 6) == 0
     assert sees[3].tolist() == [True, True, False, True, False, False]  # 8 sees 5, 6 and itself, not its sibling 7
     assert sees[5].tolist() == [False] * 5 + [True]  # padding sees itself only
 

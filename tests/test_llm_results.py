@@ -103,7 +103,7 @@ def claim_run(folder, loss="ce", gamma=None, seed=0, split0=(0.9, 0.8, 0.6), mas
 
 
 def test_gate_measures_chance_and_the_threshold_from_the_runs_answers(tmp_path):
-    from fortifai import llm_claims as lc
+    from fortifai.claims import llm as lc
 
     (run,) = lr.load_runs(claim_run(tmp_path / "a").parent)
     gate = lc.run_gate(run)
@@ -117,7 +117,7 @@ def test_gate_measures_chance_and_the_threshold_from_the_runs_answers(tmp_path):
 
 
 def test_setting_claims_pair_seeds_and_apply_the_gates(tmp_path):
-    from fortifai import llm_claims as lc
+    from fortifai.claims import llm as lc
 
     for seed, (ce, tce) in enumerate((((0.9, 0.8, 0.6), (0.9, 0.9, 0.8)), ((0.9, 0.7, 0.6), (0.9, 0.8, 0.7)),
                                       ((1.0, 0.8, 0.6), (1.0, 0.9, 0.7)))):
@@ -147,7 +147,7 @@ def test_setting_claims_pair_seeds_and_apply_the_gates(tmp_path):
 
 
 def test_runs_of_one_seed_with_other_questions_are_not_paired(tmp_path):
-    from fortifai import llm_claims as lc
+    from fortifai.claims import llm as lc
 
     claim_run(tmp_path / "ce", seed=0)
     claim_run(tmp_path / "tce", "tce", 0.9, 0, masked=0.2, items=[[{"kind": "number"}] * 10, [{"kind": "year"}] * 10])

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from fortifai import pretrain, recursive, sweep
+from fortifai import recursive
+from fortifai.recursive import pretrain, sweep
 
 REPO = Path(__file__).resolve().parent.parent
 WORDS = ("river city king army north south church river music album band season game team school war "
@@ -118,7 +119,7 @@ def test_regeneration_keeps_the_number_of_windows():
 
 @pytest.mark.parametrize(
     "field, value, message",
-    [("loss", "mse", "loss must be one of"), ("gamma", 1.5, "gamma for loss='tce'"), ("stages", 1, "stages must be"),
+    [("loss", "mse", "loss must be one of"), ("gamma", -0.5, "gamma for loss='tce'"), ("stages", 1, "stages must be"),
      ("batch_size", 10, "multiple of micro_batch_size"), ("epochs", 0, "epochs must be a positive integer")],
 )
 def test_bad_parameters_are_named(field, value, message):

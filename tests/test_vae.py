@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from fortifai import mnist, vae
+from fortifai.toys import mnist, vae
 
 
 def _batch(seed=0, b=6, d=20, latent=3, binary=True):
@@ -80,7 +80,7 @@ def test_dynamic_threshold_is_tces_over_every_pixel_of_the_batch():
 
 
 @pytest.mark.parametrize("kw,match", [
-    ({"gamma": 0.0}, "gamma must be"), ({"gamma": -1.0}, "gamma must be"), ({"gamma": float("nan")}, "gamma must be"),
+    ({"gamma": -0.1}, "gamma must be"), ({"gamma": -1.0}, "gamma must be"), ({"gamma": float("nan")}, "gamma must be"),
     ({"gamma": 0.9, "alpha": 1.0}, "not both"), ({"alpha": float("inf")}, "alpha must be"),
 ])
 def test_bad_thresholds_are_refused(kw, match):

@@ -1,0 +1,111 @@
+"""Module forms of the losses, drop-ins for ``nn.CrossEntropyLoss``."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from .functional import (
+    _DENOMINATORS,
+    _REDUCTIONS,
+    _check_choice,
+    _check_dynamic_alpha,
+    _check_focal,
+    _check_tce_gamma,
+    dynamic_truncated_cross_entropy,
+    focal_loss,
+    truncated_cross_entropy,
+)
+
+
+class TruncatedCrossEntropyLoss(nn.Module):
+    """Module form of :func:`truncated_cross_entropy`; a drop-in for ``nn.CrossEntropyLoss``.
+
+    Shape: input ``(N, C)``, target ``(N,)``, output scalar or ``(N,)`` for ``reduction="none"``.
+
+    >>> criterion = TruncatedCrossEntropyLoss(gamma=0.9)
+    >>> loss = criterion(logits, target)
+    """
+
+    def __init__(
+        self,
+        gamma: float = 0.9,
+        ignore_index: int = -100,
+        reduction: str = "mean",
+        denominator: str = "valid",
+        return_masked_fraction: bool = False,
+    ):
+        super().__init__()
+        self.gamma = _check_tce_gamma(gamma)
+        self.ignore_index = ignore_index
+        self.reduction = _check_choice("reduction", reduction, _REDUCTIONS)
+        self.denominator = _check_choice("denominator", denominator, _DENOMINATORS)
+        self.return_masked_fraction = return_masked_fraction
+
+    def forward(self, input: torch.Tensor, target: torch.Tensor):
+        return truncated_cross_entropy(
+            input, target, self.gamma, ignore_index=self.ignore_index, reduction=self.reduction,
+            denominator=self.denominator, return_masked_fraction=self.return_masked_fraction,
+        )
+
+    def extra_repr(self) -> str:
+        return f"gamma={self.gamma}, ignore_index={self.ignore_index}, reduction={self.reduction!r}"
+
+
+class DynamicTruncatedCrossEntropyLoss(nn.Module):
+    """Module form of :func:`dynamic_truncated_cross_entropy`."""
+
+    def __init__(
+        self,
+        alpha: float = 1.0,
+        ignore_index: int = -100,
+        reduction: str = "mean",
+        denominator: str = "valid",
+        return_masked_fraction: bool = False,
+    ):
+        super().__init__()
+        self.alpha = _check_dynamic_alpha(alpha)
+        self.ignore_index = ignore_index
+        self.reduction = _check_choice("reduction", reduction, _REDUCTIONS)
+        self.denominator = _check_choice("denominator", denominator, _DENOMINATORS)
+        self.return_masked_fraction = return_masked_fraction
+
+    def forward(self, input: torch.Tensor, target: torch.Tensor):
+        return dynamic_truncated_cross_entropy(
+            input, target, self.alpha, ignore_index=self.ignore_index, reduction=self.reduction,
+            denominator=self.denominator, return_masked_fraction=self.return_masked_fraction,
+        )
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}, ignore_index={self.ignore_index}, reduction={self.reduction!r}"
+
+
+class FocalLoss(nn.Module):
+    """Module form of :func:`focal_loss`. Shapes as ``nn.CrossEntropyLoss``."""
+
+    def __init__(
+        self,
+        gamma: float = 2.0,
+        alpha: float = 1.0,
+        ignore_index: int = -100,
+        reduction: str = "mean",
+        return_masked_fraction: bool = False,
+    ):
+        super().__init__()
+        self.gamma, self.alpha = _check_focal(gamma, alpha)
+        self.ignore_index = ignore_index
+        self.reduction = _check_choice("reduction", reduction, _REDUCTIONS)
+        self.return_masked_fraction = return_masked_fraction
+
+    def forward(self, input: torch.Tensor, target: torch.Tensor):
+        return focal_loss(
+            input, target, self.gamma, alpha=self.alpha, ignore_index=self.ignore_index,
+            reduction=self.reduction, return_masked_fraction=self.return_masked_fraction,
+        )
+
+    def extra_repr(self) -> str:
+        return f"gamma={self.gamma}, alpha={self.alpha}, ignore_index={self.ignore_index}, reduction={self.reduction!r}"
+
+
+# --------------------------------------------------------------------------------------------------
+# Causal-LM glue (transformers conventions)

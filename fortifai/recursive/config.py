@@ -1,0 +1,160 @@
+"""The parameters of one recursive run (:class:`RecursiveConfig`), checked before any work, and its name."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..losses.spec import LOSS_SPECS, RECURSIVE_LOSSES, Method, check_choice
+
+
+# parameters added after runs were committed: at their defaults they leave those runs' fingerprints unchanged
+ADDED_LATER = ("pretrain_seed", "benchmarks", "benchmark_data", "benchmark_limit", "last_stage_regenerates")
+LAST_STAGE_REGENERATES = ("all", "split0")
+KR_FAILURE_THRESHOLD = 0.75  # Sec. 4.5: a run has failed once KR accuracy on split 0 falls below it
+
+
+@dataclass
+class RecursiveConfig:
+    """Every parameter of one recursive run. Presets (tiers) live in ``presets/llm_recursive/*.yaml``."""
+
+    model: str = "scratch-llama-small"
+    dataset: str = "wikipedia-offline"
+    loss: str = "ce"
+    gamma: float | None = None  # tce threshold (0.9) or focal exponent (2.0); None: the loss's default
+    alpha: float = 1.0  # tce_dynamic: gamma = mean(p) + alpha * std(p)
+    stages: int = 6  # N + 1: models M0..M_N
+    split_paragraphs: int = 40  # paragraphs per real split
+    heldout_paragraphs: int = 40  # real text for checkpoint selection (never trained on)
+    pretrain_paragraphs: int = 4000  # scratch models: the disjoint text of their one-time pretraining
+    min_paragraph_words: int = 40
+    epochs: int = 10
+    learning_rate: float = 2e-5
+    batch_size: int = 64  # effective batch, in blocks
+    micro_batch_size: int = 8
+    block_size: int = 128
+    context_tokens: int = 512
+    new_tokens: int = 32
+    num_beams: int = 5
+    repetition_penalty: float = 3.0
+    do_sample: bool = False
+    temperature: float = 1.0
+    top_p: float = 1.0
+    generation_batch_size: int = 16
+    kr_per_paragraph: int = 5
+    eval_batch_size: int = 32
+    # which epoch of a stage is kept: "heldout_loss" (lowest CE on held-out real text) or "last"; never the KR-test
+    checkpoint_selection: str = "heldout_loss"
+    seed: int = 0  # the splits, KR items, data order and decoding of a run
+    pretrain_seed: int = 0  # a scratch model's pretraining text and weights: shared by runs of every seed
+    # lm-eval benchmarks after every stage (Tables D2-D5): a subset of fortifai.recursive.benchmarks.TASKS, their data
+    # ("hub" or "local": a copy named by FORTIFAI_SHARED_DATA) and items per task (per BLiMP phenomenon; None: all)
+    benchmarks: list = field(default_factory=list)
+    benchmark_data: str = "hub"
+    benchmark_limit: int | None = None
+    keep_checkpoints: bool = False
+    # what the last model regenerates: "all" its splits (Algorithm 1), or "split0", the split failure is measured
+    # on (its fidelity, KL and Table E6 at M_N); the other splits' last regeneration trains no model
+    last_stage_regenerates: str = "all"
+
+    def loss_method(self) -> Method:
+        """The loss with its parameter (``gamma`` for tce and focal, ``alpha`` for tce_dynamic), defaults filled in
+        from :data:`fortifai.losses.LOSS_SPECS`."""
+        spec = LOSS_SPECS[check_choice("loss", self.loss, RECURSIVE_LOSSES)]
+        return Method(self.loss, None if spec.main is None else getattr(self, spec.main.name))
+
+    def loss_kwargs(self) -> dict[str, float]:
+        return self.loss_method().kwargs
+
+    def method(self) -> str:
+        """The preset's name of the loss: ``ce``, ``tce-0.9``, ``focal-2.0``, ``tce_dynamic-1.0`` (see parse_method)."""
+        return str(self.loss_method())
+
+    def label(self) -> str:
+        return self.loss_method().label
+
+    def fingerprint(self) -> str:
+        """8 hex digits that change with any parameter: run folders named by it are reused only when identical."""
+        import hashlib
+
+        params = dataclasses.asdict(self)
+        defaults = dataclasses.asdict(RecursiveConfig())
+        for name in ADDED_LATER:  # at their default they leave the fingerprints of older runs as they were
+            if params[name] == defaults[name]:
+                del params[name]
+        return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:8]
+
+    def validate(self) -> "RecursiveConfig":
+        """Raise one ValueError naming the parameter and what is allowed, before any expensive work."""
+        self.loss_method()  # the loss and its parameter, against the loss's spec
+        positive = ("stages", "split_paragraphs", "heldout_paragraphs", "epochs", "batch_size", "micro_batch_size",
+                    "block_size", "context_tokens", "new_tokens", "num_beams", "generation_batch_size",
+                    "kr_per_paragraph", "eval_batch_size")
+        for name in positive:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.stages < 2:
+            raise ValueError(f"stages must be >= 2 (Algorithm 1 needs N >= 1), got {self.stages}")
+        if self.batch_size % self.micro_batch_size:
+            raise ValueError(
+                f"batch_size ({self.batch_size}) must be a multiple of micro_batch_size ({self.micro_batch_size})"
+            )
+        if self.last_stage_regenerates not in LAST_STAGE_REGENERATES:
+            raise ValueError(f"last_stage_regenerates must be one of {list(LAST_STAGE_REGENERATES)}, "
+                             f"got {self.last_stage_regenerates!r}")
+        if self.checkpoint_selection not in ("heldout_loss", "last"):
+            raise ValueError(f"checkpoint_selection must be 'heldout_loss' or 'last', got {self.checkpoint_selection!r}")
+        from .benchmarks import DATA_CHOICES, TASKS
+
+        if not isinstance(self.benchmarks, (list, tuple)) or any(b not in TASKS for b in self.benchmarks):
+            raise ValueError(f"benchmarks must be a list of names from {list(TASKS)}, got {self.benchmarks!r}")
+        if self.benchmark_data not in DATA_CHOICES:
+            raise ValueError(f"benchmark_data must be one of {list(DATA_CHOICES)}, got {self.benchmark_data!r}")
+        limit = self.benchmark_limit
+        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+            raise ValueError(f"benchmark_limit must be None (every item) or a positive integer, got {limit!r}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate!r}")
+        if not (0 < self.top_p <= 1 and self.temperature > 0 and self.repetition_penalty > 0):
+            raise ValueError("top_p must be in (0, 1], temperature and repetition_penalty > 0")
+        return self
+
+    @classmethod
+    def from_dict(cls, params: dict[str, Any]) -> "RecursiveConfig":
+        """The configuration of ``params`` (names and types checked, then :meth:`validate`): one ValueError naming
+        the first wrong parameter."""
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(params) - set(fields))
+        if unknown:
+            raise ValueError(f"unknown recursive-run parameters {unknown}; valid: {sorted(fields)}")
+        for name, value in params.items():
+            _check_type(name, value, str(fields[name].type))
+        return cls(**params).validate()
+
+
+_TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,), "list": (list, tuple),
+          "None": (type(None),)}
+
+
+def _check_type(name: str, value: Any, annotation: str) -> None:
+    """``annotation``: a field's type as written (``"float | None"``); True is no number here."""
+    allowed = tuple(t for part in annotation.split("|") for t in _TYPES[part.strip()])
+    if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
+        raise ValueError(f"{name} must be {annotation}, got {value!r} ({type(value).__name__})")
+
+
+def run_folder_name(config: RecursiveConfig) -> str:
+    """``<method>-seed<seed>-<fingerprint>``: where the notebooks and ``fortifai sweep`` keep a run."""
+    return f"{config.method()}-seed{config.seed}-{config.fingerprint()}"
+
+
+def parse_method(method: str) -> dict[str, Any]:
+    """``"ce"``, ``"tce-0.9"``, ``"focal-2.0"``, ``"tce_dynamic-1.0"`` -> RecursiveConfig fields."""
+    parsed = Method.parse(method)
+    spec = parsed.spec
+    if spec.main is None or "-" not in str(method):
+        return {"loss": parsed.loss}
+    return {"loss": parsed.loss, spec.main.name: parsed.value}

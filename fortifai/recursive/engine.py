@@ -1,0 +1,395 @@
+"""The engine: train M_i, regenerate, evaluate, commit the stage; resume at the first unfinished stage."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import shutil
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from ..results import read_json, write_json
+from .config import RecursiveConfig
+from .protocol import RunDirectory, make_splits, training_schedule
+
+# --- the engine ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Hooks:
+    """What the engine needs from the world: the corpus, the base model, the evaluators.
+
+    Kept separate so that tests can drive the protocol with toy pieces.
+    """
+
+    paragraphs: Callable[[], list[str]]
+    base_model: Callable[[list[str]], tuple[Any, Any]]  # pretraining text -> (model, tokenizer)
+    make_kr_items: Callable[[list[str], int, int], list[dict]] | None = None  # (paragraphs, per_paragraph, seed)
+    score_kr: Callable[[Any, Any, list[dict], int], list[bool]] | None = None  # -> correct per item
+    log: Callable[[str], None] = print
+
+
+def default_hooks(config: RecursiveConfig, log: Callable[[str], None] = print) -> Hooks:
+    """The real pieces: the corpus by ``dataset``, the base model by ``model``, the KR-test of fortifai.krtest.
+
+    Checks that the model can be had before anything expensive (a hub name offline fails here, at once).
+    """
+    from . import corpus, models, pretrain
+    from .. import krtest
+
+    if config.model not in pretrain.SCRATCH_MODELS:
+        models.load_tokenizer(config.model)  # raises ModelUnavailableError naming the offline choices
+    if config.benchmark_data == "hub" and set(config.benchmarks) - {"hellaswag"} and not corpus.hub_reachable():
+        raise ValueError(f"benchmark_data='hub' but the Hugging Face hub is unreachable: use benchmark_data='local' "
+                         f"(FORTIFAI_SHARED_DATA naming a copy) for {sorted(set(config.benchmarks) - {'hellaswag'})}")
+
+    def paragraphs() -> list[str]:
+        return corpus.load_paragraphs(config.dataset, min_words=config.min_paragraph_words)
+
+    def base_model(rest: list[str]):
+        if config.model in pretrain.SCRATCH_MODELS:
+            distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+            pretrain_once = pretrain.pretrain_isolated if distributed else pretrain.pretrain
+            folder = pretrain_once(config.model, rest, seed=config.pretrain_seed)
+            return pretrain.load_scratch(folder)
+        return models.load_model(config.model, seed=config.seed)
+
+    def make_kr_items(split: list[str], per_paragraph: int, seed: int) -> list[dict]:
+        return [q.to_dict() for q in krtest.generate_questions(split, per_paragraph=per_paragraph, seed=seed)]
+
+    def score_kr(model, tokenizer, items: list[dict], batch_size: int) -> list[bool]:
+        if not items:
+            return []
+        scores = krtest.score_questions(model, tokenizer, items, batch_size=batch_size)
+        return [bool(s) for s in scores[:, 0] > scores[:, 1]]
+
+    return Hooks(paragraphs=paragraphs, base_model=base_model, make_kr_items=make_kr_items, score_kr=score_kr, log=log)
+
+
+def _select_device():
+    import torch
+
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class _EvalAsCE:
+    """The named training loss while training (every batch recorded by ``monitor``); plain CE on the held-out
+    set, to choose checkpoints by it."""
+
+    def __init__(self, train_loss: Callable, model, monitor=None):
+        from ..losses import compute_loss_func
+
+        self.train_loss, self.eval_loss, self.model, self.monitor = train_loss, compute_loss_func("ce"), model, monitor
+
+    def __call__(self, outputs, labels, num_items_in_batch=None):
+        if not self.model.training:
+            return self.eval_loss(outputs, labels, num_items_in_batch=num_items_in_batch)
+        value = self.train_loss(outputs, labels, num_items_in_batch=num_items_in_batch)
+        if self.monitor is not None:
+            logits = outputs["logits"] if isinstance(outputs, Mapping) else outputs[0]
+            self.monitor.record(logits, labels, self.train_loss.masked_fraction)
+        return value
+
+
+def train_stage(model, tokenizer, texts: list[str], heldout: list[str], config: RecursiveConfig, work_dir: Path,
+                progress: bool = True) -> dict[str, Any]:
+    """Train ``model`` in place on ``texts`` with the configured loss; keep the epoch with the best held-out CE."""
+    import torch
+    from transformers import Trainer, TrainingArguments
+    from transformers.trainer_utils import get_last_checkpoint
+
+    from .lmdata import block_dataset
+    from ..losses import compute_loss_func
+    from .masking import MaskingMonitor
+
+    train = block_dataset(tokenizer, texts, config.block_size)
+    evaluation = block_dataset(tokenizer, heldout, config.block_size)
+    if len(train) == 0 or len(evaluation) == 0:
+        raise ValueError(f"not enough text for one block of block_size {config.block_size}")
+    micro = min(config.micro_batch_size, len(train))
+    accumulation = max(1, config.batch_size // config.micro_batch_size)
+    args = TrainingArguments(
+        output_dir=str(work_dir), num_train_epochs=config.epochs, per_device_train_batch_size=micro,
+        per_device_eval_batch_size=config.eval_batch_size, gradient_accumulation_steps=accumulation,
+        learning_rate=config.learning_rate, lr_scheduler_type="constant", optim="adamw_torch",
+        eval_strategy="epoch", save_strategy="epoch", save_total_limit=2,
+        load_best_model_at_end=config.checkpoint_selection == "heldout_loss",
+        metric_for_best_model="eval_loss", greater_is_better=False, logging_strategy="epoch", report_to=[],
+        seed=config.seed, data_seed=config.seed, use_cpu=not torch.cuda.is_available(),
+        disable_tqdm=not progress, dataloader_num_workers=0, save_only_model=False,
+    )
+    loss_fn = compute_loss_func(config.loss, **config.loss_kwargs())
+    monitor = MaskingMonitor(config.loss, config.loss_kwargs(), work_dir / "masking.json")
+    checkpoint = get_last_checkpoint(str(work_dir)) if work_dir.is_dir() else None
+    if checkpoint is not None:
+        monitor.restore(read_json(Path(checkpoint) / "trainer_state.json").get("epoch") or 0.0)
+    trainer = Trainer(model=model, args=args, train_dataset=train, eval_dataset=evaluation,
+                      compute_loss_func=_EvalAsCE(loss_fn, model, monitor), callbacks=[monitor.callback()])
+    started = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=checkpoint)
+    seconds = time.perf_counter() - started
+    history = [h for h in trainer.state.log_history if "eval_loss" in h]
+    if config.checkpoint_selection == "heldout_loss":
+        best = min(history, key=lambda h: h["eval_loss"]) if history else {}
+    else:
+        best = history[-1] if history else {}
+    tokens = len(train) * config.block_size * config.epochs
+    # the mean training loss over all steps from the per-epoch logs, which a resumed Trainer restores (its own
+    # training_loss covers only the steps after the resume)
+    logged = [h for h in trainer.state.log_history if "loss" in h and "step" in h]
+    steps = [b["step"] - a for a, b in zip([0] + [h["step"] for h in logged[:-1]], logged)]
+    train_loss = sum(h["loss"] * n for h, n in zip(logged, steps)) / sum(steps) if logged else result.training_loss
+    return dict(
+        train_blocks=len(train), train_tokens=len(train) * config.block_size, train_loss=train_loss,
+        best_epoch=best.get("epoch"), heldout_loss=best.get("eval_loss"),
+        heldout_perplexity=math.exp(best["eval_loss"]) if best else None,
+        eval_history=[{"epoch": h["epoch"], "heldout_loss": h["eval_loss"]} for h in history],
+        train_seconds=seconds, train_tokens_per_second=tokens / seconds if seconds > 0 else None,
+        **monitor.summary(),
+    )
+
+
+def regenerate(model, tokenizer, texts: list[str], config: RecursiveConfig, progress: bool = True) -> tuple[list[str], dict]:
+    """Regenerate a split with the model: the authors' sliding window over its token stream.
+
+    The split's paragraphs are joined by a blank line and tokenized as one stream. Its first
+    ``new_tokens`` tokens are kept; every later window of ``new_tokens`` tokens is replaced by the
+    model's continuation of the (up to) ``context_tokens`` tokens before it in the *input* stream, so
+    the windows are independent and batched. Exactly ``new_tokens`` are generated per window (no early
+    EOS), hence the stream keeps its number of windows. The result is split back into paragraphs. Beam search
+    runs through :func:`fortifai.recursive.decoding.beam_search` (the same tokens as ``generate``, each prompt run once).
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    from .decoding import beam_search
+
+    stream = tokenizer("\n\n".join(texts), add_special_tokens=False)["input_ids"]
+    step, context = config.new_tokens, config.context_tokens
+    starts = list(range(step, len(stream), step))
+    device = next(model.parameters()).device
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    generate_kwargs = dict(
+        max_new_tokens=step, min_new_tokens=step, num_beams=config.num_beams, do_sample=config.do_sample,
+        repetition_penalty=config.repetition_penalty, pad_token_id=pad,
+    )
+    if config.do_sample:
+        generate_kwargs.update(temperature=config.temperature, top_p=config.top_p)
+    # beam search as generate() does it, with each window's prompt run once instead of once per beam
+    shared_prefill = config.num_beams > 1 and not config.do_sample
+    eos = model.generation_config.eos_token_id
+    eos_token_ids = [t for t in (eos if isinstance(eos, list) else [eos]) if t is not None]  # generate()'s choice
+    pieces: dict[int, list[int]] = {}
+    model.eval()
+    started = time.perf_counter()
+    # longest contexts first: batches of similar length waste little on padding
+    order = sorted(starts, key=lambda s: -min(s, context))
+    batches = [order[i : i + config.generation_batch_size] for i in range(0, len(order), config.generation_batch_size)]
+    for batch in tqdm(batches, desc="regenerate", disable=not progress, leave=False):
+        rows = [stream[max(0, s - context) : s] for s in batch]
+        width = max(len(r) for r in rows)
+        input_ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], device=device)
+        attention = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], device=device)
+        with torch.no_grad():
+            if shared_prefill:
+                out = beam_search(model, input_ids, attention, config.num_beams, step, config.repetition_penalty,
+                                  eos_token_ids)
+            else:
+                out = model.generate(input_ids=input_ids, attention_mask=attention, **generate_kwargs)[:, width:]
+        for s, row in zip(batch, out.tolist()):
+            pieces[s] = row[: min(step, len(stream) - s)]
+    new_stream = stream[:step] + [t for s in starts for t in pieces[s]]
+    seconds = time.perf_counter() - started
+    text = tokenizer.decode(new_stream, skip_special_tokens=True)
+    paragraphs = [p.strip() for p in text.split("\n\n") if p.strip()]
+    stats = dict(windows=len(starts), generated_tokens=len(starts) * step, seconds=seconds,
+                 tokens_per_second=len(starts) * step / seconds if seconds > 0 else None,
+                 input_tokens=len(stream), output_tokens=len(new_stream))
+    return paragraphs, stats
+
+
+def _load(folder: Path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    return AutoModelForCausalLM.from_pretrained(folder), AutoTokenizer.from_pretrained(folder)
+
+
+def _splits(hooks: Hooks, config: RecursiveConfig) -> dict[str, Any]:
+    return make_splits(hooks.paragraphs(), config.stages, config.split_paragraphs, config.heldout_paragraphs,
+                       config.seed, config.pretrain_paragraphs, config.pretrain_seed)
+
+
+def run(config: RecursiveConfig, run_dir: str | Path, hooks: Hooks, progress: bool = True,
+        until_stage: int | None = None) -> dict[str, Any]:
+    """Run (or resume) the protocol; return every stage's metrics.
+
+    ``until_stage``: stop once that stage is finished (e.g. 0: M0 alone, to check a setting's gate before
+    paying for the rest); the same command without it resumes the run there.
+
+    Under ``torchrun``/``accelerate launch`` every process trains (the Trainer runs data-parallel); the main
+    process alone writes files, regenerates and evaluates, and the others wait for it.
+
+    Long because it is Algorithm 1's stage loop, kept in one piece so that the order of the commits is read in one place.
+    """
+    import torch
+    from accelerate import PartialState
+    from transformers import set_seed
+
+    config.validate()
+    state = PartialState(cpu=not torch.cuda.is_available())
+    main = state.is_main_process
+    directory = RunDirectory(run_dir, config, write=main)
+    if (directory.path / "metrics.json").is_file() and directory.first_unfinished() == config.stages:
+        return read_json(directory.path / "metrics.json")  # finished: read, never rewritten (committed runs stay as made)
+    log = hooks.log if main else (lambda message: None)
+    data_file = directory.path / "data.json"
+    if main and not data_file.is_file():
+        data = _splits(hooks, config)
+        del data["rest"]  # the pretraining text is rebuilt from the corpus when needed, not stored per run
+        data["kr_items"] = [
+            hooks.make_kr_items(split, config.kr_per_paragraph, config.seed + k) if hooks.make_kr_items else []
+            for k, split in enumerate(data["splits"])
+        ]
+        directory.write_data(data)
+    state.wait_for_everyone()
+    data = directory.data()
+    device = state.device if state.distributed_type != "NO" else _select_device()
+    start = directory.first_unfinished()
+    if start > 0:
+        log(f"resuming {directory.path} at stage {start} (stages 0-{start - 1} are finished)")
+    end = config.stages if until_stage is None else min(config.stages, until_stage + 1)
+    for i in range(start, end):
+        stage_dir = directory.stage(i)
+        set_seed(config.seed + i)
+        trained = (stage_dir / "model").is_dir() and (stage_dir / "train.json").is_file()
+        if trained:  # interrupted after training: only regeneration and evaluation rerun
+            model, tokenizer = _load(stage_dir / "model")
+            train_metrics = read_json(stage_dir / "train.json")
+        elif i == 0:
+            rest = _splits(hooks, config)["rest"]
+            with state.main_process_first():  # a scratch model is pretrained once, by the main process
+                model, tokenizer = hooks.base_model(rest)
+        else:
+            model, tokenizer = _load(directory.stage(i - 1) / "model")
+        model.to(device)
+        # the text of each split this stage trains on: real for the newest split, generated for the others
+        current = {
+            k: data["splits"][k] if j == 0 else read_json(directory.stage(i - 1) / "generated.json")[str(k)]
+            for k, j in training_schedule(i)
+        }
+        if not trained:
+            checkpoints = sorted((stage_dir / "trainer").glob("checkpoint-*"))
+            if checkpoints:
+                log(f"resuming stage {i} from the Trainer's {checkpoints[-1].name}")
+            texts = [p for k in sorted(current) for p in current[k]]
+            real_fraction = _words(data["splits"][i]) / _words(texts)
+            log(f"stage {i}: training {config.label()} on splits {sorted(current)} ({real_fraction:.0%} real words)")
+            train_metrics = train_stage(model, tokenizer, texts, data["heldout"], config, stage_dir / "trainer", progress)
+            train_metrics["real_fraction"] = real_fraction
+            if main:
+                _save_atomically(model, tokenizer, stage_dir / "model")
+                write_json(stage_dir / "train.json", train_metrics)
+                shutil.rmtree(stage_dir / "trainer", ignore_errors=True)
+        if main:
+            load_base = (lambda: hooks.base_model(_splits(hooks, config)["rest"])) if i == 0 else None
+            _finish_stage(i, model, tokenizer, current, data, train_metrics, config, directory, hooks, progress,
+                          load_base)
+            log(_summary(read_json(stage_dir / "metrics.json")))
+        state.wait_for_everyone()
+        del model
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    stages = [read_json(directory.stage(i) / "metrics.json") for i in range(end)]
+    result = {"params": dataclasses.asdict(config), "label": config.label(), "stages": stages}
+    if end < config.stages:
+        return result
+    if main:
+        if not config.keep_checkpoints:
+            shutil.rmtree(directory.stage(config.stages - 1) / "model", ignore_errors=True)
+        write_json(directory.path / "metrics.json", result)
+    state.wait_for_everyone()
+    return result
+
+
+def _words(texts: list[str]) -> int:
+    return sum(len(t.split()) for t in texts)
+
+
+def _save_atomically(model, tokenizer, folder: Path) -> None:
+    partial = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    model.save_pretrained(partial)
+    tokenizer.save_pretrained(partial)
+    shutil.rmtree(folder, ignore_errors=True)
+    partial.rename(folder)
+
+
+CONFIDENCE_BINS = 20  # histogram of p(target) over [0, 1]
+
+
+def confidence_profile(model, tokenizer, texts: dict[str, list[str]], config: RecursiveConfig) -> dict[str, Any]:
+    """Per named text set: the summary of the model's per-token probabilities of the target and their histogram."""
+    import numpy as np
+
+    from .divergence import confidence_gap
+
+    model.eval()
+    gap = confidence_gap(model, tokenizer, texts, batch_size=config.eval_batch_size, max_length=config.block_size)
+    edges = np.linspace(0, 1, CONFIDENCE_BINS + 1)
+    return {name: {**gap["summaries"][name], "histogram": np.histogram(p, edges)[0].tolist()}
+            for name, p in gap["probabilities"].items()}
+
+
+def _finish_stage(i, model, tokenizer, current, data, train_metrics, config, directory, hooks, progress,
+                  load_base=None) -> None:
+    """Regenerate the splits M_i trained on, evaluate M_i, and mark stage i finished."""
+    from .fidelity import stage_fidelity
+
+    stage_dir = directory.stage(i)
+    generated, generation_stats = {}, {}
+    last = i == config.stages - 1 and config.last_stage_regenerates == "split0"
+    for k in sorted(current)[:1] if last else sorted(current):
+        generated[str(k)], generation_stats[str(k)] = regenerate(model, tokenizer, current[k], config, progress)
+    write_json(stage_dir / "generated.json", generated)
+    kr = {}
+    if hooks.score_kr is not None:
+        for k, items in enumerate(data["kr_items"]):
+            correct = hooks.score_kr(model, tokenizer, items, config.eval_batch_size)
+            kr[str(k)] = dict(accuracy=sum(correct) / len(correct) if correct else None, n=len(correct),
+                              correct=[bool(c) for c in correct])
+    # Fig. 1: M_i's confidence on the real split it trained on, on held-out real text and on its own regeneration
+    # of that split (of split 0 where the last stage regenerates only that one); at stage 0 also the base model's
+    own = generated[str(i)] if str(i) in generated else generated["0"]
+    texts = {"trained": data["splits"][i], "unseen": data["heldout"], "generated": own}
+    confidence = {"model": confidence_profile(model, tokenizer, texts, config)}
+    if i == 0 and load_base is not None:
+        confidence["base"] = confidence_profile(load_base()[0].to(next(model.parameters()).device), tokenizer, texts,
+                                                config)
+    previous = read_json(directory.stage(i - 1) / "generated.json") if i > 0 else None
+    metrics = dict(stage=i, trained_on=training_schedule(i), train=train_metrics, generation=generation_stats, kr=kr,
+                   confidence=confidence, regeneration_fidelity=stage_fidelity(i, generated, previous, data))
+    if i == 0 and kr:  # M0 on the splits it has not trained on: the measured chance of the KR-test
+        from ..krtest import kr_chance
+
+        metrics["kr_chance"] = kr_chance(data["kr_items"], kr, unseen=range(1, len(data["kr_items"])))
+    if config.benchmarks:
+        from .benchmarks import run_benchmarks
+
+        metrics["benchmarks"] = run_benchmarks(model, tokenizer, tasks=list(config.benchmarks), data=config.benchmark_data,
+                                               limit=config.benchmark_limit, batch_size=config.eval_batch_size,
+                                               seed=config.seed)
+    write_json(stage_dir / "metrics.json", metrics)  # the stage is finished from here on
+    if i > 0 and not config.keep_checkpoints:
+        shutil.rmtree(directory.stage(i - 1) / "model", ignore_errors=True)
+
+
+def _summary(metrics: dict) -> str:
+    kr = metrics["kr"].get("0", {}).get("accuracy")
+    return (f"stage {metrics['stage']}: held-out CE {metrics['train']['heldout_loss']:.3f}"
+            + (f", KR split 0 {kr:.3f}" if kr is not None else ""))
+
+
