@@ -6,7 +6,11 @@ import json
 import numpy as np
 
 from fortifai import status
-from fortifai.claims import confidence as confidence_claims, kr as kr_claims, losses as loss_claims, protocol as protocol_claims, vae as vae_claims
+from fortifai.claims import confidence as confidence_claims
+from fortifai.claims import kr as kr_claims
+from fortifai.claims import losses as loss_claims
+from fortifai.claims import protocol as protocol_claims
+from fortifai.claims import vae as vae_claims
 from fortifai.report import VERDICTS
 
 
@@ -103,16 +107,20 @@ def test_confidence_claims_per_setting():
     _check_schema(claims)
     assert [c.word for c in claims] == ["not reproduced", "reproduced", "reproduced"]
     generated, trained, base = claims
-    assert generated.claim.startswith("tiny on wiki: ") and generated.verdict.endswith("higher in 1 of 2 seeds")
-    assert generated.ours == "mean p 0.150 vs 0.058"
-    assert trained.verdict == "reproduced: higher in every seed (2 of 2)"
+    # generated - unseen per seed: 0.193 and -0.009, a paired t interval (1 df) holding 0
+    assert generated.claim.startswith("tiny on wiki: ") and generated.ours.endswith("higher in 1 of 2 seeds")
+    assert generated.ours.startswith("mean p 0.150 vs 0.058, paired t 95% [")
+    # trained - unseen: 0.103 and 0.091, mean 0.097, sd 0.0085: 0.097 -+ 12.71 * 0.0085 / sqrt(2) = [0.021, 0.173]
+    assert "paired t 95% [+0.021, +0.173]; higher in 2 of 2 seeds" in trained.ours
+    assert trained.verdict == "reproduced: the interval lies beyond no effect, in the paper's direction"
     # base: 0.001 in both seeds, against the fine-tuned model's (0.103 + 0.091) / 2 = 0.097: 1%
     assert "absolute difference 0.001 vs the fine-tuned model's 0.097" in base.ours
     assert base.verdict == "reproduced: the base model's difference is 1% of the fine-tuned model's (under 25%)"
     p["base | trained"] = [0.10, 0.10]
     assert confidence_claims.claims({"stage0_mean_p": {f"s | {k}": v for k, v in p.items()}})[2].word == "not reproduced"
     one = confidence_claims.claims({"stage0_mean_p": {f"s | {k}": v[:1] for k, v in p.items()}})
-    assert one[0].verdict == "reproduced: higher in its one seed"
+    assert [c.word for c in one] == ["underpowered"] * 3  # one seed gives no interval, however large the gap
+    assert one[0].ours.endswith("no interval; higher in 1 of 1 seeds")
 
 
 # --- the losses (Sec. 2.2.1, Appendix A, cost targets) ----------------------------------------------

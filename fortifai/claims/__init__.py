@@ -1,1 +1,2 @@
-"""Each chapter's closing table: a function per chapter that takes its metrics and returns :class:`fortifai.report.Claim` rows."""
+"""Each chapter's closing table: one module per chapter, a function that takes the chapter's metrics and returns
+:class:`fortifai.report.Claim` rows."""

@@ -5,9 +5,10 @@
 ``metrics["stage0_mean_p"]`` maps ``"<setting> | <model> | <text>"`` (model ``base`` or ``model``, the fine-tuned
 M0; text ``trained``, ``unseen`` or ``generated``) to the mean probability of the target, one value per seed.
 Per setting, three claims of Fig. 1: the fine-tuned model is more confident on its own generations than on unseen
-text, and on the text it was trained on (**reproduced** when the difference is positive in every seed); the base
-model is about equally confident on both parts of the real text (**reproduced** when its mean absolute
-difference is under a quarter of the fine-tuned model's).
+text, and on the text it was trained on (judged by :func:`fortifai.report.judge` on the paired t interval of the
+difference over seeds, which share their splits: **reproduced** when it lies above 0, **underpowered** with one
+seed); the base model is about equally confident on both parts of the real text (**reproduced** when its mean
+absolute difference is under a quarter of the fine-tuned model's, in at least two seeds).
 """
 
 from __future__ import annotations
@@ -16,40 +17,48 @@ from typing import Any
 
 import numpy as np
 
-from ..report import Claim
+from .. import stats
+from ..report import Claim, judge
 
 OURS = "ours (mean over seeds)"  # the heading of the table's "ours" column
 BASE_GAP_FRACTION = 0.25  # "about equally confident": the base model's gap under this share of the fine-tuned one's
 PAPER = "Fig. 1; Sec. 2.1.1"
 
 
-def _higher(gap: np.ndarray) -> str:
-    positive = int((gap > 0).sum())
-    if positive == len(gap):
-        return ("reproduced: higher in its one seed" if positive == 1
-                else f"reproduced: higher in every seed ({positive} of {len(gap)})")
-    return f"not reproduced: higher in {positive} of {len(gap)} seeds"
+def _higher(a: np.ndarray, b: np.ndarray) -> tuple[str, str]:
+    """(the paired t interval of ``a - b`` as text, the verdict) for "a is higher than b" over paired seeds."""
+    t = stats.paired_t(a, b)
+    verdict, why = judge(t["ci_low"], t["ci_high"], 0.0, None, t["difference"], len(a))
+    positive = int((a > b).sum())
+    interval = (f", paired t 95% [{t['ci_low']:+.3f}, {t['ci_high']:+.3f}]" if np.isfinite(t["ci_low"])
+                else ", no interval")
+    return f"{interval}; higher in {positive} of {len(a)} seeds", f"{verdict}: {why}"
 
 
 def setting_claims(name: str, p: dict[str, np.ndarray]) -> list[Claim]:
     """The three claims of one setting; ``p["model | generated"]`` etc.: the per-seed mean probabilities."""
-    model_gap = p["model | generated"] - p["model | unseen"]
     trained_gap = p["model | trained"] - p["model | unseen"]
     base_gap = p["base | trained"] - p["base | unseen"]
     base, model = np.abs(base_gap).mean(), np.abs(trained_gap).mean()
     equal = base < BASE_GAP_FRACTION * model
+    generated_text, generated_verdict = _higher(p["model | generated"], p["model | unseen"])
+    trained_text, trained_verdict = _higher(p["model | trained"], p["model | unseen"])
+    if len(base_gap) < 2:
+        base_word = "underpowered: one seed, "
+    else:
+        base_word = "reproduced: " if equal else "not reproduced: "
     return [
         Claim(f"{name}: the fine-tuned model is more confident on its own generations than on unseen text",
-              f"mean p {p['model | generated'].mean():.3f} vs {p['model | unseen'].mean():.3f}", _higher(model_gap),
-              PAPER),
+              f"mean p {p['model | generated'].mean():.3f} vs {p['model | unseen'].mean():.3f}{generated_text}",
+              generated_verdict, PAPER),
         Claim(f"{name}: ... and on the text it was trained on",
-              f"mean p {p['model | trained'].mean():.3f} vs {p['model | unseen'].mean():.3f}", _higher(trained_gap),
-              PAPER),
+              f"mean p {p['model | trained'].mean():.3f} vs {p['model | unseen'].mean():.3f}{trained_text}",
+              trained_verdict, PAPER),
         Claim(f"{name}: the base model is about equally confident on both parts of the real text",
               f"base: trained {p['base | trained'].mean():.3f}, unseen {p['base | unseen'].mean():.3f} "
               f"(absolute difference {base:.3f} vs the fine-tuned model's {model:.3f}); on generated text "
               f"{p['base | generated'].mean():.3f}",
-              f"{'reproduced' if equal else 'not reproduced'}: the base model's difference is "
+              f"{base_word}the base model's difference is "
               f"{base / model if model > 0 else np.inf:.0%} of the fine-tuned model's "
               f"({'under' if equal else 'not under'} {BASE_GAP_FRACTION:.0%})", PAPER),
     ]

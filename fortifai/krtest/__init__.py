@@ -1,5 +1,5 @@
-"""The Knowledge Retention test (KR-test, Sec. 4.2.1 and Appendix B of the paper): format, generator, scorer, statistics,
-one module each (:mod:`.format`, :mod:`.generate`, :mod:`.score`, :mod:`.statistics`).
+"""The Knowledge Retention test (KR-test, Sec. 4.2.1 and Appendix B of the paper): format, generator, scorer and
+statistics, one module each (:mod:`.format`, :mod:`.generate`, :mod:`.score`, :mod:`.statistics`).
 
 A KR question is a ``context``, a true continuation and a false one that differs in a key fact; the model
 answers correctly when it gives the true continuation the higher log-probability. The file format is the
@@ -19,14 +19,32 @@ sentence and the two spans); other keys are kept as they are.
     mcnemar(correct_a, correct_b)                                           # two models, same questions
 """
 
-from .format import DUPLICATES, REQUIRED_FIELDS, KRFormatError, KRQuestion, KRQuestions, load_questions, validate_questions, write_questions
+from .format import (
+    DUPLICATES,
+    REQUIRED_FIELDS,
+    KRFormatError,
+    KRQuestion,
+    KRQuestions,
+    load_questions,
+    validate_questions,
+    write_questions,
+)
 from .generate import DEFAULT_KINDS, KINDS, candidate_changes, entity_inventory, generate_questions, split_sentences
 from .score import NORMALIZATIONS, SHARINGS, reduce_scores, score_questions, score_questions_per_item
-from .statistics import accuracy_by_kind, accuracy_report, bootstrap_ci, kr_chance, location_splits, mcnemar, proportion_interval
+from .statistics import (
+    accuracy_by_kind,
+    accuracy_report,
+    bootstrap_ci,
+    kr_chance,
+    location_splits,
+    mcnemar,
+    proportion_interval,
+)
 
 __all__ = [
-    "DUPLICATES", "REQUIRED_FIELDS", "KRFormatError", "KRQuestion", "KRQuestions", "load_questions", "validate_questions",
-    "write_questions", "DEFAULT_KINDS", "KINDS", "candidate_changes", "entity_inventory", "generate_questions",
-    "split_sentences", "NORMALIZATIONS", "SHARINGS", "reduce_scores", "score_questions", "score_questions_per_item",
-    "accuracy_by_kind", "accuracy_report", "bootstrap_ci", "kr_chance", "location_splits", "mcnemar", "proportion_interval",
+    "DUPLICATES", "REQUIRED_FIELDS", "KRFormatError", "KRQuestion", "KRQuestions", "load_questions",
+    "validate_questions", "write_questions", "DEFAULT_KINDS", "KINDS", "candidate_changes", "entity_inventory",
+    "generate_questions", "split_sentences", "NORMALIZATIONS", "SHARINGS", "reduce_scores", "score_questions",
+    "score_questions_per_item", "accuracy_by_kind", "accuracy_report", "bootstrap_ci", "kr_chance", "location_splits",
+    "mcnemar", "proportion_interval",
 ]
