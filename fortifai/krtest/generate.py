@@ -10,7 +10,6 @@ from typing import Iterable, Sequence
 
 from .format import KRQuestion
 
-
 KINDS = ("number", "year", "entity", "ordinal", "antonym", "negation")
 # what the generator makes unless told: measured on text a model never trained on (the committed cpu-tier runs,
 # M0 on its unseen splits), an antonym swap is answered right 64-71% of the time from word frequency alone and

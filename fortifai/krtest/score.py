@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
+
 from .format import KRFormatError, KRQuestion, validate_questions
 
-# ---------------------------------------------------------------------------------------------------- scorer
+NORMALIZATIONS = ("mean", "first_k")
+SHARINGS = ("tree", "none")
+
 
 def _continuation_ids(tokenizer, questions: Sequence[KRQuestion], delimiter: str):
     """Token ids of each context and of each continuation, tokenized separately (lm-eval's convention)."""
@@ -18,10 +21,6 @@ def _continuation_ids(tokenizer, questions: Sequence[KRQuestion], delimiter: str
     trues = encode(delimiter + q.sentence_true for q in questions)
     falses = encode(delimiter + q.sentence_false for q in questions)
     return contexts, trues, falses
-
-
-NORMALIZATIONS = ("mean", "first_k")
-SHARINGS = ("tree", "none")
 
 
 def _check_scoring_args(questions, batch_size, normalization) -> list[KRQuestion]:

@@ -9,7 +9,6 @@ import numpy as np
 
 from .format import KRQuestion
 
-# ------------------------------------------------------------------------------------------------ statistics
 
 def bootstrap_ci(correct: Sequence[bool], n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> tuple[float, float]:
     """Percentile bootstrap interval of the accuracy (resampling questions with replacement)."""

@@ -10,8 +10,6 @@ import torch.nn.functional as F
 
 from .functional import LOSSES, _check_loss
 
-# --------------------------------------------------------------------------------------------------
-
 
 def _shift_labels(labels: torch.Tensor, ignore_index: int) -> torch.Tensor:
     # Shift so that tokens < n predict n: pad with ignore_index and slice, instead of copying the logits.

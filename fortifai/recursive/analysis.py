@@ -10,8 +10,6 @@ from ..results import read_json
 from .config import KR_FAILURE_THRESHOLD
 from .protocol import read_run_data
 
-# --- finished runs, and the command line (also the entry point for torchrun / accelerate launch) -----
-
 
 def kr_accuracy(stage: dict, splits: list[int] | None = None) -> float | None:
     """KR accuracy of one stage's metrics over the items of ``splits`` (all splits: KR-total)."""

@@ -16,8 +16,6 @@ from ..results import read_json, write_json
 from .config import RecursiveConfig
 from .protocol import RunDirectory, make_splits, training_schedule
 
-# --- the engine ----------------------------------------------------------------------------------
-
 
 @dataclass
 class Hooks:

@@ -11,8 +11,6 @@ from typing import Any
 from ..results import read_json, versions, write_json
 from .config import RecursiveConfig
 
-# --- the protocol, without models -----------------------------------------------------------------
-
 
 def training_schedule(stage: int) -> list[tuple[int, int]]:
     """(split k, generation j) pairs that stage ``stage`` trains on: [(0, i), (1, i-1), ..., (i, 0)]."""
