@@ -61,7 +61,7 @@ from fortifai import recursive
 from fortifai.claims import llm as lc
 from fortifai.plotting import FigureLog, use_style
 from fortifai.report import claims_markdown, publish_claims
-from fortifai.results import RUNS_DIR, RunRecord, read_json, resolve_output_dir, write_json
+from fortifai.results import REPO_ROOT, RUNS_DIR, RunRecord, read_json, resolve_output_dir, write_json
 
 use_style()
 if paper_table not in lr.paper_tables():
@@ -199,6 +199,26 @@ for setting in gate_settings:
     kind_rows.append(f"| {lr.setting_name(setting)} | " + ", ".join(
         f"{kind} {right / n:.0%} (n={n})" for kind, (right, n) in sorted(pooled.items())) + " |")
 display(Markdown("| setting | chance by kind |\n|---|---|\n" + "\n".join(kind_rows)))
+
+# %% [markdown]
+# What a pretrained model answers before it trains on anything: the base model on the KR questions of the same
+# paragraphs of the real Wikipedia leads and of their counterfactual version
+# ({mod}`fortifai.recursive.counterfactual`: years shifted, numbers, named entities and ordinals replaced
+# consistently within each paragraph), written by `scripts/kr_prior.py` (accuracy, Wilson 95% interval). Near
+# 50% on the counterfactual text means that only training on the split can answer it: the setting for a
+# KR-test with room to fall below M0.
+
+# %%
+prior_path = REPO_ROOT / "results" / "gates" / "kr_prior.json"
+if prior_path.is_file():
+    prior = read_json(prior_path)
+    rows = [f"| {source} | {r['accuracy']:.1%} [{r['interval'][0]:.1%}, {r['interval'][1]:.1%}] | {r['n']} | "
+            + ", ".join(f"{kind} {k['accuracy']:.0%} (n={k['n']})" for kind, k in r["by_kind"].items()) + " |"
+            for source, r in prior["sources"].items()]
+    display(Markdown(f"{prior['model']}, {prior['paragraphs']} paragraphs (seed {prior['seed']}):\n\n"
+                     "| text | accuracy [95%] | questions | by kind |\n|---|---|---|---|\n" + "\n".join(rows)))
+else:
+    display(Markdown("Not measured here: `python scripts/kr_prior.py` writes it."))
 
 # %% [markdown]
 # Regeneration fidelity of split 0 through the stages (4-gram precision of each regeneration against the text
