@@ -145,11 +145,10 @@ class Method:
         if not number:
             return cls(name)
         try:
-            return cls(name, float(number))
-        except ValueError as error:
-            if "must be" in str(error):
-                raise
+            value = float(number)
+        except ValueError:
             raise ValueError(f"method {text!r}: the part after '-' must be a number") from None
+        return cls(name, value)
 
     @property
     def spec(self) -> LossSpec:
