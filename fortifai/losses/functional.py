@@ -7,13 +7,13 @@ from typing import Any
 
 import torch
 
-from .spec import LOSS_SPECS, RECURSIVE_LOSSES, check_choice
+from .spec import DENOMINATORS, LOSS_SPECS, RECURSIVE_LOSSES, check_choice
 
 __all__ = ["LOSSES", "truncated_cross_entropy", "focal_loss", "dynamic_threshold", "dynamic_truncated_cross_entropy",
            "cross_entropy", "loss_from_token_ce"]
 
 _REDUCTIONS = ("mean", "sum", "none")
-_DENOMINATORS = ("valid", "kept")
+_DENOMINATORS = DENOMINATORS
 
 
 # --------------------------------------------------------------------------------------------------

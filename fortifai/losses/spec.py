@@ -92,7 +92,7 @@ class LossSpec:
             raise ValueError(f"loss={self.name!r} takes parameters {allowed}, got unexpected {unknown}")
         out = {p.name: p.check(kwargs.get(p.name, p.default), self.name) for p in self.params}
         if self.denominator:
-            out["denominator"] = check_choice("denominator", kwargs.get("denominator", "valid"), ("valid", "kept"))
+            out["denominator"] = check_choice("denominator", kwargs.get("denominator", "valid"), DENOMINATORS)
         return out
 
     def label(self, value: float | None = None) -> str:
@@ -119,6 +119,7 @@ LOSS_SPECS: dict[str, LossSpec] = {
               meaning="the fraction of samples kept: the 1 - gamma most likely are dropped"),)),
 }
 RECURSIVE_LOSSES = ("ce", "tce", "focal", "tce_dynamic")  # the losses a causal LM trains with
+DENOMINATORS = ("valid", "kept")  # what TCE divides by: every non-ignored target, or only the kept ones
 
 
 @dataclass(frozen=True)
