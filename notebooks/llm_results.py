@@ -30,6 +30,10 @@
 #   GGUF (Q4_1), not a base model; and a pretrained model has read much of Wikipedia, so it answers many KR
 #   questions on text it was never fine-tuned on (the measured chance below), which leaves less room between
 #   chance and M0. The primary endpoint is therefore the *drop* of KR-split 0 from M0, paired by seed.
+# - the same tier on **counterfactual leads** (`-p dataset wikipedia-offline-counterfactual`, see
+#   {mod}`fortifai.recursive.counterfactual`): the years, numbers, named entities and ordinals of every paragraph
+#   replaced consistently by seeded random ones, so that no prior knows them and only training on a split can
+#   answer its KR questions. The base model's accuracy on both texts before any training is shown below the gate.
 # - the **cpu tier** (`cpu.yaml`, `cpu-wikitext.yaml`): a 1.4M-parameter Llama pretrained from scratch on text
 #   disjoint from the splits, six stages, with a learning rate 100 times the paper's, the last epoch kept and a
 #   128-token decoding context (the table of parameters below). The gate shows why it cannot test the claim.
