@@ -433,7 +433,8 @@ for setting in settings:
 # beside it), with the exact sign test, the smallest difference the seeds and the questions could detect at
 # 80% power, and McNemar per seed as secondary. Verdicts ({func}`fortifai.report.judge`): **inconclusive** when
 # the gate fails (the loss masks under 5% of tokens at M0, or M0's regeneration keeps under 20% of the
-# 4-grams); **underpowered** when the interval holds both no effect and the paper's effect; otherwise
+# 4-grams), and for the time to failure also when no CE run fails within its stages (there is no failure to
+# delay); **underpowered** when the interval holds both no effect and the paper's effect; otherwise
 # **reproduced**, **partly** or **not reproduced**.
 
 # %%

@@ -155,3 +155,18 @@ def test_runs_of_one_seed_with_other_questions_are_not_paired(tmp_path):
     per = lr.by_method(groups, next(iter(groups))[0])
     with pytest.raises(ValueError, match="same seed but other KR questions"):
         lc.paired(per["tce-0.9"], per["ce"])
+
+
+def test_time_to_failure_is_inconclusive_when_no_ce_run_fails(tmp_path):
+    from fortifai.claims import llm as lc
+
+    for seed in range(3):  # KR split 0 never falls below 75% (paper rule) nor halfway to chance (measured rule)
+        claim_run(tmp_path / f"ce{seed}", seed=seed, split0=(1.0, 0.9, 0.9))
+        claim_run(tmp_path / f"tce{seed}", "tce", 0.9, seed, (1.0, 1.0, 0.9), masked=0.3)
+    groups = lr.group_runs(lr.load_runs(tmp_path))
+    claims, details = lc.setting_claims(lr.by_method(groups, next(iter(groups))[0]), "toy", n_boot=200)
+    failure = details["comparisons"]["tce-0.9 time to failure"]["measured"]
+    assert failure["baseline_censored"] == 3 and failure["stages"] == 3
+    (delay,) = [c for c in claims if "delays failure" in c.claim]
+    assert delay.verdict == "inconclusive: no CE run fell below the threshold within its 3 stages: there is no failure to delay"
+    assert not any(c.word == "inconclusive" for c in claims if c is not delay)  # the KR comparisons still judge

@@ -128,7 +128,7 @@ def compare_failure(pairs: list[tuple[Run, Run]], rule: str = "measured", n_boot
     a = np.array([min(failure_time(m, rule), n_stages) for m, _ in pairs], dtype=float)
     b = np.array([min(failure_time(c, rule), n_stages) for _, c in pairs], dtype=float)
     out = dict(rule=rule, method=a.tolist(), baseline=b.tolist(), seeds=[m.seed for m, _ in pairs],
-               censored=int(np.sum(a >= n_stages)))
+               censored=int(np.sum(a >= n_stages)), baseline_censored=int(np.sum(b >= n_stages)), stages=n_stages)
     if np.isnan(a).any() or np.isnan(b).any():
         return {**out, "ratio": None}
     boot = stats.paired_bootstrap(a, b, "ratio", n_boot=n_boot)
@@ -222,6 +222,9 @@ def setting_claims(per: dict[str, list[Run]], name: str, rule: str = "measured",
         if main["ratio"] is not None:
             verdict, why = judge(main["ci_low"], main["ci_high"], 1.0, PAPER_RATIO[method], main["ratio"],
                                  len(pairs), **gate_args)
+            if main["baseline_censored"] == len(pairs) and verdict != "inconclusive":
+                verdict, why = "inconclusive", (f"no CE run fell below the threshold within its {main['stages']} "
+                                                "stages: there is no failure to delay")
             other = failure["paper" if rule == "measured" else "measured"]
             other_text = (f"; {other['rule']} threshold: {other['ratio']:.2f}x [{other['ci_low']:.2f}, "
                           f"{other['ci_high']:.2f}]" if other["ratio"] is not None else "")
