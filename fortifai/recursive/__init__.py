@@ -3,7 +3,7 @@
 One module each: :mod:`.config` (the parameters), :mod:`.protocol` (splits, schedule, run directory), :mod:`.engine`
 (train, regenerate, evaluate, resume), :mod:`.analysis` (finished runs), :mod:`.sweep` (a grid of runs, locally or
 on Slurm), and what the engine uses: :mod:`.corpus`, :mod:`.lmdata`, :mod:`.models`, :mod:`.pretrain`,
-:mod:`.decoding`, :mod:`.masking`, :mod:`.fidelity`, :mod:`.divergence`, :mod:`.benchmarks`.
+:mod:`.decoding`, :mod:`.masking`, :mod:`.fidelity`, :mod:`.divergence`, :mod:`.benchmarks`, :mod:`.counterfactual`.
 
 N+1 real splits D_0..D_N of equal size (N = 5: six models M0..M5). Stage i trains M_i, starting from
 M_{i-1} (M_0 from the pretrained model), on
