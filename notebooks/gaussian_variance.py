@@ -246,7 +246,8 @@ plt.show()
 
 # %%
 final_sigma = {name: np.sqrt(run.variance[:, -1]) for name, (run, _) in estimators.items()}
-claims = gaussian_claims.claims(curves, sampling_bias, collapse_fraction, blowup_factor, final_sigma, estimator_generations)
+claims = gaussian_claims.claims(curves, sampling_bias, collapse_fraction, blowup_factor, final_sigma,
+                                estimator_generations)
 display(Markdown(claims_markdown(claims)))
 
 # %%
