@@ -25,6 +25,8 @@ from typing import Any
 
 import torch
 
+from ..losses.spec import LOSS_SPECS, RECURSIVE_LOSSES, check_choice
+
 CONFIDENCE_LEVELS = (0.9, 0.99)
 _ROWS = 512  # tokens per chunk when p_t is recomputed (a full (B*T, V) float32 copy would double the logits' memory)
 
@@ -48,7 +50,8 @@ class MaskingMonitor:
     """Accumulates the masked fraction and the confident fractions of the training batches, per epoch."""
 
     def __init__(self, loss: str, loss_kwargs: dict[str, Any], path: str | Path | None = None):
-        self.loss, self.loss_kwargs = loss, dict(loss_kwargs)
+        spec = LOSS_SPECS[check_choice("loss", loss, RECURSIVE_LOSSES)]
+        self.loss, self.loss_kwargs = loss, spec.resolve(loss_kwargs)
         self.path = Path(path) if path is not None else None
         self.epochs: list[dict[str, float]] = []
         self._reset()
@@ -65,13 +68,15 @@ class MaskingMonitor:
         if n == 0:
             return
         if self.loss == "focal":
-            masked = float(((1 - p).clamp_min(0) ** self.loss_kwargs.get("gamma", 2.0)).sum())
+            masked = float(((1 - p).clamp_min(0) ** self.loss_kwargs["gamma"]).sum())
         elif self.loss == "ce":
             masked = 0.0
         elif loss_masked_fraction is not None:
             masked = float(loss_masked_fraction) * n
-        else:  # a fixed-gamma TCE without the loss's own count
-            masked = float((p > self.loss_kwargs.get("gamma", 0.9)).sum())
+        elif self.loss == "tce":  # without the loss's own count
+            masked = float((p > self.loss_kwargs["gamma"]).sum())
+        else:
+            raise ValueError(f"loss={self.loss!r} has a per-batch threshold: pass the loss's loss_masked_fraction")
         self._tokens += n
         self._masked += masked
         for level in CONFIDENCE_LEVELS:
