@@ -13,16 +13,11 @@ __all__ = ["LOSSES", "truncated_cross_entropy", "focal_loss", "dynamic_threshold
            "cross_entropy", "loss_from_token_ce"]
 
 _REDUCTIONS = ("mean", "sum", "none")
-_DENOMINATORS = DENOMINATORS
 
 
 # --------------------------------------------------------------------------------------------------
 # Argument checks: one clear ValueError naming the parameter and what is allowed.
 # --------------------------------------------------------------------------------------------------
-
-
-def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
-    return check_choice(name, value, allowed)
 
 
 def _check_logits_target(logits: torch.Tensor, target: torch.Tensor) -> None:
@@ -198,8 +193,8 @@ def truncated_cross_entropy(
     """
     _check_logits_target(logits, target)
     gamma = _check_tce_gamma(gamma)
-    _check_choice("reduction", reduction, _REDUCTIONS)
-    _check_choice("denominator", denominator, _DENOMINATORS)
+    check_choice("reduction", reduction, _REDUCTIONS)
+    check_choice("denominator", denominator, DENOMINATORS)
     ce = _token_cross_entropy(logits, target, ignore_index)
     return _loss_from_ce("tce", {"gamma": gamma, "denominator": denominator}, ce, target != ignore_index, reduction,
                          return_masked_fraction)
@@ -246,8 +241,8 @@ def dynamic_truncated_cross_entropy(
     """
     _check_logits_target(logits, target)
     alpha = _check_dynamic_alpha(alpha)
-    _check_choice("reduction", reduction, _REDUCTIONS)
-    _check_choice("denominator", denominator, _DENOMINATORS)
+    check_choice("reduction", reduction, _REDUCTIONS)
+    check_choice("denominator", denominator, DENOMINATORS)
     ce = _token_cross_entropy(logits, target, ignore_index)
     return _loss_from_ce("tce_dynamic", {"alpha": alpha, "denominator": denominator}, ce, target != ignore_index,
                          reduction, return_masked_fraction)
@@ -280,7 +275,7 @@ def focal_loss(
     """
     _check_logits_target(logits, target)
     gamma, alpha = _check_focal(gamma, alpha)
-    _check_choice("reduction", reduction, _REDUCTIONS)
+    check_choice("reduction", reduction, _REDUCTIONS)
     ce = _token_cross_entropy(logits, target, ignore_index)
     return _loss_from_ce("focal", {"gamma": gamma, "alpha": alpha}, ce, target != ignore_index, reduction,
                          return_masked_fraction)
@@ -296,7 +291,7 @@ def cross_entropy(
 ):
     """Plain cross entropy in float32 with the same interface as the other losses here (masked fraction 0)."""
     _check_logits_target(logits, target)
-    _check_choice("reduction", reduction, _REDUCTIONS)
+    check_choice("reduction", reduction, _REDUCTIONS)
     ce = _token_cross_entropy(logits, target, ignore_index)
     return _loss_from_ce("ce", {}, ce, target != ignore_index, reduction, return_masked_fraction)
 
@@ -335,7 +330,7 @@ def loss_from_token_ce(
     """
     loss = _check_loss(loss)
     params = _resolve_loss_params(loss, loss_kwargs)
-    _check_choice("reduction", reduction, _REDUCTIONS)
+    check_choice("reduction", reduction, _REDUCTIONS)
     if not isinstance(ce, torch.Tensor) or ce.dim() != 1 or not ce.is_floating_point() or ce.shape != target.shape:
         raise ValueError(f"ce must be a floating-point tensor of shape (N,) = {tuple(target.shape)}, "
                          f"got {tuple(getattr(ce, 'shape', ()))}")

@@ -12,7 +12,6 @@ import torch.nn.functional as F
 from .causal_lm import _check_num_items, _shift_labels
 from .functional import (
     _REDUCTIONS,
-    _check_choice,
     _check_loss,
     _resolve_loss_params,
     _token_loss,
@@ -20,6 +19,7 @@ from .functional import (
     dynamic_threshold,
     loss_from_token_ce,
 )
+from .spec import check_choice
 
 # Memory-lean path: lm_head and loss in token chunks
 # --------------------------------------------------------------------------------------------------
@@ -225,7 +225,7 @@ def linear_cross_entropy(
     """
     loss = _check_loss(loss)
     params = _resolve_loss_params(loss, loss_kwargs)
-    _check_choice("reduction", reduction, _REDUCTIONS)
+    check_choice("reduction", reduction, _REDUCTIONS)
     _check_num_items(num_items_in_batch, params)
     if not isinstance(hidden, torch.Tensor) or hidden.dim() != 2 or not hidden.is_floating_point():
         raise ValueError(f"hidden must be a floating-point tensor of shape (N, H), got {getattr(hidden, 'shape', hidden)}")

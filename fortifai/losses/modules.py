@@ -6,9 +6,7 @@ import torch
 import torch.nn as nn
 
 from .functional import (
-    _DENOMINATORS,
     _REDUCTIONS,
-    _check_choice,
     _check_dynamic_alpha,
     _check_focal,
     _check_tce_gamma,
@@ -16,6 +14,7 @@ from .functional import (
     focal_loss,
     truncated_cross_entropy,
 )
+from .spec import DENOMINATORS, check_choice
 
 
 class TruncatedCrossEntropyLoss(nn.Module):
@@ -38,8 +37,8 @@ class TruncatedCrossEntropyLoss(nn.Module):
         super().__init__()
         self.gamma = _check_tce_gamma(gamma)
         self.ignore_index = ignore_index
-        self.reduction = _check_choice("reduction", reduction, _REDUCTIONS)
-        self.denominator = _check_choice("denominator", denominator, _DENOMINATORS)
+        self.reduction = check_choice("reduction", reduction, _REDUCTIONS)
+        self.denominator = check_choice("denominator", denominator, DENOMINATORS)
         self.return_masked_fraction = return_masked_fraction
 
     def forward(self, input: torch.Tensor, target: torch.Tensor):
@@ -66,8 +65,8 @@ class DynamicTruncatedCrossEntropyLoss(nn.Module):
         super().__init__()
         self.alpha = _check_dynamic_alpha(alpha)
         self.ignore_index = ignore_index
-        self.reduction = _check_choice("reduction", reduction, _REDUCTIONS)
-        self.denominator = _check_choice("denominator", denominator, _DENOMINATORS)
+        self.reduction = check_choice("reduction", reduction, _REDUCTIONS)
+        self.denominator = check_choice("denominator", denominator, DENOMINATORS)
         self.return_masked_fraction = return_masked_fraction
 
     def forward(self, input: torch.Tensor, target: torch.Tensor):
@@ -94,7 +93,7 @@ class FocalLoss(nn.Module):
         super().__init__()
         self.gamma, self.alpha = _check_focal(gamma, alpha)
         self.ignore_index = ignore_index
-        self.reduction = _check_choice("reduction", reduction, _REDUCTIONS)
+        self.reduction = check_choice("reduction", reduction, _REDUCTIONS)
         self.return_masked_fraction = return_masked_fraction
 
     def forward(self, input: torch.Tensor, target: torch.Tensor):
