@@ -4,7 +4,9 @@ Prints, per model, training tokens/s (forward + TCE loss + backward + AdamW step
 batch size) and regeneration tokens/s at the tier's decoding, twice: through ``model.generate`` (each prompt
 copied once per beam before its first forward pass) and through :func:`fortifai.recursive.decoding.beam_search` (each
 prompt run once, its KV cache repeated over the beams; the same tokens), interleaved, the median of repeated
-runs, and the ratios measured in the same run.
+runs, and the ratios measured in the same run. Then the same two costs (training, and regeneration through
+``beam_search``) in fp32 and under bfloat16 autocast (``precision: bf16`` of a recursive run), interleaved, and
+their ratio: the tier adopts bf16 where it wins by at least 1.3x.
 
     python benchmarks/recursive.py --models smollm2-135m --preset presets/llm_recursive/smollm2.yaml
     python benchmarks/recursive.py --models scratch-llama-small --preset presets/llm_recursive/cpu.yaml
@@ -34,7 +36,8 @@ def load(name: str, texts: list[str]):
     return models.load_model(name)
 
 
-def training_rate(model, tokenizer, texts, block_size: int, batch_size: int, repeats: int) -> float:
+def training_rate(model, tokenizer, texts, block_size: int, batch_size: int, repeats: int,
+                  bf16: bool = False) -> float:
     from fortifai.recursive.lmdata import block_dataset
 
     blocks = block_dataset(tokenizer, texts, block_size).blocks[:batch_size]
@@ -43,7 +46,8 @@ def training_rate(model, tokenizer, texts, block_size: int, batch_size: int, rep
     times = []
     for _ in range(repeats + 1):  # the first step warms up allocators and kernels
         started = time.perf_counter()
-        logits = model(input_ids=blocks).logits
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            logits = model(input_ids=blocks).logits
         causal_lm_loss(logits, blocks, "tce", gamma=0.9).backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
@@ -108,6 +112,31 @@ def main() -> None:
         train = training_rate(model, tokenizer, sample * 4, config.block_size, config.batch_size, args.repeats)
         hf, ours = generation_rates(model, tokenizer, sample * 4, config, args.windows, args.repeats)
         print(f"{name:<22}{params:>9.2f}{train:>13.0f}{hf:>18.1f}{ours:>19.1f}{ours / hf:>9.2f}x{train / ours:>12.0f}x")
+        precision_table(model, tokenizer, sample * 4, config, args.windows, args.repeats)
+
+
+def precision_table(model, tokenizer, texts, config, windows: int, repeats: int) -> None:
+    """Training and regeneration tokens/s in fp32 and under bf16 autocast, interleaved, and their ratios."""
+    ids, mask, _ = window_batch(tokenizer, texts, config, windows)
+    eos = model.generation_config.eos_token_id
+    eos = [e for e in (eos if isinstance(eos, list) else [eos]) if e is not None]
+    train = {"fp32": [], "bf16": []}
+    regen = {"fp32": [], "bf16": []}
+    model.eval()
+    for _ in range(repeats):
+        for name in ("fp32", "bf16"):
+            train[name].append(training_rate(model, tokenizer, texts, config.block_size, config.batch_size, 1,
+                                             bf16=name == "bf16"))
+            model.eval()
+            with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=name == "bf16"):
+                started = time.perf_counter()
+                beam_search(model, ids, mask, config.num_beams, config.new_tokens, config.repetition_penalty, eos)
+                regen[name].append(ids.shape[0] * config.new_tokens / (time.perf_counter() - started))
+    print(f"{'precision':<12}{'train tok/s':>13}{'regenerate tok/s':>18}")
+    for name in ("fp32", "bf16"):
+        print(f"{name:<12}{statistics.median(train[name]):>13.0f}{statistics.median(regen[name]):>18.1f}")
+    print(f"{'bf16/fp32':<12}{statistics.median(train['bf16']) / statistics.median(train['fp32']):>12.2f}x"
+          f"{statistics.median(regen['bf16']) / statistics.median(regen['fp32']):>17.2f}x")
 
 
 if __name__ == "__main__":

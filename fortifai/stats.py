@@ -118,3 +118,26 @@ def detectable_proportion_difference(n: int, discordant: float, alpha: float = 0
         return math.inf
     discordant = max(float(discordant), 1.0 / n)  # no discordant pair seen: at least one in n
     return float((stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)) * math.sqrt(discordant / n))
+
+
+def pairs_for_power(effect: float, sd: float, alpha: float = 0.05, power: float = 0.8,
+                    max_pairs: int = 10_000) -> int | None:
+    """The fewest pairs ``n`` for which a two-sided paired t-test at level ``alpha`` detects a true mean
+    difference ``effect`` with probability at least ``power``, when the per-pair differences have standard deviation
+    ``sd`` (exact power from the noncentral t distribution, scipy's ``nct``). None beyond ``max_pairs``."""
+    from scipy import stats
+
+    if not (np.isfinite(effect) and np.isfinite(sd)) or sd < 0:
+        raise ValueError(f"effect and sd must be finite numbers with sd >= 0, got {effect!r} and {sd!r}")
+    if not (0 < alpha < 1 and 0 < power < 1):
+        raise ValueError(f"alpha and power must lie in (0, 1), got {alpha!r} and {power!r}")
+    if effect == 0:
+        return None
+    if sd <= 1e-12 * abs(effect):  # no spread (to rounding): two pairs give an interval
+        return 2
+    for n in range(2, max_pairs + 1):
+        df, shift = n - 1, abs(effect) / sd * math.sqrt(n)
+        critical = stats.t.ppf(1 - alpha / 2, df)
+        if stats.nct.sf(critical, df, shift) + stats.nct.cdf(-critical, df, shift) >= power:
+            return n
+    return None

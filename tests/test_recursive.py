@@ -57,7 +57,7 @@ def toy_hooks(fail_at_stage: int | None = None):
             with torch.no_grad():
                 logits = model(ids).logits[0, -1]
             a, b = (tokenizer(w, add_special_tokens=False)["input_ids"][0] for w in (item["true"], item["false"]))
-            out.append(bool(logits[a] > logits[b]))
+            out.append(float(logits[a] - logits[b]))
         return out
 
     return recursive.Hooks(paragraphs=lambda: toy_paragraphs(60), base_model=base_model, make_kr_items=make_items,
@@ -236,8 +236,9 @@ def test_until_stage_stops_after_m0_and_the_same_run_goes_on(tmp_path):
     assert len(full["stages"]) == TOY["stages"] and full["stages"][0] == stage0
     last = json.loads((tmp_path / "run" / f"stage_{TOY['stages'] - 1}" / "generated.json").read_text())
     assert list(last) == ["0"]  # the last model regenerates only the split failure is measured on
-    # the seed's data are stored once, beside the run folders, and named by the run's data.json
-    assert json.loads((tmp_path / "run" / "data.json").read_text())["data_file"].startswith("../_data/")
+    # the seed's data are stored once, in the folder of a lone run (runs named by the sweep share their runs
+    # folder's: tests/test_reliability.py), and named by the run's data.json
+    assert json.loads((tmp_path / "run" / "data.json").read_text())["data_file"].startswith("_data/")
     assert recursive.read_run_data(tmp_path / "run")["splits"]
 
 
@@ -248,3 +249,66 @@ def test_a_finished_run_is_read_back_not_rewritten(tmp_path):
     before = (metrics.read_text(), metrics.stat().st_mtime_ns)
     again = recursive.run(config, tmp_path / "run", toy_hooks(), progress=False)
     assert again == first and (metrics.read_text(), metrics.stat().st_mtime_ns) == before
+
+
+def test_a_stage_records_margins_real_text_likelihood_diversity_and_paragraphs(tmp_path):
+    config = recursive.RecursiveConfig(**{**TOY, "stages": 2}, loss="ce")
+    result = recursive.run(config, tmp_path / "run", toy_hooks(), progress=False)
+    data = recursive.read_run_data(tmp_path / "run")
+    for stage in result["stages"]:
+        for key, kr in stage["kr"].items():
+            assert len(kr["margin"]) == len(kr["correct"]) == kr["n"] == len(data["kr_items"][int(key)])
+            assert kr["correct"] == [m > 0 for m in kr["margin"]]
+        nll = stage["real_nll"]["model"]
+        assert len(nll["split0"]) == len(data["splits"][0]) and len(nll["heldout"]) == len(data["heldout"])
+        assert all(0 < v < 20 for v in nll["split0"] + nll["heldout"])
+        fidelity = stage["regeneration_fidelity"]["0"]
+        assert fidelity["source_paragraphs"] == len(data["splits"][0]) and fidelity["paragraphs"] >= 1
+        assert 0 < fidelity["distinct_1"] <= fidelity["distinct_2"] <= fidelity["distinct_3"] <= 1
+    # M0 trained on split 0: its originals are likelier under M0 than under the base model, which stage 0 also scores
+    stage0 = result["stages"][0]["real_nll"]
+    assert sum(stage0["model"]["split0"]) < sum(stage0["base"]["split0"])
+    assert "base" not in result["stages"][1]["real_nll"]
+
+
+def test_the_control_arm_trains_every_stage_on_real_splits(tmp_path):
+    config = recursive.RecursiveConfig(**TOY, loss="ce", regenerate=False)
+    recursive.run(config, tmp_path / "control", toy_hooks(), progress=False)
+    recursive.run(recursive.RecursiveConfig(**TOY, loss="ce"), tmp_path / "recursive", toy_hooks(), progress=False)
+    for i in range(TOY["stages"]):
+        control = json.loads((tmp_path / "control" / f"stage_{i}" / "metrics.json").read_text())
+        other = json.loads((tmp_path / "recursive" / f"stage_{i}" / "metrics.json").read_text())
+        assert control["train"]["real_fraction"] == 1.0 and control["trained_on"] == other["trained_on"]
+        assert control["train"]["train_blocks"] >= other["train"]["train_blocks"] - i  # the same splits, real text
+        # split 0 alone is regenerated, from its real text, for the same evaluations
+        assert list(control["regeneration_fidelity"]) == ["0"]
+        fidelity = control["regeneration_fidelity"]["0"]
+        assert fidelity["ngram4_precision"] == fidelity["ngram4_precision_original"]
+        assert set(control["kr"]) == set(other["kr"])
+    assert control["train"]["train_blocks"] != other["train"]["train_blocks"] or i == 0
+    # the same seed's splits and questions: the arms are paired
+    assert recursive.read_run_data(tmp_path / "control") == recursive.read_run_data(tmp_path / "recursive")
+
+
+@pytest.mark.parametrize("separator, kept", [("blank_line", 0.8), ("eos", None)])
+def test_a_model_trained_with_blank_line_packing_reproduces_the_paragraph_breaks(separator, kept, tmp_path):
+    """Training and regeneration share the separator: a model trained on a split packed with blank lines
+    regenerates its paragraphs; packed with EOS between paragraphs it never sees a blank line and writes one block.
+    Each toy paragraph ends with a closing sentence, so that where a paragraph ends can be learnt from the words."""
+    import torch
+
+    model, tokenizer = pretrain.load_scratch(pretrain.pretrain("scratch-llama-tiny", toy_paragraphs(40), progress=False))
+    split = [f"{p} That was all of Place{i}." for i, p in enumerate(toy_paragraphs(6, seed=9))]
+    config = recursive.RecursiveConfig(**{**TOY, "epochs": 60, "learning_rate": 5e-3, "batch_size": 4,
+                                          "micro_batch_size": 4, "block_size": 64, "context_tokens": 32,
+                                          "new_tokens": 8, "num_beams": 1, "repetition_penalty": 1.0,
+                                          "checkpoint_selection": "last", "paragraph_separator": separator})
+    torch.manual_seed(0)
+    documents = recursive.split_documents([split], separator)
+    assert len(documents) == (1 if separator == "blank_line" else len(split))
+    recursive.train_stage(model, tokenizer, documents, documents, config, tmp_path / "trainer", progress=False)
+    regenerated, _ = recursive.regenerate(model, tokenizer, split, config, progress=False)
+    if kept is None:
+        assert len(regenerated) == 1
+    else:
+        assert kept * len(split) <= len(regenerated) <= len(split) + 1, regenerated

@@ -3,7 +3,7 @@
 One module each: :mod:`.config` (the parameters), :mod:`.protocol` (splits, schedule, run directory), :mod:`.engine`
 (train, regenerate, evaluate, resume), :mod:`.analysis` (finished runs), :mod:`.sweep` (a grid of runs, locally or
 on Slurm), and what the engine uses: :mod:`.corpus`, :mod:`.lmdata`, :mod:`.models`, :mod:`.pretrain`,
-:mod:`.decoding`, :mod:`.masking`, :mod:`.fidelity`, :mod:`.divergence`, :mod:`.benchmarks`, :mod:`.counterfactual`.
+:mod:`.decoding`, :mod:`.masking`, :mod:`.fidelity`, :mod:`.likelihood`, :mod:`.divergence`, :mod:`.benchmarks`, :mod:`.counterfactual`.
 
 N+1 real splits D_0..D_N of equal size (N = 5: six models M0..M5). Stage i trains M_i, starting from
 M_{i-1} (M_0 from the pretrained model), on
@@ -37,11 +37,12 @@ Run directory::
 from .analysis import generated_kl, kr_accuracy, stage_table, time_to_failure
 from .config import KR_FAILURE_THRESHOLD, LAST_STAGE_REGENERATES, RecursiveConfig, parse_method, run_folder_name
 from .engine import CONFIDENCE_BINS, Hooks, confidence_profile, default_hooks, regenerate, run, train_stage
+from .lmdata import PARAGRAPH_BREAK, split_documents
 from .protocol import DATA_FOLDER, RunDirectory, make_splits, read_run_data, training_schedule
 
 __all__ = [
     "generated_kl", "kr_accuracy", "stage_table", "time_to_failure", "KR_FAILURE_THRESHOLD", "LAST_STAGE_REGENERATES",
     "RecursiveConfig", "parse_method", "run_folder_name", "CONFIDENCE_BINS", "Hooks", "confidence_profile",
     "default_hooks", "regenerate", "run", "train_stage", "DATA_FOLDER", "RunDirectory", "make_splits", "read_run_data",
-    "training_schedule",
+    "training_schedule", "PARAGRAPH_BREAK", "split_documents",
 ]

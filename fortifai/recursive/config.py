@@ -10,9 +10,13 @@ from typing import Any
 from ..losses.spec import LOSS_SPECS, RECURSIVE_LOSSES, Method, check_choice
 
 
-# parameters added after runs were committed: at their defaults they leave those runs' fingerprints unchanged
-ADDED_LATER = ("pretrain_seed", "benchmarks", "benchmark_data", "benchmark_limit", "last_stage_regenerates")
+# parameters added after runs were committed, with the value those runs had: at that value they leave the runs'
+# fingerprints unchanged, and a manifest without them reads as that value (not as today's default)
+LEGACY = {"pretrain_seed": 0, "benchmarks": [], "benchmark_data": "hub", "benchmark_limit": None,
+          "last_stage_regenerates": "all", "paragraph_separator": "eos", "regenerate": True, "precision": "fp32"}
 LAST_STAGE_REGENERATES = ("all", "split0")
+PARAGRAPH_SEPARATORS = ("blank_line", "eos")
+PRECISIONS = ("fp32", "bf16")
 KR_FAILURE_THRESHOLD = 0.75  # Sec. 4.5: a run has failed once KR accuracy on split 0 falls below it
 
 
@@ -58,6 +62,16 @@ class RecursiveConfig:
     # what the last model regenerates: "all" its splits (Algorithm 1), or "split0", the split failure is measured
     # on (its fidelity, KL and Table E6 at M_N); the other splits' last regeneration trains no model
     last_stage_regenerates: str = "all"
+    # between the paragraphs of a split, in training and in regeneration alike: "blank_line" (a split is one
+    # document, its paragraphs joined by a blank line, EOS only after it; a regenerated split keeps its paragraphs)
+    # or "eos" (every paragraph a document; the first committed runs, whose regenerations lost their paragraphs)
+    paragraph_separator: str = "blank_line"
+    # False: the control arm, every stage trains on the real splits of its schedule (nothing regenerated is trained
+    # on; split 0 is still regenerated from its real text, for the same evaluations): self-consumption's effect on a
+    # seed is the recursive arm minus this arm of the same loss and seed
+    regenerate: bool = True
+    # "bf16": training and regeneration under bfloat16 autocast (weights and optimizer state stay fp32)
+    precision: str = "fp32"
 
     def loss_method(self) -> Method:
         """The loss with its parameter (``gamma`` for tce and focal, ``alpha`` for tce_dynamic), defaults filled in
@@ -80,9 +94,8 @@ class RecursiveConfig:
         import hashlib
 
         params = dataclasses.asdict(self)
-        defaults = dataclasses.asdict(RecursiveConfig())
-        for name in ADDED_LATER:  # at their default they leave the fingerprints of older runs as they were
-            if params[name] == defaults[name]:
+        for name, value in LEGACY.items():  # at their old value they leave the fingerprints of older runs as they were
+            if params[name] == value:
                 del params[name]
         return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:8]
 
@@ -105,6 +118,13 @@ class RecursiveConfig:
         if self.last_stage_regenerates not in LAST_STAGE_REGENERATES:
             raise ValueError(f"last_stage_regenerates must be one of {list(LAST_STAGE_REGENERATES)}, "
                              f"got {self.last_stage_regenerates!r}")
+        if self.paragraph_separator not in PARAGRAPH_SEPARATORS:
+            raise ValueError(f"paragraph_separator must be one of {list(PARAGRAPH_SEPARATORS)}, "
+                             f"got {self.paragraph_separator!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {self.precision!r}")
+        if not isinstance(self.regenerate, bool):
+            raise ValueError(f"regenerate must be true or false, got {self.regenerate!r}")
         if self.checkpoint_selection not in ("heldout_loss", "last"):
             raise ValueError(f"checkpoint_selection must be 'heldout_loss' or 'last', got {self.checkpoint_selection!r}")
         from .benchmarks import DATA_CHOICES, TASKS

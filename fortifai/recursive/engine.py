@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 from ..results import read_json, write_json
 from .config import RecursiveConfig
+from .lmdata import split_documents
 from .protocol import RunDirectory, make_splits, training_schedule
 
 
@@ -27,7 +28,8 @@ class Hooks:
     paragraphs: Callable[[], list[str]]
     base_model: Callable[[list[str]], tuple[Any, Any]]  # pretraining text -> (model, tokenizer)
     make_kr_items: Callable[[list[str], int, int], list[dict]] | None = None  # (paragraphs, per_paragraph, seed)
-    score_kr: Callable[[Any, Any, list[dict], int], list[bool]] | None = None  # -> correct per item
+    # -> per item, the score of the true continuation minus that of the false one (right when > 0)
+    score_kr: Callable[[Any, Any, list[dict], int], list[float]] | None = None
     log: Callable[[str], None] = print
 
 
@@ -59,11 +61,11 @@ def default_hooks(config: RecursiveConfig, log: Callable[[str], None] = print) -
     def make_kr_items(split: list[str], per_paragraph: int, seed: int) -> list[dict]:
         return [q.to_dict() for q in krtest.generate_questions(split, per_paragraph=per_paragraph, seed=seed)]
 
-    def score_kr(model, tokenizer, items: list[dict], batch_size: int) -> list[bool]:
+    def score_kr(model, tokenizer, items: list[dict], batch_size: int) -> list[float]:
         if not items:
             return []
         scores = krtest.score_questions(model, tokenizer, items, batch_size=batch_size)
-        return [bool(s) for s in scores[:, 0] > scores[:, 1]]
+        return [float(m) for m in scores[:, 0] - scores[:, 1]]
 
     return Hooks(paragraphs=paragraphs, base_model=base_model, make_kr_items=make_kr_items, score_kr=score_kr, log=log)
 
@@ -93,9 +95,17 @@ class _EvalAsCE:
         return value
 
 
+def autocast(config: RecursiveConfig, device):
+    """The precision of training and regeneration: bfloat16 autocast under ``precision="bf16"``, else nothing."""
+    import torch
+
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16")
+
+
 def train_stage(model, tokenizer, texts: list[str], heldout: list[str], config: RecursiveConfig, work_dir: Path,
                 progress: bool = True) -> dict[str, Any]:
-    """Train ``model`` in place on ``texts`` with the configured loss; keep the epoch with the best held-out CE."""
+    """Train ``model`` in place on ``texts`` (documents: see :func:`fortifai.recursive.lmdata.split_documents`)
+    with the configured loss; keep the epoch with the best held-out CE (or the last)."""
     import torch
     from transformers import Trainer, TrainingArguments
     from transformers.trainer_utils import get_last_checkpoint
@@ -119,9 +129,14 @@ def train_stage(model, tokenizer, texts: list[str], heldout: list[str], config: 
         metric_for_best_model="eval_loss", greater_is_better=False, logging_strategy="epoch", report_to=[],
         seed=config.seed, data_seed=config.seed, use_cpu=not torch.cuda.is_available(),
         disable_tqdm=not progress, dataloader_num_workers=0, save_only_model=False,
+        bf16=config.precision == "bf16",
     )
     loss_fn = compute_loss_func(config.loss, **config.loss_kwargs())
     monitor = MaskingMonitor(config.loss, config.loss_kwargs(), work_dir / "masking.json")
+    if work_dir.is_dir():  # a checkpoint killed while being written lacks its trainer state: dropped, never resumed
+        for folder in work_dir.glob("checkpoint-*"):
+            if not (folder / "trainer_state.json").is_file():
+                shutil.rmtree(folder, ignore_errors=True)
     checkpoint = get_last_checkpoint(str(work_dir)) if work_dir.is_dir() else None
     if checkpoint is not None:
         monitor.restore(read_json(Path(checkpoint) / "trainer_state.json").get("epoch") or 0.0)
@@ -166,7 +181,9 @@ def regenerate(model, tokenizer, texts: list[str], config: RecursiveConfig, prog
 
     from .decoding import beam_search
 
-    stream = tokenizer("\n\n".join(texts), add_special_tokens=False)["input_ids"]
+    from .lmdata import PARAGRAPH_BREAK
+
+    stream = tokenizer(PARAGRAPH_BREAK.join(texts), add_special_tokens=False)["input_ids"]
     step, context = config.new_tokens, config.context_tokens
     starts = list(range(step, len(stream), step))
     device = next(model.parameters()).device
@@ -192,7 +209,7 @@ def regenerate(model, tokenizer, texts: list[str], config: RecursiveConfig, prog
         width = max(len(r) for r in rows)
         input_ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], device=device)
         attention = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], device=device)
-        with torch.no_grad():
+        with torch.no_grad(), autocast(config, device):
             if shared_prefill:
                 out = beam_search(model, input_ids, attention, config.num_beams, step, config.repetition_penalty,
                                   eos_token_ids)
@@ -203,7 +220,7 @@ def regenerate(model, tokenizer, texts: list[str], config: RecursiveConfig, prog
     new_stream = stream[:step] + [t for s in starts for t in pieces[s]]
     seconds = time.perf_counter() - started
     text = tokenizer.decode(new_stream, skip_special_tokens=True)
-    paragraphs = [p.strip() for p in text.split("\n\n") if p.strip()]
+    paragraphs = [p.strip() for p in text.split(PARAGRAPH_BREAK) if p.strip()]
     stats = dict(windows=len(starts), generated_tokens=len(starts) * step, seconds=seconds,
                  tokens_per_second=len(starts) * step / seconds if seconds > 0 else None,
                  input_tokens=len(stream), output_tokens=len(new_stream))
@@ -274,9 +291,11 @@ def run(config: RecursiveConfig, run_dir: str | Path, hooks: Hooks, progress: bo
         else:
             model, tokenizer = _load(directory.stage(i - 1) / "model")
         model.to(device)
-        # the text of each split this stage trains on: real for the newest split, generated for the others
+        # the text of each split this stage trains on: real for the newest split, generated for the others (real
+        # for every split in the control arm, regenerate=False)
         current = {
-            k: data["splits"][k] if j == 0 else read_json(directory.stage(i - 1) / "generated.json")[str(k)]
+            k: data["splits"][k] if j == 0 or not config.regenerate
+            else read_json(directory.stage(i - 1) / "generated.json")[str(k)]
             for k, j in training_schedule(i)
         }
         if not trained:
@@ -284,9 +303,11 @@ def run(config: RecursiveConfig, run_dir: str | Path, hooks: Hooks, progress: bo
             if checkpoints:
                 log(f"resuming stage {i} from the Trainer's {checkpoints[-1].name}")
             texts = [p for k in sorted(current) for p in current[k]]
-            real_fraction = _words(data["splits"][i]) / _words(texts)
+            real_fraction = 1.0 if not config.regenerate else _words(data["splits"][i]) / _words(texts)
             log(f"stage {i}: training {config.label()} on splits {sorted(current)} ({real_fraction:.0%} real words)")
-            train_metrics = train_stage(model, tokenizer, texts, data["heldout"], config, stage_dir / "trainer", progress)
+            documents = split_documents([current[k] for k in sorted(current)], config.paragraph_separator)
+            heldout = split_documents([data["heldout"]], config.paragraph_separator)
+            train_metrics = train_stage(model, tokenizer, documents, heldout, config, stage_dir / "trainer", progress)
             train_metrics["real_fraction"] = real_fraction
             if main:
                 _save_atomically(model, tokenizer, stage_dir / "model")
@@ -347,29 +368,41 @@ def _finish_stage(i, model, tokenizer, current, data, train_metrics, config, dir
     """Regenerate the splits M_i trained on, evaluate M_i, and mark stage i finished."""
     from .fidelity import stage_fidelity
 
+    from .likelihood import paragraph_nll
+
     stage_dir = directory.stage(i)
     generated, generation_stats = {}, {}
-    last = i == config.stages - 1 and config.last_stage_regenerates == "split0"
-    for k in sorted(current)[:1] if last else sorted(current):
+    # the control arm trains on no regenerated text: it regenerates split 0 alone (from its real text), for the
+    # same evaluations as the recursive arm
+    only_split0 = not config.regenerate or (i == config.stages - 1 and config.last_stage_regenerates == "split0")
+    for k in sorted(current)[:1] if only_split0 else sorted(current):
         generated[str(k)], generation_stats[str(k)] = regenerate(model, tokenizer, current[k], config, progress)
     write_json(stage_dir / "generated.json", generated)
     kr = {}
     if hooks.score_kr is not None:
         for k, items in enumerate(data["kr_items"]):
-            correct = hooks.score_kr(model, tokenizer, items, config.eval_batch_size)
+            margin = [float(m) for m in hooks.score_kr(model, tokenizer, items, config.eval_batch_size)]
+            correct = [m > 0 for m in margin]
             kr[str(k)] = dict(accuracy=sum(correct) / len(correct) if correct else None, n=len(correct),
-                              correct=[bool(c) for c in correct])
+                              correct=correct, margin=margin)
+    # the likelihood of real text, per paragraph: split 0's originals (never their regeneration) and the held-out
+    real = {"split0": data["splits"][0], "heldout": data["heldout"]}
+    nll_args = dict(batch_size=config.eval_batch_size, max_length=max(config.context_tokens, config.block_size))
+    real_nll = {"model": {name: paragraph_nll(model, tokenizer, texts, **nll_args) for name, texts in real.items()}}
     # Fig. 1: M_i's confidence on the real split it trained on, on held-out real text and on its own regeneration
     # of that split (of split 0 where the last stage regenerates only that one); at stage 0 also the base model's
     own = generated[str(i)] if str(i) in generated else generated["0"]
     texts = {"trained": data["splits"][i], "unseen": data["heldout"], "generated": own}
     confidence = {"model": confidence_profile(model, tokenizer, texts, config)}
     if i == 0 and load_base is not None:
-        confidence["base"] = confidence_profile(load_base()[0].to(next(model.parameters()).device), tokenizer, texts,
-                                                config)
-    previous = read_json(directory.stage(i - 1) / "generated.json") if i > 0 else None
+        base = load_base()[0].to(next(model.parameters()).device)
+        confidence["base"] = confidence_profile(base, tokenizer, texts, config)
+        real_nll["base"] = {name: paragraph_nll(base, tokenizer, texts, **nll_args) for name, texts in real.items()}
+        del base
+    previous = read_json(directory.stage(i - 1) / "generated.json") if i > 0 and config.regenerate else None
     metrics = dict(stage=i, trained_on=training_schedule(i), train=train_metrics, generation=generation_stats, kr=kr,
-                   confidence=confidence, regeneration_fidelity=stage_fidelity(i, generated, previous, data))
+                   real_nll=real_nll, confidence=confidence,
+                   regeneration_fidelity=stage_fidelity(i, generated, previous, data))
     if i == 0 and kr:  # M0 on the splits it has not trained on: the measured chance of the KR-test
         from ..krtest import kr_chance
 

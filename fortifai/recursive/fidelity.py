@@ -50,6 +50,21 @@ def type_token_ratio(texts: str | Sequence[str]) -> float | None:
     return len(set(tokens)) / len(tokens) if tokens else None
 
 
+def distinct_n(texts: str | Sequence[str], n: int) -> float | None:
+    """Distinct word n-grams over word n-grams (Li et al., 2016); None for a text with no n-gram."""
+    counts = ngram_counts(words(texts), n)
+    total = sum(counts.values())
+    return len(counts) / total if total else None
+
+
+def repeated_sentences(paragraphs: Sequence[str]) -> float | None:
+    """Share of the sentences that repeat an earlier sentence of the text verbatim; None for no sentence."""
+    from ..krtest.generate import split_sentences
+
+    sentences = [s for p in paragraphs for s in split_sentences(p)]
+    return 1 - len(set(sentences)) / len(sentences) if sentences else None
+
+
 def kr_prefix_survival(regenerated: str | Sequence[str], kr_items: Sequence[dict],
                        prefix_words: int = KR_PREFIX_WORDS) -> float | None:
     """Share of distinct KR true sentences whose first ``prefix_words`` words occur verbatim in ``regenerated``."""
@@ -72,7 +87,8 @@ def regeneration_fidelity(regenerated: Sequence[str], source: Sequence[str], ori
         kr_items: the split's KR questions (their ``sentence_true`` is looked for in ``regenerated``).
 
     Returns ``ngram4_precision`` (against ``source``), ``ngram4_precision_original``, ``type_token_ratio`` of
-    the regenerated text and of the original, ``kr_prefix_survival`` and the word counts.
+    the regenerated text and of the original, ``kr_prefix_survival``, the word and paragraph counts, and the
+    diversity of the regenerated text: ``distinct_1/2/3`` and ``repeated_sentences``.
     """
     return dict(
         ngram4_precision=ngram_precision(regenerated, source, n),
@@ -81,6 +97,9 @@ def regeneration_fidelity(regenerated: Sequence[str], source: Sequence[str], ori
         type_token_ratio_original=type_token_ratio(original),
         kr_prefix_survival=kr_prefix_survival(regenerated, kr_items) if kr_items else None,
         words=len(words(regenerated)), source_words=len(words(source)),
+        paragraphs=len(regenerated), source_paragraphs=len(source),
+        **{f"distinct_{n}": distinct_n(regenerated, n) for n in (1, 2, 3)},
+        repeated_sentences=repeated_sentences(regenerated),
     )
 
 
@@ -89,13 +108,14 @@ def stage_fidelity(stage: int, generated: dict[str, list[str]], previous: dict[s
     """Fidelity of every split regenerated at ``stage``, keyed by split index (as in ``generated.json``).
 
     ``previous``: the stage before's ``generated.json`` (the source of every split but the newest one, which is
-    regenerated from its real text); ``data``: the run's ``data.json`` (real splits and KR items).
+    regenerated from its real text; None where every split is regenerated from its real text, as in the control
+    arm); ``data``: the run's ``data.json`` (real splits and KR items).
     """
     out = {}
     for key, regenerated in generated.items():
         k = int(key)
         original = data["splits"][k]
-        source = original if k == stage else previous[key]
+        source = original if k == stage or previous is None else previous[key]
         items = data.get("kr_items", [])[k] if data.get("kr_items") else []
         out[key] = regeneration_fidelity(regenerated, source, original, items)
     return out

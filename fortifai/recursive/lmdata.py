@@ -1,13 +1,29 @@
 """Text to training blocks for causal LMs: concatenate the documents (EOS between them) and cut into blocks.
 
 The same packing the Hugging Face language-modelling examples use (``group_texts``), as a plain torch
-Dataset so that nothing is cached on disk behind the user's back.
+Dataset so that nothing is cached on disk behind the user's back. What a document is decides what a model
+learns to write between paragraphs: :func:`split_documents` makes one document of a split, its paragraphs joined
+by :data:`PARAGRAPH_BREAK`, the separator regeneration reads and writes, so that a regenerated split keeps its
+paragraphs (with every paragraph its own document, the model never sees a blank line and never writes one).
 """
 
 from __future__ import annotations
 
 import torch
 from torch.utils.data import Dataset
+
+
+PARAGRAPH_BREAK = "\n\n"
+
+
+def split_documents(splits: list[list[str]], separator: str = "blank_line") -> list[str]:
+    """The documents training packs from ``splits`` (lists of paragraphs): one per split, its paragraphs joined by
+    a blank line (``"blank_line"``), or one per paragraph (``"eos"``: EOS between every two paragraphs)."""
+    if separator == "blank_line":
+        return [PARAGRAPH_BREAK.join(split) for split in splits]
+    if separator == "eos":
+        return [p for split in splits for p in split]
+    raise ValueError(f"separator must be 'blank_line' or 'eos', got {separator!r}")
 
 
 def token_stream(tokenizer, texts: list[str]) -> list[int]:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..results import read_json, versions, write_json
-from .config import RecursiveConfig
+from .config import LEGACY, RecursiveConfig
 
 
 def training_schedule(stage: int) -> list[tuple[int, int]]:
@@ -81,7 +81,7 @@ class RunDirectory:
         if manifest.is_file():
             # a parameter added to fortifai after the run was made counts as its default, so old runs stay usable
             defaults = dataclasses.asdict(RecursiveConfig())
-            previous = {**defaults, **read_json(manifest)["params"]}
+            previous = {**defaults, **LEGACY, **read_json(manifest)["params"]}
             changed = {k: (previous.get(k), v) for k, v in params.items() if previous.get(k) != v}
             if changed:
                 detail = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in sorted(changed.items()))

@@ -1,0 +1,76 @@
+"""The decisive test's plan (fortifai.claims.llm): paper values computed from the tables, the share, the rule."""
+
+import math
+
+import numpy as np
+import pytest
+import yaml
+
+from fortifai import stats
+from fortifai.claims import llm
+from fortifai.llm_results import paper_tables
+
+from pathlib import Path
+
+TABLES = yaml.safe_load((Path(__file__).resolve().parent.parent / "fortifai/data/paper_llm_tables.yaml").read_text())
+
+
+def _row(table, method, metric):
+    j = TABLES["methods"].index(method)
+    return [stage[metric][j] for stage in TABLES["tables"][table]["stages"]]
+
+
+def test_the_paper_share_is_computed_from_table_d2():
+    ce, tce = _row("D2", "ce", "kr_split0"), _row("D2", "tce-0.9", "kr_split0")
+    assert (ce[0], ce[5], tce[0], tce[5]) == (80.3, 64.3, 81.5, 68.2)  # the transcription the verdict rests on
+    assert llm.paper_share() == pytest.approx(1 - 13.3 / 16.0)
+    assert llm.paper_share(3) == pytest.approx(1 - 6.7 / 9.0)
+    assert llm.headline_share(2.3) == pytest.approx(1.3 / 2.3)
+
+
+def test_every_judged_paper_effect_is_tied_to_the_table():
+    effects = llm.paper_effects("tce-0.9")
+    assert effects["kr_drop"] == pytest.approx(-0.027)  # TCE loses 13.3 points, CE 16.0 (not 69.2 -> 64.3)
+    assert effects["kr_split0"] == pytest.approx(0.039)
+    assert effects["kr_total"] == pytest.approx((71.4 - 69.2) / 100)
+    assert effects["kr_total_range"] == pytest.approx((0.016, 0.025))  # Tables D2-D5 at M5, not +0.6
+    # CE crosses 75% between M1 (77.9) and M2 (73.7), TCE between M2 (76.6) and M3 (74.8): 1.71x, not 2.3x
+    assert effects["ratio"] == pytest.approx((2 + 1.6 / 1.8) / (1 + 2.9 / 4.2))
+    assert llm.paper_effects("focal-2.0")["ratio"] == pytest.approx((2 + 3.8 / 4.2) / (1 + 2.9 / 4.2))
+
+
+def test_share_avoided_is_one_minus_the_ratio_of_mean_losses_with_a_paired_interval():
+    ce = [1.0, 2.0, 3.0, 2.0]
+    tce = [0.5, 1.5, 2.5, 1.5]
+    share = llm.share_avoided(tce, ce)
+    assert share["estimate"] == pytest.approx(1 - 6.0 / 8.0)
+    assert share["ci_low"] <= share["estimate"] <= share["ci_high"]
+    # a constant per-seed ratio leaves no room for the interval
+    same = llm.share_avoided([0.5, 1.0, 1.5], [1.0, 2.0, 3.0])
+    assert same["ci_low"] == pytest.approx(0.5) and same["ci_high"] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="method_loss and baseline_loss"):
+        llm.share_avoided([1.0], [1.0, 2.0])
+
+
+@pytest.mark.parametrize("low, high, verdict", [
+    (0.05, 0.40, "reproduced"), (0.02, 0.10, "partly"), (-0.10, 0.10, "not reproduced"),
+    (-0.10, 0.50, "underpowered"), (-0.50, -0.10, "not reproduced")])
+def test_the_verdict_rule(low, high, verdict):
+    assert llm.plan_verdict([1.0, 1.2, 0.9, 1.1], low, high, paper=0.17)[0] == verdict
+
+
+def test_nothing_to_delay_is_inconclusive_whatever_the_interval():
+    assert llm.plan_verdict([0.3, -0.2, 0.1, -0.1], 0.5, 0.9, paper=0.17)[0] == "inconclusive"
+    assert llm.plan_verdict([1.0], 0.5, 0.9, paper=0.17)[0] == "inconclusive"  # one seed: no interval on CE's loss
+
+
+def test_pairs_for_power_inverts_the_detectable_difference():
+    n = stats.pairs_for_power(0.5, 1.0)
+    assert stats.detectable_difference(n, 1.0) <= 0.5 * 1.01 and stats.detectable_difference(n - 1, 1.0) > 0.5 * 0.99
+    assert stats.pairs_for_power(0.0, 1.0) is None
+    # the plan's version: the paper's share of CE's mean loss as the effect, the pilot's spread of the differences
+    power = llm.seeds_for_power([0.8, 0.9, 0.7], [1.0, 1.1, 0.9], paper=0.17)
+    assert power["effect"] == pytest.approx(0.17) and power["sd"] == pytest.approx(0.0)
+    assert power["pairs"] == 2
+    power = llm.seeds_for_power([0.8, 1.3, 0.4], [1.0, 1.1, 0.9], paper=0.17)
+    assert power["pairs"] == stats.pairs_for_power(0.17, float(np.std([0.2, -0.2, 0.5], ddof=1)))
