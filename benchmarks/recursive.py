@@ -6,7 +6,7 @@ copied once per beam before its first forward pass) and through :func:`fortifai.
 prompt run once, its KV cache repeated over the beams; the same tokens), interleaved, the median of repeated
 runs, and the ratios measured in the same run. Then the same two costs (training, and regeneration through
 ``beam_search``) in fp32 and under bfloat16 autocast (``precision: bf16`` of a recursive run), interleaved, and
-their ratio: the tier adopts bf16 where it wins by at least 1.3x.
+their ratio: a tier adopts bf16 (``precision: bf16``, training only) where it wins by at least 1.3x.
 
     python benchmarks/recursive.py --models smollm2-135m --preset presets/llm_recursive/smollm2.yaml
     python benchmarks/recursive.py --models scratch-llama-small --preset presets/llm_recursive/cpu.yaml

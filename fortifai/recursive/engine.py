@@ -95,13 +95,6 @@ class _EvalAsCE:
         return value
 
 
-def autocast(config: RecursiveConfig, device):
-    """The precision of training and regeneration: bfloat16 autocast under ``precision="bf16"``, else nothing."""
-    import torch
-
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16")
-
-
 def train_stage(model, tokenizer, texts: list[str], heldout: list[str], config: RecursiveConfig, work_dir: Path,
                 progress: bool = True) -> dict[str, Any]:
     """Train ``model`` in place on ``texts`` (documents: see :func:`fortifai.recursive.lmdata.split_documents`)
@@ -209,7 +202,7 @@ def regenerate(model, tokenizer, texts: list[str], config: RecursiveConfig, prog
         width = max(len(r) for r in rows)
         input_ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], device=device)
         attention = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], device=device)
-        with torch.no_grad(), autocast(config, device):
+        with torch.no_grad():
             if shared_prefill:
                 out = beam_search(model, input_ids, attention, config.num_beams, step, config.repetition_penalty,
                                   eos_token_ids)
