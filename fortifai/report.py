@@ -8,7 +8,6 @@ parameters, into ``results/claims/<chapter>.json``, the committed copy the book'
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -63,7 +62,7 @@ def publish_claims(claims: list[Claim], chapter: str, output_dir: str | Path, me
     """Put the claims into ``metrics["claims"]`` (the caller writes metrics.json) and, when ``output_dir`` is the
     chapter's default run, into the committed ``results/claims/<chapter>.json``; return a line saying whether the
     verdicts agree with the committed ones (a fresh default run should reproduce them)."""
-    from .results import resolve_output_dir, write_json
+    from .results import read_json, resolve_output_dir, write_json
 
     unknown = sorted({c.word for c in claims} - set(VERDICTS))
     if unknown:
@@ -72,7 +71,7 @@ def publish_claims(claims: list[Claim], chapter: str, output_dir: str | Path, me
     if Path(output_dir).resolve() != resolve_output_dir(None, chapter).resolve():
         return "not the default parameters: the committed claims are left as they are"
     path = CLAIMS_DIR / f"{chapter}.json"
-    before = claims_from_dicts(json.loads(path.read_text())) if path.is_file() else []
+    before = claims_from_dicts(read_json(path)) if path.is_file() else []
     write_json(path, metrics["claims"])
     if not before:
         return f"wrote {path.name}: no committed claims to compare with"

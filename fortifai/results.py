@@ -5,7 +5,8 @@
 ``run.json``  parameters, seed, package versions, git commit and wall time.
 
 Every file is written atomically (a temporary file in the same folder, then ``os.replace``),
-so a reader never sees half a file and an interrupted run leaves the previous version intact.
+so a reader never sees half a file and an interrupted run leaves the previous version intact; with the mode
+``open()`` would give it (0644 under the usual umask), so that colleagues on shared storage can read it.
 """
 
 from __future__ import annotations
@@ -27,13 +28,33 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 RUNS_DIR = REPO_ROOT / "results" / "llm_recursive" / "runs"
 
 
+def umask() -> int:
+    """The process's umask. Read from /proc where it can be: ``os.umask`` reads it only by setting it, which
+    another thread creating a file at that moment would see."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; on success rename it over ``path``."""
+    """Yield a temporary path next to ``path``; on success rename it over ``path``.
+
+    The temporary file gets the mode ``open()`` would give (``mkstemp`` makes it 0600, readable by its owner only).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
-    os.close(fd)
+    try:
+        os.fchmod(fd, 0o666 & ~umask())
+    finally:
+        os.close(fd)
     tmp = Path(tmp)
     try:
         yield tmp
@@ -66,8 +87,22 @@ def write_json(path: str | os.PathLike, data: Any) -> Path:
     return path
 
 
+class DamagedFileError(ValueError):
+    """A results file that exists but is not valid JSON (truncated, overwritten): the message names it."""
+
+    def __init__(self, path: Path, reason: str):
+        super().__init__(f"{path} is damaged ({reason}); delete it to have it recomputed, or restore it")
+        self.path, self.reason = path, reason
+
+
 def read_json(path: str | os.PathLike) -> Any:
-    return json.loads(Path(path).read_text())
+    """The JSON in ``path``; the one reader of results files, so that a damaged one is named, never a bare
+    ``JSONDecodeError``."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise DamagedFileError(path, f"not valid JSON: {error}") from None
 
 
 def save_figure(fig, output_dir: str | os.PathLike, name: str, dpi: int = 120) -> list[Path]:

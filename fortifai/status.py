@@ -11,7 +11,6 @@ of its own.
 
 from __future__ import annotations
 
-import json
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -46,8 +45,13 @@ def paper_items() -> list[dict[str, Any]]:
 
 
 def load_chapter_claims(claims_dir: str | Path = CLAIMS_DIR) -> dict[str, list[Claim]]:
-    """The committed claims of every chapter, by chapter name."""
-    return {p.stem: claims_from_dicts(json.loads(p.read_text())) for p in sorted(Path(claims_dir).glob("*.json"))}
+    """The committed claims of every chapter, by chapter name; a folder that does not exist is refused (it would
+    read as "no chapter has a claim yet")."""
+    from .results import read_json
+
+    if not Path(claims_dir).is_dir():
+        raise FileNotFoundError(f"claims_dir {str(claims_dir)!r} is not a folder (default: {CLAIMS_DIR})")
+    return {p.stem: claims_from_dicts(read_json(p)) for p in sorted(Path(claims_dir).glob("*.json"))}
 
 
 def status_rows(claims_dir: str | Path = CLAIMS_DIR) -> list[dict[str, Any]]:

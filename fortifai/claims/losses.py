@@ -13,12 +13,11 @@ the noise of shared cores.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from ..report import Claim
-from ..results import REPO_ROOT
+from ..results import REPO_ROOT, read_json
 
 BENCHMARK_JSON = REPO_ROOT / "results" / "benchmarks" / "losses.json"
 EXACT = 1e-12  # float64 identities hold to rounding
@@ -29,7 +28,7 @@ OURS = "ours (this run; full size: the committed benchmark run)"  # the heading 
 def load_benchmark(path: str | Path = BENCHMARK_JSON) -> dict[str, Any]:
     """``{"provenance", "rows"}`` of a benchmark file: what ``benchmarks/losses.py --json`` writes (a bare list of
     rows, provenance then the file's name) or that list under ``"rows"`` with a ``"provenance"``."""
-    data = json.loads(Path(path).read_text())
+    data = read_json(path)
     if isinstance(data, list):
         return {"provenance": f"benchmarks/losses.py --json {Path(path).name}", "rows": data}
     return {"provenance": data.get("provenance", ""), "command": data.get("command", ""), "rows": data["rows"]}
