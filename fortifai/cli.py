@@ -13,6 +13,7 @@ as YAML. Bad parameters stop a command before any work, with one message naming 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -145,6 +146,8 @@ def _recursive(args):
     config = sweep.run_config(fields)
     run_dir = args.run_dir or sweep.runs_dir_of(grid) / recursive.run_folder_name(config)
     hooks = recursive.default_hooks(config)  # fails here, at once, for a model or benchmark that cannot be had
+    if os.environ.get("RANK", "0") == "0":  # one process owns the folder (under torchrun: rank 0, the writer)
+        recursive.lock_run_folder(run_dir)
 
     def work() -> int:
         recursive.run(config, run_dir, hooks, progress=not args.no_progress, until_stage=args.until_stage)
@@ -167,6 +170,7 @@ def _sweep(args):
         raise ParameterError("--jobs is for the local launchers: on Slurm the scheduler decides how many run at once")
     params = load_params(args.params_file, args.param)
     runs = sweep.plan(params, methods=args.methods, seeds=args.seeds, runs_dir=args.runs_dir)
+    sweep.resolve(runs)
     launch = dict(params_file=args.params_file, pairs=args.param, nproc=args.nproc, until_stage=args.until_stage)
     if args.launcher == "local":
         return lambda: sweep.run_local(runs, jobs=args.jobs or 1, **launch)

@@ -140,9 +140,11 @@ class Method:
     @classmethod
     def parse(cls, text: str, allowed: tuple[str, ...] = RECURSIVE_LOSSES) -> "Method":
         """``"ce"``, ``"tce-0.9"``, ``"focal-2.0"``, ``"tce_dynamic-1.0"`` (no number: the default)."""
-        name, _, number = str(text).partition("-")
+        name, dash, number = str(text).partition("-")
         if name not in allowed:
             raise ValueError(f"method must be one of {list(allowed)}, optionally with '-<number>', got {text!r}")
+        if dash and not number:
+            raise ValueError(f"method {text!r}: a number must follow '-' (or leave out '-' for the default)")
         if not number:
             return cls(name)
         try:

@@ -38,11 +38,13 @@ from .analysis import generated_kl, kr_accuracy, stage_table, time_to_failure
 from .config import KR_FAILURE_THRESHOLD, LAST_STAGE_REGENERATES, RecursiveConfig, parse_method, run_folder_name
 from .engine import CONFIDENCE_BINS, Hooks, confidence_profile, default_hooks, regenerate, run, train_stage
 from .lmdata import PARAGRAPH_BREAK, split_documents
-from .protocol import DATA_FOLDER, RunDirectory, make_splits, read_run_data, training_schedule
+from .protocol import (DATA_FOLDER, RunDirectory, RunFolderBusyError, lock_run_folder, make_splits, read_run_data,
+                       run_folder_owner, training_schedule)
 
 __all__ = [
     "generated_kl", "kr_accuracy", "stage_table", "time_to_failure", "KR_FAILURE_THRESHOLD", "LAST_STAGE_REGENERATES",
     "RecursiveConfig", "parse_method", "run_folder_name", "CONFIDENCE_BINS", "Hooks", "confidence_profile",
-    "default_hooks", "regenerate", "run", "train_stage", "DATA_FOLDER", "RunDirectory", "make_splits", "read_run_data",
-    "training_schedule", "PARAGRAPH_BREAK", "split_documents",
+    "default_hooks", "regenerate", "run", "train_stage", "DATA_FOLDER", "RunDirectory", "RunFolderBusyError",
+    "lock_run_folder", "run_folder_owner", "make_splits", "read_run_data", "training_schedule", "PARAGRAPH_BREAK",
+    "split_documents",
 ]

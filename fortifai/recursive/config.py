@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..losses.spec import LOSS_SPECS, RECURSIVE_LOSSES, Method, check_choice
@@ -103,6 +104,18 @@ class RecursiveConfig:
     def validate(self) -> "RecursiveConfig":
         """Raise one ValueError naming the parameter and what is allowed, before any expensive work."""
         self.loss_method()  # the loss and its parameter, against the loss's spec
+        # 0 is meaningful for these: the first seed, no length filter, all the pretraining text there is
+        for name in ("seed", "pretrain_seed", "min_paragraph_words", "pretrain_paragraphs"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+        from .corpus import SOURCES
+
+        if self.dataset not in SOURCES and not Path(str(self.dataset)).expanduser().is_file():
+            raise ValueError(f"dataset must be one of {sorted(SOURCES)} or a path to a text file, got {self.dataset!r}")
+        if not isinstance(self.model, str) or not self.model.strip():
+            raise ValueError(f"model must be a scratch model, an offline model or a Hugging Face name, "
+                             f"got {self.model!r}")
         positive = ("stages", "split_paragraphs", "heldout_paragraphs", "epochs", "batch_size", "micro_batch_size",
                     "block_size", "context_tokens", "new_tokens", "num_beams", "generation_batch_size",
                     "kr_per_paragraph", "eval_batch_size")

@@ -187,6 +187,24 @@ def imagination_of_web(log=print) -> list[str]:
     return out
 
 
+def check_source(source: str) -> None:
+    """Raise SourceUnavailableError when ``source`` cannot be read here, without reading it (what a sweep checks
+    once for its grid before any run starts)."""
+    name = str(source)
+    if name in ("wikipedia-offline", "wikipedia-offline-counterfactual"):
+        wiki_offline_path()
+    elif name == "wikitext-2-test":
+        if shared_copy("wikitext-2-raw/wiki.test.raw") is None and not hub_reachable():
+            raise SourceUnavailableError(no_copy_message(f"source={name!r}", "wikitext-2-raw/wiki.test.raw"))
+    elif name in SOURCES:  # the hub's splits, and the Imagination-of-Web mix (HellaSwag from the hub)
+        if not hub_reachable():
+            raise SourceUnavailableError(f"source={name!r} needs the Hugging Face hub, which is unreachable; "
+                                         f"offline choices: {OFFLINE_CHOICES}")
+    elif not Path(name).expanduser().is_file():
+        raise SourceUnavailableError(f"source={name!r} is neither a known source ({', '.join(sorted(SOURCES))}) nor "
+                                     f"an existing file; offline choices: {OFFLINE_CHOICES}")
+
+
 def load_paragraphs(source: str, min_words: int = 0) -> list[str]:
     """The paragraphs of ``source`` (see :data:`SOURCES`, or a path to a text file), in source order.
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from ..results import read_json, versions, write_json
-from .config import LEGACY, RecursiveConfig
+from ..results import DamagedFileError, read_json, versions, write_json
+from .config import LEGACY, RecursiveConfig, run_folder_name
 
 
 def training_schedule(stage: int) -> list[tuple[int, int]]:
@@ -57,7 +58,66 @@ def make_splits(paragraphs: list[str], n_splits: int, per_split: int, heldout: i
 # --- the run directory ---------------------------------------------------------------------------
 
 
-DATA_FOLDER = "_data"  # beside the run folders: each distinct data.json content once
+DATA_FOLDER = "_data"  # in the runs folder (or a lone run's own folder): each distinct data.json content once
+LOCK_FILE = ".lock"  # in a run folder: its owner holds an flock on it and has written its pid into it
+
+
+class RunFolderBusyError(RuntimeError):
+    """Another process owns the run folder."""
+
+
+_HELD: dict[Path, int] = {}  # run folders this process owns: their lock files' descriptors
+
+
+def lock_run_folder(path: str | Path) -> Path:
+    """Own the run folder ``path`` until this process ends or :func:`unlock_run_folder`, or raise one
+    RunFolderBusyError naming it and its owner's pid.
+
+    An exclusive ``flock`` on ``<path>/.lock``: the kernel drops it when its process ends, however it ends, so a
+    killed run leaves no stale lock. Taken again in the same process it is already held (the command line takes
+    it before the engine opens the folder).
+    """
+    import fcntl
+
+    path = Path(path).resolve()
+    if path in _HELD:
+        return path
+    path.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise RunFolderBusyError(f"{path} is in use by process {holder} (one process per run folder): wait for it "
+                                 "or stop it, then run the same command again") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    _HELD[path] = fd
+    return path
+
+
+def unlock_run_folder(path: str | Path) -> None:
+    fd = _HELD.pop(Path(path).resolve(), None)
+    if fd is not None:
+        os.close(fd)  # closing the only descriptor releases the flock
+
+
+def run_folder_owner(path: str | Path) -> str | None:
+    """The pid of the process that owns the run folder ``path``, or None when none does (or this one does)."""
+    import fcntl
+
+    path = Path(path).resolve()
+    if path in _HELD or not (path / LOCK_FILE).is_file():
+        return None
+    fd = os.open(path / LOCK_FILE, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return None
+    except BlockingIOError:
+        return os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+    finally:
+        os.close(fd)  # and with it the probe's own lock
 
 
 def read_run_data(run_dir: str | Path) -> dict[str, Any]:
@@ -70,11 +130,17 @@ def read_run_data(run_dir: str | Path) -> dict[str, Any]:
 
 
 class RunDirectory:
-    """Where a run lives; refuses to mix parameters, knows which stages are finished."""
+    """Where a run lives; owned by one process at a time (opened for writing), refuses to mix parameters, knows
+    which stages are finished, and sets a damaged file aside, in one line naming it, so that it is recomputed."""
 
-    def __init__(self, path: str | Path, config: RecursiveConfig, write: bool = True):
+    def __init__(self, path: str | Path, config: RecursiveConfig, write: bool = True,
+                 log: Callable[[str], None] = print):
         self.path = Path(path)
         self.config = config
+        self.log = log
+        self._named: set[Path] = set()  # damaged files already said, once each
+        if write:
+            lock_run_folder(self.path)
         self.path.mkdir(parents=True, exist_ok=True)
         manifest = self.path / "manifest.json"
         params = dataclasses.asdict(config)
@@ -92,29 +158,77 @@ class RunDirectory:
         elif write:
             write_json(manifest, {"params": params, "versions": versions(),
                                   "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        if write:
+            self._set_aside_damaged()
+
+    def close(self) -> None:
+        """Let another process own the folder (without it, this process owns it until it ends)."""
+        unlock_run_folder(self.path)
+
+    def _damaged(self, path: Path, consequence: str) -> bool:
+        """Whether ``path`` exists and does not read; said once, in one line naming it and ``consequence``."""
+        try:
+            if path.is_file():
+                read_json(path)
+            return False
+        except DamagedFileError as error:
+            if path not in self._named:
+                self._named.add(path)
+                self.log(f"{path} is damaged ({error.reason}): {consequence}")
+            return True
+
+    def _set_aside_damaged(self) -> None:
+        """A damaged data file or final metrics.json: named and removed, so that the engine writes it again from
+        what it is made of (the seed's data; the finished stages)."""
+        data_file, metrics = self.path / "data.json", self.path / "metrics.json"
+        if self._damaged(data_file, "the run's data are made again"):
+            data_file.unlink()
+        elif data_file.is_file() and "data_file" in read_json(data_file):
+            shared = self.path / read_json(data_file)["data_file"]
+            if self._damaged(shared, "the run's data are made again"):
+                shared.unlink()
+                data_file.unlink()
+        if self._damaged(metrics, "written again from the finished stages"):
+            metrics.unlink()
 
     def stage(self, i: int) -> Path:
         return self.path / f"stage_{i}"
 
+    def data_folder(self) -> Path:
+        """Where the run's data go: the runs folder's ``_data`` for a folder named as the sweep names runs
+        (``<method>-seed<seed>-<fingerprint>``, shared by the runs of one seed), else the run folder's own, so
+        that ``-o DIR`` writes inside DIR only."""
+        shared = self.path.name == run_folder_name(self.config)
+        return (self.path.parent if shared else self.path) / DATA_FOLDER
+
     def write_data(self, data: dict[str, Any]) -> None:
-        """Store the run's splits and KR items once per content: in ``../_data/<sha256>.json`` beside the run
-        folders, so that the runs of one seed (every loss) share one copy; ``data.json`` names that file."""
+        """Store the run's splits and KR items once per content in :meth:`data_folder` as ``<sha256>.json``, so
+        that the runs of one seed (every loss) share one copy; ``data.json`` names that file."""
         import hashlib
 
         text = json.dumps(data, sort_keys=True, ensure_ascii=False)
         digest = hashlib.sha256(text.encode()).hexdigest()
-        shared = self.path.parent / DATA_FOLDER / f"{digest[:16]}.json"
+        shared = self.data_folder() / f"{digest[:16]}.json"
         if not shared.is_file():
             write_json(shared, data)
-        write_json(self.path / "data.json", {"data_file": f"../{DATA_FOLDER}/{shared.name}", "sha256": digest})
+        named = os.path.relpath(shared, self.path)
+        write_json(self.path / "data.json", {"data_file": Path(named).as_posix(), "sha256": digest})
 
     def data(self) -> dict[str, Any]:
         return read_run_data(self.path)
 
     def finished(self, i: int) -> bool:
-        return (self.stage(i) / "metrics.json").is_file()
+        """Stage ``i`` is finished when its metrics.json (written last) and generated.json read; a damaged one is
+        named in one line and the stage counts as unfinished, so that it (and what follows) is recomputed."""
+        for name in ("metrics.json", "generated.json"):
+            path = self.stage(i) / name
+            if not path.is_file() or self._damaged(path, f"stage {i} is recomputed"):
+                return False
+        return True
 
     def first_unfinished(self) -> int:
-        return next((i for i in range(self.config.stages) if not self.finished(i)), self.config.stages)
-
-
+        first = next((i for i in range(self.config.stages) if not self.finished(i)), self.config.stages)
+        train = self.stage(first) / "train.json"  # beside a trained model: a damaged one retrains the stage
+        if self._damaged(train, f"stage {first} is trained again"):
+            train.unlink()
+        return first

@@ -34,6 +34,7 @@ from typing import Any
 import submitit
 
 from . import RecursiveConfig, parse_method, run_folder_name
+from .protocol import run_folder_owner
 from ..results import REPO_ROOT, RUNS_DIR
 from ..runner import ParameterError, load_params
 
@@ -78,10 +79,14 @@ def split_preset(params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, A
 
 def run_config(fields: Mapping[str, Any], method: str | None = None, seed: int | None = None) -> RecursiveConfig:
     """The checked configuration of one run; ``method`` (``ce``, ``tce-0.9``, ...; or the field ``method``) sets the
-    loss and its parameter."""
+    loss and its parameter, and a field that says otherwise (``gamma: 0.5`` beside ``tce-0.9``) is refused."""
     fields = dict(fields)
     method = fields.pop("method", None) if method is None else method
     if method is not None:
+        for name, value in parse_method(method).items():
+            if name in fields and fields[name] != value:
+                raise ValueError(f"method {method!r} sets {name}={value!r}, but {name}={fields[name]!r} is given too: "
+                                 "give one of them")
         fields.update(parse_method(method))
     if seed is not None:
         fields["seed"] = seed
@@ -143,6 +148,17 @@ def plan(params: Mapping[str, Any], methods: Sequence[str] | None = None, seeds:
     return list(runs.values())
 
 
+def resolve(runs: Sequence[Run]) -> None:
+    """Check once for the grid that each of its models and data sets can be had here (a hub name offline, a
+    missing copy): one error before any run starts, not the same failure in every run."""
+    from . import corpus
+    from .engine import default_hooks
+
+    for config in {(run.config.model, run.config.dataset): run.config for run in runs}.values():
+        default_hooks(config)  # the model (and the benchmarks' data)
+        corpus.check_source(config.dataset)
+
+
 # --- one run as a process ---------------------------------------------------------------------------
 
 
@@ -170,12 +186,17 @@ def run_command(run: Run, params_file: str | Path | None, pairs: Sequence[Sequen
                         until_stage)
 
 
+_RUNNING: set[subprocess.Popen] = set()  # the runs this process started and that have not ended
+
+
 def run_logged(command: list[str], log: Path, env: Mapping[str, str] | None = None,
-               shield_signal: signal.Signals | None = None) -> int:
+               shield_signal: signal.Signals | None = None, stop=None) -> int:
     """Run ``command`` from the repository with its output appended to ``log``; its exit code.
 
     ``shield_signal``: blocked in the command (a blocked signal stays blocked across exec), so that only this
-    process receives it (submitit's requeue signal, which Slurm sends to every process of the job).
+    process receives it (submitit's requeue signal, which Slurm sends to every process of the job). ``stop``: a
+    ``threading.Event``; set before the command started, the command is stopped at once (a sweep being stopped
+    terminates what it finds in ``_RUNNING``; one that starts just after that sees the event).
     """
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "a") as out:
@@ -188,9 +209,13 @@ def run_logged(command: list[str], log: Path, env: Mapping[str, str] | None = No
         finally:
             if blocked is not None:
                 signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        _RUNNING.add(process)
+        if stop is not None and stop.is_set():
+            process.terminate()
         try:
             return process.wait()
         finally:  # this process is leaving early (requeued, interrupted): the run stops too, and resumes later
+            _RUNNING.discard(process)
             if process.poll() is None:
                 process.terminate()  # torchrun passes it on to its workers
                 try:
@@ -212,24 +237,54 @@ def _report(run: Run, status: str, seconds: float | None = None) -> None:
 
 def run_local(runs: Sequence[Run], params_file: str | Path | None, pairs: Sequence[Sequence[str]] = (),
               jobs: int = 1, nproc: int = 1, until_stage: int | None = None) -> int:
-    """Every unfinished run as a subprocess here, ``jobs`` at a time; 1 when any failed."""
-    env = _thread_env(jobs)
+    """Every unfinished run as a subprocess here, ``jobs`` at a time; 1 when any failed.
 
-    def launch(run: Run) -> tuple[Run, int | None, float]:
+    SIGTERM or SIGINT to the sweep stops its runs (each resumes when the same command runs again) and starts no
+    more; they are reported stopped, and the sweep exits 128 + the signal's number, as a process killed by it.
+    A run whose folder another process owns (another sweep's) is skipped.
+    """
+    import threading
+
+    env = _thread_env(jobs)
+    stopped = threading.Event()
+    received: list[int] = []
+
+    def stop(signum, frame) -> None:
+        received.append(signum)
+        stopped.set()
+        for process in list(_RUNNING):
+            process.terminate()
+
+    def launch(run: Run) -> tuple[Run, int | str, float]:
+        if stopped.is_set():
+            return run, "not started (stopped)", 0.0
         if run.finished():
-            return run, None, 0.0
+            return run, "skipped (finished)", 0.0
+        owner = run_folder_owner(run.folder)
+        if owner is not None:
+            return run, f"skipped (in use by process {owner})", 0.0
         started = time.perf_counter()
-        code = run_logged(run_command(run, params_file, pairs, nproc, until_stage), run.log, env)
+        code = run_logged(run_command(run, params_file, pairs, nproc, until_stage), run.log, env, stop=stopped)
         return run, code, time.perf_counter() - started
 
     failed = 0
-    with ThreadPoolExecutor(jobs) as pool:
-        for run, code, seconds in pool.map(launch, runs):
-            if code is None:
-                _report(run, "skipped (finished)")
-            else:
-                _report(run, "done" if code == 0 else f"FAILED (exit {code}; see {run.log})", seconds)
-            failed += bool(code)
+    signals = (signal.SIGTERM, signal.SIGINT) if threading.current_thread() is threading.main_thread() else ()
+    handlers = {sig: signal.signal(sig, stop) for sig in signals}
+    try:
+        with ThreadPoolExecutor(jobs) as pool:
+            for run, code, seconds in pool.map(launch, runs):
+                if isinstance(code, str):
+                    _report(run, code)
+                elif stopped.is_set() and code:
+                    _report(run, "stopped (the same command resumes it)", seconds)
+                else:
+                    _report(run, "done" if code == 0 else f"FAILED (exit {code}; see {run.log})", seconds)
+                    failed += bool(code)
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    if received:
+        return 128 + received[0]
     return 1 if failed else 0
 
 
@@ -309,6 +364,10 @@ def run_submitit(runs: Sequence[Run], executor: submitit.AutoExecutor, params_fi
     for run in runs:
         if run.finished():
             _report(run, "skipped (finished)")
+            continue
+        owner = None if slurm else run_folder_owner(run.folder)  # on Slurm the run's owner is on another node
+        if owner is not None:
+            _report(run, f"skipped (in use by process {owner})")
             continue
         queued = _queued_job(run) if slurm else None
         if queued:
