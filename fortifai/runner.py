@@ -2,21 +2,32 @@
 
 The notebooks are jupytext ``py:percent`` files whose cell tagged ``parameters`` holds plain literal
 assignments. The runner reads that cell without executing anything, checks every given parameter
-(name and type) against it, and only then converts the notebook with jupytext and executes it with
-papermill, writing the executed notebook and the notebook's artifacts into the output folder.
+(name, type, and the values its comment allows) against it, and only then converts the notebook with
+jupytext and executes it with papermill, writing the executed notebook and the notebook's artifacts into
+the output folder. What a parameter allows is written at the end of its comment, after ``allowed:``::
+
+    seeds = 20  # independent chains per setting; allowed: >= 1
+    sampling_bias = 0.9  # allowed: (0, 1]                  an interval (inf for none)
+    gammas = [None, 0.8]  # allowed: each None or (0, 1]   every element of a list
+    sample_mode = "mean"  # allowed: mean | bernoulli        choices
+    claims_dir: str | None = None  # allowed: None or existing folder
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import io
 import logging
+import math
+import operator
 import re
 import sys
 import time
+import tokenize
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
@@ -35,9 +46,64 @@ class Parameter:
     default: Any
     types: tuple[type, ...]  # accepted Python types; empty means any
     type_name: str
+    allowed: str | None = None  # what its comment allows (see the module's docstring); None: any value of its type
 
     def describe(self) -> str:
-        return f"{self.name}: {self.type_name} = {self.default!r}"
+        return f"{self.name}: {self.type_name} = {self.default!r}" + (f"  (allowed: {self.allowed})" if self.allowed
+                                                                       else "")
+
+    def check(self, value: Any) -> None:
+        """One ParameterError naming the parameter, the value and what is allowed, unless ``value`` is allowed."""
+        if self.allowed is not None:
+            accepts, phrase = allowed_rule(self.allowed)
+            if not accepts(value):
+                raise ParameterError(f"{self.name} must be {phrase}, got {value!r}")
+
+
+_COMPARISONS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt}
+_INTERVAL = re.compile(r"^([\[(])\s*([^,\s]+)\s*,\s*([^,\s]+)\s*([\])])$")
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value)
+
+
+def allowed_rule(text: str) -> tuple[Callable[[Any], bool], str]:
+    """What an ``allowed:`` comment says: (a test of a value, the phrase an error uses). One ParameterError for a
+    rule it cannot read, so that a chapter's typo is found by ``fortifai list`` and the tests, not by a user."""
+    text = text.strip()
+    if text.startswith("each "):
+        inner, phrase = allowed_rule(text[5:])
+        return (lambda v: isinstance(v, (list, tuple)) and all(inner(x) for x in v)), f"a list, each {phrase}"
+    if text.startswith("None or "):
+        inner, phrase = allowed_rule(text[8:])
+        return (lambda v: v is None or inner(v)), f"None or {phrase}"
+    if text == "existing folder":
+        return (lambda v: isinstance(v, str) and Path(v).expanduser().is_dir()), "an existing folder"
+    comparison = re.fullmatch(r"(>=|>|<=|<)\s*(\S+)", text)
+    if comparison:
+        compare, bound = _COMPARISONS[comparison[1]], float(comparison[2])
+        return (lambda v: _number(v) and compare(v, bound)), f"a number {text}"
+    interval = _INTERVAL.match(text)
+    if interval:
+        left, low, high, right = interval[1], float(interval[2]), float(interval[3]), interval[4]
+        above = operator.gt if left == "(" else operator.ge
+        below = operator.lt if right == ")" else operator.le
+        return (lambda v: _number(v) and above(v, low) and below(v, high)), f"a number in {text}"
+    if "|" in text:
+        choices = [parse_value(c.strip()) for c in text.split("|")]
+        return (lambda v: any(v == c and type(v) is type(c) for c in choices)), f"one of {text}"
+    raise ParameterError(f"cannot read 'allowed: {text}' (comparisons such as >= 1, intervals such as (0, 1], "
+                         "choices a | b, 'each ...', 'None or ...', 'existing folder')")
+
+
+def _allowed_comments(source: str) -> dict[int, str]:
+    """Line number -> the ``allowed:`` rule of the comment on that line."""
+    out = {}
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type == tokenize.COMMENT and "allowed:" in token.string:
+            out[token.start[0]] = token.string.split("allowed:", 1)[1].strip()
+    return out
 
 
 _ANNOTATION_TYPES = {"int": int, "float": float, "str": str, "bool": bool, "list": list, "dict": dict, "None": type(None)}
@@ -90,6 +156,7 @@ def read_parameters(notebook: str | Path) -> dict[str, Parameter]:
     if len(cells) != 1:
         raise ParameterError(f"{path} must have exactly one cell tagged 'parameters', found {len(cells)}")
     params: dict[str, Parameter] = {}
+    allowed = _allowed_comments(cells[0].source)
     for stmt in ast.parse(cells[0].source).body:
         if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
             name, value_node, annotation = stmt.targets[0].id, stmt.value, None
@@ -99,7 +166,10 @@ def read_parameters(notebook: str | Path) -> dict[str, Parameter]:
             raise ParameterError(f"{path}: the parameters cell may hold only `name = literal` assignments (line {stmt.lineno})")
         default = ast.literal_eval(value_node)
         types = _types_from_annotation(annotation) if annotation is not None else _types_from_default(default)
-        params[name] = Parameter(name, default, types, _type_name(types))
+        rule = allowed.get(stmt.end_lineno)
+        if rule is not None:
+            allowed_rule(rule)  # readable
+        params[name] = Parameter(name, default, types, _type_name(types), rule)
     return params
 
 
@@ -165,6 +235,8 @@ def check_parameters(notebook: str | Path, given: dict[str, Any]) -> dict[str, A
         raise ParameterError(
             "wrong parameter type: " + "; ".join(wrong) + f"\nvalid parameters and their defaults:\n{valid}"
         )
+    for name, value in given.items():
+        params[name].check(value)
     # `-p sampling_bias 1` means 1.0 where the default is a float
     return {
         k: float(v) if isinstance(params[k].default, float) and type(v) is int else v for k, v in given.items()
@@ -184,6 +256,10 @@ def list_notebooks() -> list[Path]:
     return sorted(NOTEBOOK_DIR.glob("*.py"))
 
 
+FAILED_FILE = "FAILED"  # in a chapter's output folder whose last run failed, with the error's last line
+RESULT_FILES = ("metrics.json", "run.json")  # what a failed run removes: the results of an earlier one
+
+
 def run_notebook(
     notebook: str | Path,
     given: dict[str, Any] | None = None,
@@ -194,7 +270,8 @@ def run_notebook(
     """Check, convert and execute ``notebook``; return the output folder.
 
     The executed notebook is written as ``<output_dir>/<notebook>.ipynb`` beside the artifacts that the
-    notebook itself writes there (metrics.json, figures, run.json).
+    notebook itself writes there (metrics.json, figures, run.json). A run that fails leaves ``FAILED`` there and
+    no metrics.json or run.json (of this run or an earlier one).
     """
     import jupytext
     import papermill
@@ -215,13 +292,22 @@ def run_notebook(
     logging.getLogger("papermill").addFilter(lambda record: "Passed unknown parameter" not in record.getMessage())
     nb.metadata.setdefault("kernelspec", {"name": "python3", "display_name": "Python 3", "language": "python"})
     started = time.perf_counter()
-    papermill.execute_notebook(
-        nb,
-        str(out / f"{notebook.stem}.ipynb"),
-        parameters={**given, "output_dir": str(out)},
-        kernel_name="python3",
-        cwd=str(notebook.resolve().parent),
-        progress_bar=progress,
-    )
+    failed = out / FAILED_FILE
+    failed.unlink(missing_ok=True)
+    try:
+        papermill.execute_notebook(
+            nb,
+            str(out / f"{notebook.stem}.ipynb"),
+            parameters={**given, "output_dir": str(out)},
+            kernel_name="python3",
+            cwd=str(notebook.resolve().parent),
+            progress_bar=progress,
+        )
+    except BaseException as error:  # an older run's results must not stand beside this run's failure
+        for name in RESULT_FILES:
+            (out / name).unlink(missing_ok=True)
+        last = (str(error).strip().splitlines() or [type(error).__name__])[-1]
+        failed.write_text(f"{notebook.name} failed: {last}\nsee {notebook.stem}.ipynb\n")
+        raise
     print(f"{notebook.name}: done in {time.perf_counter() - started:.1f} s -> {out}", file=sys.stderr)
     return out

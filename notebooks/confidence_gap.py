@@ -30,7 +30,7 @@
 # Llama pretrained from scratch).
 
 # %% tags=["parameters"]
-runs_dir: str | None = None  # default results/llm_recursive/runs
+runs_dir: str | None = None  # default results/llm_recursive/runs; allowed: None or existing folder
 method = "ce"  # the fine-tuning loss of Fig. 1's fine-tuned model (the paper: standard cross entropy)
 output_dir: str | None = None
 

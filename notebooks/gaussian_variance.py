@@ -43,21 +43,21 @@
 # ```
 
 # %% tags=["parameters"]
-generations = 100  # generations of the self-consuming loop (Fig. 2)
-n_samples = 10000  # samples drawn per generation
-sampling_bias = 0.9  # lambda of Eq. 1
-gammas = [None, 0.85, 0.8]  # TCE thresholds; None is plain maximum likelihood (CE)
-seeds = 20  # independent chains per setting
-seed = 0
-collapse_fraction = 0.1  # "collapsed": variance below this fraction of its start
-blowup_factor = 10.0  # "diverged": variance above this multiple of its start
-sweep_gammas = [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0]
-sweep_sampling_biases = [0.8, 0.825, 0.85, 0.875, 0.9, 0.925, 0.95, 0.975, 1.0]
-sweep_generations = 200
-sweep_seeds = 5
-sweep_n_samples = 2000
-estimator_generations = 1000  # Appendix C, Fig. C4
-estimator_noise = 0.1  # relative noise of the noisy estimator (see Appendix C below)
+generations = 100  # generations of the self-consuming loop (Fig. 2); allowed: >= 1
+n_samples = 10000  # samples drawn per generation; allowed: >= 2
+sampling_bias = 0.9  # lambda of Eq. 1; allowed: > 0
+gammas = [None, 0.85, 0.8]  # TCE thresholds; None is plain maximum likelihood (CE); allowed: each None or (0, 1]
+seeds = 20  # independent chains per setting; allowed: >= 1
+seed = 0  # allowed: >= 0
+collapse_fraction = 0.1  # "collapsed": variance below this fraction of its start; allowed: (0, 1)
+blowup_factor = 10.0  # "diverged": variance above this multiple of its start; allowed: > 1
+sweep_gammas = [0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0]  # allowed: each (0, 1]
+sweep_sampling_biases = [0.8, 0.825, 0.85, 0.875, 0.9, 0.925, 0.95, 0.975, 1.0]  # allowed: each > 0
+sweep_generations = 200  # allowed: >= 1
+sweep_seeds = 5  # allowed: >= 1
+sweep_n_samples = 2000  # allowed: >= 2
+estimator_generations = 1000  # Appendix C, Fig. C4; allowed: >= 1
+estimator_noise = 0.1  # relative noise of the noisy estimator (see Appendix C below); allowed: >= 0
 output_dir: str | None = None
 
 # %%

@@ -39,17 +39,17 @@
 # Gaussian chapter, applied to whole mixtures.
 
 # %% tags=["parameters"]
-n_components = 2
-n_samples = 1000
-generations = 100
-gamma = 0.8
-sampling_bias = 0.9
-minority_weight = 0.3
-seeds = 10
-seed = 0
-sweep_gammas = [0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0]
-sweep_sampling_biases = [0.85, 0.9, 0.95, 1.0]
-sweep_seeds = 5
+n_components = 2  # allowed: >= 1
+n_samples = 1000  # allowed: >= 2
+generations = 100  # allowed: >= 1
+gamma = 0.8  # allowed: None or (0, 1]
+sampling_bias = 0.9  # allowed: > 0
+minority_weight = 0.3  # allowed: (0, 0.5]
+seeds = 10  # allowed: >= 1
+seed = 0  # allowed: >= 0
+sweep_gammas = [0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0]  # allowed: each (0, 1]
+sweep_sampling_biases = [0.85, 0.9, 0.95, 1.0]  # allowed: each > 0
+sweep_seeds = 5  # allowed: >= 1
 output_dir: str | None = None
 
 # %%

@@ -38,15 +38,15 @@
 # %% tags=["parameters"]
 model = "smollm2-135m"
 control_model = "tiny-random"
-control_seeds = 5
+control_seeds = 5  # allowed: >= 1
 source = "wikipedia-offline"
-per_paragraph = 5
-n_paragraphs = 20
-min_words = 40
-n_splits = 2
-batch_size = 16
-n_boot = 2000
-seed = 0
+per_paragraph = 5  # allowed: >= 1
+n_paragraphs = 20  # allowed: >= 1
+min_words = 40  # allowed: >= 0
+n_splits = 2  # allowed: >= 1
+batch_size = 16  # allowed: >= 1
+n_boot = 2000  # allowed: >= 1
+seed = 0  # allowed: >= 0
 output_dir: str | None = None
 
 # %%

@@ -27,20 +27,20 @@
 # entropy, with a memory-lean path for large vocabularies; (4) how to use them in your own `transformers.Trainer`.
 
 # %% tags=["parameters"]
-seed = 0
+seed = 0  # allowed: >= 0
 output_dir: str | None = None
 text = "wikipedia-offline"  # a fortifai.recursive.corpus source or a text file; "wikitext-2-test" needs a copy or the hub
-tce_gamma = 0.9
-focal_gammas = [1.0, 2.0]
+tce_gamma = 0.9  # allowed: >= 0
+focal_gammas = [1.0, 2.0]  # allowed: each >= 0
 dynamic_alpha = 1.0
-bigram_vocab = 5000
-bigram_prior = 1.0
-train_fraction = 0.8
-bench_tokens = 512
-bench_vocab = 8192
-bench_hidden = 256
-bench_repeats = 3
-trainer_steps = 3
+bigram_vocab = 5000  # allowed: >= 2
+bigram_prior = 1.0  # allowed: > 0
+train_fraction = 0.8  # allowed: (0, 1)
+bench_tokens = 512  # allowed: >= 1
+bench_vocab = 8192  # allowed: >= 2
+bench_hidden = 256  # allowed: >= 1
+bench_repeats = 3  # allowed: >= 1
+trainer_steps = 3  # allowed: >= 1
 
 # %%
 import importlib.util

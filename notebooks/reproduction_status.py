@@ -26,7 +26,7 @@
 # they agree with the committed ones.
 
 # %% tags=["parameters"]
-claims_dir: str | None = None  # default results/claims (the committed claims of every chapter)
+claims_dir: str | None = None  # default results/claims (the committed claims of every chapter); allowed: None or existing folder
 output_dir: str | None = None
 
 # %%

@@ -40,21 +40,21 @@
 # takes hours on a laptop CPU.
 
 # %% tags=["parameters"]
-source = "auto"
-n_train = 5000
-generations = 10
-epochs = 6
-batch_size = 64
-lr = 0.002
-hidden = 128
-latent = 8
-gamma = 0.9
+source = "auto"  # allowed: auto | package | hub | torchvision | digits
+n_train = 5000  # allowed: >= 1
+generations = 10  # allowed: >= 1
+epochs = 6  # allowed: >= 1
+batch_size = 64  # allowed: >= 1
+lr = 0.002  # allowed: > 0
+hidden = 128  # allowed: >= 1
+latent = 8  # allowed: >= 1
+gamma = 0.9  # allowed: None or >= 0
 alpha = 0.5
-sample_mode = "mean"
-classifier_train = 50000
-classifier_epochs = 5
-seeds = 3
-seed = 0
+sample_mode = "mean"  # allowed: mean | bernoulli
+classifier_train = 50000  # allowed: >= 1
+classifier_epochs = 5  # allowed: >= 1
+seeds = 3  # allowed: >= 1
+seed = 0  # allowed: >= 0
 output_dir: str | None = None
 
 # %%
