@@ -99,10 +99,27 @@ def load_questions(path: str | os.PathLike, duplicates: str = "keep") -> KRQuest
     if not path.is_file():
         raise FileNotFoundError(f"KR-test file not found: {path}")
     try:
-        items = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_bytes().decode("utf-8-sig")  # a byte-order mark, as some editors write, is read past
+    except UnicodeDecodeError as err:
+        raise KRFormatError(f"{path}: not UTF-8 (byte {err.object[err.start]:#04x} at offset {err.start}); save it "
+                            "as UTF-8, e.g. iconv -f latin1 -t utf-8") from None
+    try:
+        items = json.loads(text)
     except json.JSONDecodeError as err:
-        raise KRFormatError(f"{path}: not valid JSON ({err})") from None
+        items = _json_lines(text)
+        if items is None:
+            raise KRFormatError(f"{path}: not valid JSON ({err}); expected one JSON list of question objects "
+                                "(or JSON Lines, one object per line)") from None
     return validate_questions(items, duplicates)
+
+
+def _json_lines(text: str) -> list | None:
+    """The objects of a JSON Lines text (one per non-empty line), or None when it is not one."""
+    try:
+        rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+    except json.JSONDecodeError:
+        return None
+    return rows if len(rows) > 1 and all(isinstance(row, dict) for row in rows) else None
 
 
 def write_questions(questions: Iterable[KRQuestion | dict], path: str | os.PathLike) -> Path:

@@ -285,6 +285,8 @@ def score_questions_per_item(model, tokenizer, questions: Sequence[KRQuestion | 
     import torch
 
     questions = _check_scoring_args(questions, 1, normalization)
+    if not questions:
+        return np.zeros((0, 2))
     contexts, trues, falses = _continuation_ids(tokenizer, questions, delimiter)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     out = np.zeros((len(questions), 2))

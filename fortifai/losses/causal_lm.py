@@ -8,7 +8,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .functional import LOSSES, _check_loss
+from .functional import LOSSES, _check_loss, _resolve_loss_params
 
 
 def _shift_labels(labels: torch.Tensor, ignore_index: int) -> torch.Tensor:
@@ -84,7 +84,9 @@ def compute_loss_func(loss: str = "tce", *, ignore_index: int = -100, **loss_kwa
     gradient accumulation gives the gradients of one large batch. The masked fraction of the last call is kept
     on the returned function as ``.masked_fraction`` (a detached tensor, so logging costs no device sync).
     """
-    _check_loss(loss)
+    _resolve_loss_params(loss, loss_kwargs)  # a misspelt or out-of-range parameter fails here, not at the first step
+    if not isinstance(ignore_index, int) or isinstance(ignore_index, bool):
+        raise ValueError(f"ignore_index must be an int, got {ignore_index!r}")
     if loss_kwargs.get("denominator", "valid") == "kept":
         raise ValueError(
             "denominator must be 'valid' for the Trainer: it divides by num_items_in_batch, the non-ignored "

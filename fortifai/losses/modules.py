@@ -17,6 +17,13 @@ from .functional import (
 from .spec import DENOMINATORS, check_choice
 
 
+def _check_ignore_index(value) -> int:
+    # checked when the module is built, as nn.CrossEntropyLoss would fail only at the first forward
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError(f"ignore_index must be an int, got {value!r}")
+    return value
+
+
 class TruncatedCrossEntropyLoss(nn.Module):
     """Module form of :func:`truncated_cross_entropy`; a drop-in for ``nn.CrossEntropyLoss``.
 
@@ -36,7 +43,7 @@ class TruncatedCrossEntropyLoss(nn.Module):
     ):
         super().__init__()
         self.gamma = _check_tce_gamma(gamma)
-        self.ignore_index = ignore_index
+        self.ignore_index = _check_ignore_index(ignore_index)
         self.reduction = check_choice("reduction", reduction, _REDUCTIONS)
         self.denominator = check_choice("denominator", denominator, DENOMINATORS)
         self.return_masked_fraction = return_masked_fraction
@@ -64,7 +71,7 @@ class DynamicTruncatedCrossEntropyLoss(nn.Module):
     ):
         super().__init__()
         self.alpha = _check_dynamic_alpha(alpha)
-        self.ignore_index = ignore_index
+        self.ignore_index = _check_ignore_index(ignore_index)
         self.reduction = check_choice("reduction", reduction, _REDUCTIONS)
         self.denominator = check_choice("denominator", denominator, DENOMINATORS)
         self.return_masked_fraction = return_masked_fraction
@@ -92,7 +99,7 @@ class FocalLoss(nn.Module):
     ):
         super().__init__()
         self.gamma, self.alpha = _check_focal(gamma, alpha)
-        self.ignore_index = ignore_index
+        self.ignore_index = _check_ignore_index(ignore_index)
         self.reduction = check_choice("reduction", reduction, _REDUCTIONS)
         self.return_masked_fraction = return_masked_fraction
 

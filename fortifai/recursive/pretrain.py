@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -91,6 +92,35 @@ def _key(name: str, spec: ScratchSpec, texts: list[str], seed: int) -> str:
     return digest.hexdigest()[:16]
 
 
+def _partial_suffix() -> str:
+    # the host too: on shared storage a pid says nothing about another machine's processes
+    return f".partial-{socket.gethostname()}-"
+
+
+def remove_stale_partials(folder: Path) -> list[Path]:
+    """Remove the scratch folders that pretrainings on this host left in ``folder`` when killed
+    (``<name>.partial-<host>-<pid>``, or ``<name>.partial-<pid>`` as older versions named them, of a pid no longer
+    running); return them."""
+    removed = []
+    for partial in folder.glob("*.partial-*"):
+        owner = partial.name.rsplit(".partial-", 1)[1]
+        host, _, pid = owner.rpartition("-")
+        if host in ("", socket.gethostname()) and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(partial, ignore_errors=True)
+            removed.append(partial)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 def pretrain(name: str, texts: list[str], seed: int = 0, output_dir: str | Path | None = None, progress: bool = True):
     """Fit the tokenizer, train the model on ``texts`` with CE; cache and return the folder holding both.
 
@@ -102,6 +132,7 @@ def pretrain(name: str, texts: list[str], seed: int = 0, output_dir: str | Path 
         raise ValueError("pretraining needs text: texts is empty")
     spec = SCRATCH_MODELS[name]
     folder = Path(output_dir) if output_dir else cache_dir() / "scratch" / f"{name}-{_key(name, spec, texts, seed)}"
+    remove_stale_partials(folder.parent)
     if (folder / "pretrain.json").is_file():
         return folder
 
@@ -115,7 +146,8 @@ def pretrain(name: str, texts: list[str], seed: int = 0, output_dir: str | Path 
     tokenizer = _fit_tokenizer(texts, spec.vocab_size)
     model = AutoModelForCausalLM.from_config(_model_config(spec, tokenizer))
     train = block_dataset(tokenizer, texts, spec.block_size)
-    scratch = folder.with_name(f"{folder.name}.partial-{os.getpid()}")  # one per process: runs may start together
+    # one per process: runs may start together
+    scratch = folder.with_name(f"{folder.name}{_partial_suffix()}{os.getpid()}")
     shutil.rmtree(scratch, ignore_errors=True)
     args = TrainingArguments(
         output_dir=str(scratch / "trainer"), max_steps=spec.steps, per_device_train_batch_size=spec.batch_size,
