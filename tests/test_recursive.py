@@ -263,8 +263,10 @@ def test_a_stage_records_margins_real_text_likelihood_diversity_and_paragraphs(t
         assert len(nll["split0"]) == len(data["splits"][0]) and len(nll["heldout"]) == len(data["heldout"])
         assert all(0 < v < 20 for v in nll["split0"] + nll["heldout"])
         fidelity = stage["regeneration_fidelity"]["0"]
-        assert fidelity["source_paragraphs"] == len(data["splits"][0]) and fidelity["paragraphs"] >= 1
+        source = data["splits"][0] if stage["stage"] == 0 else previous["0"]  # split 0 from the generation before
+        assert fidelity["source_paragraphs"] == len(source) and fidelity["paragraphs"] >= 1
         assert 0 < fidelity["distinct_1"] <= fidelity["distinct_2"] <= fidelity["distinct_3"] <= 1
+        previous = json.loads((tmp_path / "run" / f"stage_{stage['stage']}" / "generated.json").read_text())
     # M0 trained on split 0: its originals are likelier under M0 than under the base model, which stage 0 also scores
     stage0 = result["stages"][0]["real_nll"]
     assert sum(stage0["model"]["split0"]) < sum(stage0["base"]["split0"])
@@ -279,13 +281,11 @@ def test_the_control_arm_trains_every_stage_on_real_splits(tmp_path):
         control = json.loads((tmp_path / "control" / f"stage_{i}" / "metrics.json").read_text())
         other = json.loads((tmp_path / "recursive" / f"stage_{i}" / "metrics.json").read_text())
         assert control["train"]["real_fraction"] == 1.0 and control["trained_on"] == other["trained_on"]
-        assert control["train"]["train_blocks"] >= other["train"]["train_blocks"] - i  # the same splits, real text
         # split 0 alone is regenerated, from its real text, for the same evaluations
         assert list(control["regeneration_fidelity"]) == ["0"]
         fidelity = control["regeneration_fidelity"]["0"]
         assert fidelity["ngram4_precision"] == fidelity["ngram4_precision_original"]
         assert set(control["kr"]) == set(other["kr"])
-    assert control["train"]["train_blocks"] != other["train"]["train_blocks"] or i == 0
     # the same seed's splits and questions: the arms are paired
     assert recursive.read_run_data(tmp_path / "control") == recursive.read_run_data(tmp_path / "recursive")
 
