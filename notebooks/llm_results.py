@@ -101,6 +101,39 @@ for s in gate_settings:
 display(Markdown("\n".join(rows)))
 
 # %% [markdown]
+# ## The decisive test: its plan, fixed before its runs
+#
+# Every earlier setting left the central claim, "TCE delays collapse", underpowered or inconclusive: on the real
+# leads the baseline cannot fail (its measured chance lies above the failure threshold), only 4-7% of the KR
+# questions were answered differently by the two losses, and the runs kept only right or wrong per question.
+# The decisive test (`presets/llm_recursive/decisive.yaml`) was planned in code ({mod}`fortifai.claims.llm`,
+# `PLAN`) before any of its runs existed:
+#
+# - **setting**: SmolLM2-135M on the counterfactual leads, four stages M0..M3 (the paper's own gaps at M3 are
+#   most of those at M5), CE and TCE 0.9 on shared seeds; a split is one document, its paragraphs joined by the
+#   blank line regeneration keeps;
+# - **primary endpoint**: the share of CE's M0-to-M3 loss on split 0 that TCE 0.9 avoids,
+#   `1 - loss_TCE / loss_CE` (means over seeds), on the mean KR *margin* of split 0 (the score of the true
+#   continuation minus the false one, every question the text allows), with a paired bootstrap interval over
+#   seeds; **secondaries**: the same share on KR-split 0 accuracy and on the NLL of split 0's original
+#   paragraphs, and the arm-by-loss interaction with the control arm (`regenerate: false`: the same schedule on
+#   real text only), which separates "TCE delays collapse" from "TCE overfits less";
+# - **the paper's value on the same footing**: the share Table D2's KR-split 0 gives, and what the abstract's
+#   time-to-failure ratio would mean under a linear decline (both computed below from
+#   `fortifai/data/paper_llm_tables.yaml`);
+# - **the verdict rule**, printed below from the code that applies it;
+# - **seeds**: three pilot seeds first; their spread sets how many seed pairs give 80% power to tell the paper's
+#   share from none (the last column), and the main sweep runs that many.
+
+# %%
+decisive = lc.decisive_test(*lc.decisive_settings(groups))
+display(Markdown(
+    f"The paper's share of CE's loss avoided (Table D2, KR-split 0): **{decisive['paper_share']:.0%}** from M0 to M5, "
+    f"{decisive['paper_share_same_length']:.0%} from M0 to M3; the abstract's {lr.paper_headline()['abstract']}x "
+    f"under a linear decline: {decisive['headline']:.0%}.\n\n**Rule**: {decisive['rule']}."))
+display(Markdown(lc.decisive_markdown(decisive)))
+
+# %% [markdown]
 # What each setting ran, read from its runs' parameters, beside the paper's (Sec. 4.1.3 and the authors'
 # decoding): the learning rate, epochs per stage and which epoch's checkpoint is kept, the split size, and the
 # decoding window.

@@ -74,3 +74,39 @@ def test_pairs_for_power_inverts_the_detectable_difference():
     assert power["pairs"] == 2
     power = llm.seeds_for_power([0.8, 1.3, 0.4], [1.0, 1.1, 0.9], paper=0.17)
     assert power["pairs"] == stats.pairs_for_power(0.17, float(np.std([0.2, -0.2, 0.5], ddof=1)))
+
+
+def _run(tmp_path, method, seed, margins, nll, regenerate=True):
+    from fortifai.llm_results import Run
+    from fortifai.results import write_json
+
+    folder = tmp_path / f"{method}-{seed}-{regenerate}"
+    write_json(folder / "data.json", {"kr_items": [[{"q": seed}]]})
+    loss, gamma = (method, None) if method == "ce" else ("tce", 0.9)
+    params = dict(model="smollm2-135m", dataset="wikipedia-offline-counterfactual", stages=4, loss=loss, gamma=gamma,
+                  seed=seed, paragraph_separator="blank_line", regenerate=regenerate)
+    stages = [{"stage": i, "kr": {"0": {"margin": [m, m + 0.2], "correct": [m > 0, m + 0.2 > 0], "n": 2,
+                                        "accuracy": ((m > 0) + (m + 0.2 > 0)) / 2}},
+               "real_nll": {"model": {"split0": [v, v]}}} for i, (m, v) in enumerate(zip(margins, nll))]
+    return Run(folder, params, stages)
+
+
+def test_the_decisive_test_reads_both_arms_and_applies_the_plan(tmp_path):
+    from fortifai.llm_results import group_runs
+
+    runs = []
+    for seed, drop in enumerate([1.0, 1.2, 0.8]):
+        runs.append(_run(tmp_path, "ce", seed, [2.0, 2.0 - drop / 3, 2.0 - 2 * drop / 3, 2.0 - drop], [1, 1, 1, 1.5]))
+        runs.append(_run(tmp_path, "tce-0.9", seed, [2.0, 2.0, 2.0, 2.0 - drop / 2], [1, 1, 1, 1.25]))
+        runs.append(_run(tmp_path, "ce", seed, [2.0, 2.0, 2.0, 1.9], [1, 1, 1, 1.1], regenerate=False))
+        runs.append(_run(tmp_path, "tce-0.9", seed, [2.0, 2.0, 2.0, 1.9], [1, 1, 1, 1.1], regenerate=False))
+    recursive_arm, control_arm = llm.decisive_settings(group_runs(runs))
+    assert set(recursive_arm) == set(control_arm) == {"ce", "tce-0.9"}
+    result = llm.decisive_test(recursive_arm, control_arm)
+    primary = result["endpoints"]["kr_margin_split0"]
+    assert primary["seeds"] == [0, 1, 2]
+    assert primary["estimate"] == pytest.approx(0.5) and primary["verdict"] == "reproduced"
+    assert result["endpoints"]["real_nll_split0"]["estimate"] == pytest.approx(0.5)
+    # TCE's advantage under self-consumption (half of CE's loss) beyond its advantage on real text (none)
+    assert primary["interaction"]["difference"] == pytest.approx(0.5)
+    assert "|" in llm.decisive_markdown(result)

@@ -474,3 +474,31 @@ def decisive_test(recursive: dict[str, list[Run]], control: dict[str, list[Run]]
                 entry["interaction"]["seeds"] = both
         out["endpoints"][endpoint] = entry
     return out
+
+
+def decisive_settings(groups: dict[tuple, list[Run]]) -> tuple[dict[str, list[Run]], dict[str, list[Run]]]:
+    """From :func:`fortifai.llm_results.group_runs`: the plan's setting's runs by method, recursive arm and control
+    arm (``regenerate: false``)."""
+    arms: tuple[dict[str, list[Run]], dict[str, list[Run]]] = ({}, {})
+    for (setting, method), runs in groups.items():
+        params = dict(setting)
+        if (params.get("dataset"), params.get("model"), params.get("stages"), params.get("paragraph_separator")) == (
+                PLAN["dataset"], PLAN["model"], PLAN["stages"], "blank_line"):
+            arms[0 if params.get("regenerate", True) else 1].setdefault(method, []).extend(runs)
+    return arms
+
+
+def decisive_markdown(result: dict[str, Any]) -> str:
+    """The plan and, where runs are in, each endpoint's share of CE's loss avoided with its verdict, as a table."""
+    rows = ["| endpoint | seeds | CE's loss M0→M3 | TCE 0.9's | share of CE's loss avoided (95% paired bootstrap) "
+            "| verdict | seed pairs for 80% power |", "|---|---|---|---|---|---|---|"]
+    for endpoint, e in result["endpoints"].items():
+        if not e["seeds"]:
+            rows.append(f"| {ENDPOINTS[endpoint]} | 0 | | | | {e['verdict']} | |")
+            continue
+        interval = (f"[{e['ci_low']:+.0%}, {e['ci_high']:+.0%}]" if np.isfinite(e["ci_low"]) else "no interval")
+        pairs = e["power"]["pairs"]
+        rows.append(f"| {ENDPOINTS[endpoint]} | {len(e['seeds'])} | {np.mean(e['baseline_loss']):+.3g} "
+                    f"| {np.mean(e['method_loss']):+.3g} | {e['estimate']:+.0%} {interval} | **{e['verdict']}**: "
+                    f"{e['why']} | {pairs if pairs is not None else 'more than 10,000'} |")
+    return "\n".join(rows)
