@@ -23,7 +23,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .losses.spec import Method
-from .recursive import RecursiveConfig, kr_accuracy, time_to_failure
+from .recursive import KR_FAILURE_THRESHOLD, RecursiveConfig, kr_accuracy, time_to_failure
 from .results import read_json
 
 METRICS = ("blimp", "hellaswag", "gsm8k", "kr_split0", "kr_total")
@@ -140,6 +140,14 @@ def metric_matrix(runs: Sequence[Run], metric: str) -> np.ndarray:
     return np.array([run.values(metric) for run in runs], dtype=float)
 
 
+def padded(rows: Sequence[Sequence[float | None]]) -> np.ndarray:
+    """Rows of unequal length (runs still going have fewer stages) as one float array, nan where a row ends early
+    and where a value is None."""
+    width = max(map(len, rows), default=0)
+    return np.array([[np.nan if v is None else v for v in row] + [np.nan] * (width - len(row)) for row in rows],
+                    dtype=float)
+
+
 def mean_and_sem(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean over seeds (axis 0) and its standard error (0 with one seed)."""
     values = np.asarray(values, dtype=float)
@@ -151,7 +159,7 @@ def mean_and_sem(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, sem
 
 
-def times_to_failure(runs: Sequence[Run], threshold: float = 0.75) -> list[float]:
+def times_to_failure(runs: Sequence[Run], threshold: float = KR_FAILURE_THRESHOLD) -> list[float]:
     """Per run (seed), stages until KR split 0 falls below ``threshold`` (inf: not within the run)."""
     return [time_to_failure(run.values("kr_split0"), threshold) for run in runs]
 
@@ -168,6 +176,12 @@ def paper_headline() -> dict[str, float]:
     return dict(_paper_file()["headline"])
 
 
+def paper_setting() -> dict[str, str]:
+    """The paper's fine-tuning setting as the chapter shows it beside ours (Sec. 4.1.3 and the authors' decoding),
+    from the ``setting:`` block of ``fortifai/data/paper_llm_tables.yaml``: ``{"learning rate": "2e-05", ...}``."""
+    return {label: str(value) for label, value in _paper_file()["setting"].items()}
+
+
 @lru_cache(maxsize=1)
 def paper_tables() -> dict[str, Any]:
     """The paper's Tables D2-D5 as fractions: ``{table: {model, dataset, values: {method: {metric: [M0..M5]}}}}``."""
@@ -180,7 +194,7 @@ def paper_tables() -> dict[str, Any]:
     return out
 
 
-def paper_time_to_failure(table: str, method: str, threshold: float = 0.75) -> float:
+def paper_time_to_failure(table: str, method: str, threshold: float = KR_FAILURE_THRESHOLD) -> float:
     """Time to failure computed the way we compute ours, from the paper's KR-split 0 row of ``table``."""
     return time_to_failure(paper_tables()[table]["values"][method]["kr_split0"], threshold)
 

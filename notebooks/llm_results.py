@@ -9,7 +9,6 @@
 #     language: python
 #     name: python3
 # ---
-
 # %% [markdown]
 # # Language-model results beside the paper's
 #
@@ -53,23 +52,19 @@ min_seeds = 1  # settings and methods with fewer finished seeds are left out
 n_boot = 10000
 output_dir: str | None = None
 
-# %%
+# %% tags=["hide-input"]
 from pathlib import Path
 
-import matplotlib.pyplot as plt
-import numpy as np
 from IPython.display import Markdown, display
 
-from fortifai import llm_results as lr
-from fortifai import recursive
+from fortifai import llm_report, recursive
 from fortifai.claims import llm as lc
 from fortifai.plotting import FigureLog, use_style
 from fortifai.report import claims_markdown, publish_claims
-from fortifai.results import REPO_ROOT, RUNS_DIR, RunRecord, read_json, resolve_output_dir, write_json
+from fortifai.results import RUNS_DIR, RunRecord, resolve_output_dir, write_json
 
 use_style()
-if paper_table not in lr.paper_tables():
-    raise ValueError(f"paper_table must be one of {sorted(lr.paper_tables())}, got {paper_table!r}")
+paper = llm_report.paper_for(paper_table)
 output_dir = resolve_output_dir(output_dir, "llm_results")
 runs_dir = Path(runs_dir) if runs_dir else RUNS_DIR
 if kr_failure_threshold is None:
@@ -77,28 +72,9 @@ if kr_failure_threshold is None:
 record = RunRecord(output_dir, params=dict(runs_dir=str(runs_dir), paper_table=paper_table,
                                            kr_failure_threshold=kr_failure_threshold, min_seeds=min_seeds,
                                            n_boot=n_boot), seed=0)
-paper = lr.paper_tables()[paper_table]
 # every run with M0 finished (the gate needs no more); the comparisons take the finished runs only
-started = lr.group_runs(lr.load_runs(runs_dir, partial=True))
-groups = {key: [r for r in runs if len(r.stages) == r.params["stages"]] for key, runs in started.items()}
-groups = {key: runs for key, runs in groups.items() if len(runs) >= min_seeds}
-
-
-def pretrained_first(keys) -> list:
-    """Settings, pretrained models first (the main evidence), scratch models after."""
-    return sorted(set(keys), key=lambda s: (str(dict(s)["model"]).startswith("scratch"), lr.setting_name(s)))
-
-
-gate_settings = pretrained_first(s for s, _ in started)
-settings = [s for s in pretrained_first(s for s, _ in groups) if "ce" in lr.by_method(groups, s)]
-if not gate_settings:
-    raise RuntimeError(f"no run in {runs_dir} has finished M0; run `fortifai sweep` first")
-rows = ["| setting | methods (seeds finished / at M0 or later) |", "|---|---|"]
-for s in gate_settings:
-    rows.append(f"| {lr.setting_name(s)} | " + ", ".join(
-        f"{lr.method_label(m)} ({len(groups.get((s, m), []))} / {len(r)})" for m, r in lr.by_method(started, s).items())
-        + " |")
-display(Markdown("\n".join(rows)))
+chapter = llm_report.ChapterRuns.load(runs_dir, min_seeds)
+figures = FigureLog(output_dir)
 
 # %% [markdown]
 # ## The decisive test: its plan, fixed before its runs
@@ -126,57 +102,30 @@ display(Markdown("\n".join(rows)))
 #   share from none (the last column), and the main sweep runs that many.
 
 # %%
-decisive = lc.decisive_test(*lc.decisive_settings(groups))
-display(Markdown(
-    f"The paper's share of CE's loss avoided (Table D2, KR-split 0): **{decisive['paper_share']:.0%}** from M0 to M5, "
-    f"{decisive['paper_share_same_length']:.0%} from M0 to M3; the abstract's {lr.paper_headline()['abstract']}x "
-    f"under a linear decline: {decisive['headline']:.0%}.\n\n**Rule**: {decisive['rule']}."))
+decisive = lc.decisive_test(*lc.decisive_settings(chapter.groups))
+display(Markdown(llm_report.decisive_summary(decisive)))
 display(Markdown(lc.decisive_markdown(decisive)))
 
 # %% [markdown]
-# What each setting ran, read from its runs' parameters, beside the paper's (Sec. 4.1.3 and the authors'
+# The runs found in `runs_dir` by setting and method (seeds finished / seeds at M0 or later), and what each
+# setting ran, read from its runs' parameters, beside the paper's (Sec. 4.1.3 and the authors'
 # decoding): the learning rate, epochs per stage and which epoch's checkpoint is kept, the split size, and the
 # decoding window.
 
 # %%
-PAPER_SETTING = {"learning rate": "2e-05", "epochs": "10", "checkpoint": "best (by the authors' KR-test)",
-                 "split": "not given", "batch (blocks)": "64", "context / new tokens / beams": "512 / 32 / 5",
-                 "stages": "6"}
-param_rows = ["| | " + " | ".join(lr.setting_name(s) for s in gate_settings) + " | paper |",
-              "|---|" + "---|" * (len(gate_settings) + 1)]
-for label, show in (("learning rate", lambda p: f"{p['learning_rate']:g}"), ("epochs", lambda p: str(p["epochs"])),
-                    ("checkpoint", lambda p: {"last": "last epoch", "heldout_loss": "best held-out CE"}[
-                        p["checkpoint_selection"]]),
-                    ("split", lambda p: f"{p['split_paragraphs']} paragraphs"),
-                    ("batch (blocks)", lambda p: str(p["batch_size"])),
-                    ("context / new tokens / beams", lambda p: f"{p['context_tokens']} / {p['new_tokens']} / "
-                                                               f"{p['num_beams']}"),
-                    ("stages", lambda p: str(p["stages"]))):
-    param_rows.append(f"| {label} | " + " | ".join(show(dict(s)) for s in gate_settings) + f" | {PAPER_SETTING[label]} |")
-display(Markdown("\n".join(param_rows)))
+display(Markdown(llm_report.runs_table(chapter)))
+display(Markdown(llm_report.setting_table(chapter)))
 
 # %% [markdown]
 # ## Knowledge retention per stage (Figs. 4, A1 and 6, A2)
 #
 # Left: KR-split 0, the questions on the split that is regenerated at every stage (the paper's measure of
-# collapse); the dotted line is the 75% failure threshold. Right: KR-total, over all splits' questions
+# collapse); the dotted line is the failure threshold. Right: KR-total, over all splits' questions
 # (including splits the model has not trained on yet, as in the paper). Lines: our mean over seeds, band
 # ± one standard error; dashed: the paper's values from the table `paper_table` names (D2: LLaMA-3.2-1B on WikiText-2, the default).
 
 # %%
-figures = FigureLog(output_dir)
-publish = figures.publish
-
-
-for s_index, setting in enumerate(settings):
-    per = lr.by_method(groups, setting)
-    fig, axes = plt.subplots(1, 2, figsize=(12, 3.8))
-    lr.plot_stages(axes[0], per, "kr_split0", paper)
-    axes[0].axhline(kr_failure_threshold * 100, color="red", ls=":", lw=1)
-    lr.plot_stages(axes[1], per, "kr_total", paper)
-    axes[0].legend(fontsize=8)
-    fig.suptitle(f"{lr.setting_name(setting)} (dashed: paper, {paper['model']} on {paper['dataset']})")
-    publish(fig, f"kr_stages_{s_index}")
+llm_report.kr_figures(chapter, paper, kr_failure_threshold, figures.publish)
 
 # %% [markdown]
 # ## Can these runs test the claim? The gate at M0
@@ -187,55 +136,21 @@ for s_index, setting in enumerate(settings):
 # tokens above gamma after training, an upper bound); how much of split 0 the first regeneration keeps (word
 # 4-gram precision against its input, BLEU-style clipped; the paper's Table E6 regenerations are
 # near-verbatim); and the KR-test's chance level, measured as M0's accuracy on the splits it has not trained
-# on (Wilson 95% interval). The failure threshold follows two ways: the paper's fixed 75%, and the paper's
+# on (Wilson 95% interval). The failure threshold follows two ways: the paper's fixed threshold, and the paper's
 # rule on the measured numbers (halfway between measured chance and M0's accuracy on split 0).
 # Mean over seeds; a verdict is **inconclusive** when the loss masks under 5% or the regeneration keeps
 # under 20% of the 4-grams.
 
 # %%
-gates = {}
-gate_rows = ["| setting | method | seeds | masked at M0 | 4-gram precision of M0's regeneration | type/token ratio "
-             "(original) | KR true sentences surviving | KR chance [95%] | KR-split 0 at M0 | threshold: paper / "
-             "measured |", "|---|---|---|---|---|---|---|---|---|---|"]
-
-
-def _mean(values, fmt="{:.1%}"):
-    values = [v for v in values if v is not None]
-    return fmt.format(float(np.mean(values))) if values else "–"
-
-
-for setting in gate_settings:
-    for method, runs in lr.by_method(started, setting).items():
-        g = [lc.run_gate(r) for r in runs]
-        for r, gate in zip(runs, g):
-            gates[r.folder.name] = gate
-        ttr = _mean([x["type_token_ratio_m0"] for x in g], "{:.2f}")
-        ttr_original = _mean([r.stages[0].get("regeneration_fidelity", {}).get("0", {}).get("type_token_ratio_original")
-                              for r in runs], "{:.2f}")
-        chance = [x["kr_chance_interval"] for x in g if x["kr_chance_interval"]]
-        gate_rows.append(
-            f"| {lr.setting_name(setting)} | {lr.method_label(method)} | {len(runs)} | "
-            f"{_mean([x['masked_fraction_m0'] for x in g])} | {_mean([x['ngram4_precision_m0'] for x in g])} | "
-            f"{ttr} ({ttr_original}) | {_mean([x['kr_prefix_survival_m0'] for x in g])} | "
-            f"{_mean([x['kr_chance'] for x in g])} [{_mean([c[0] for c in chance])}, {_mean([c[1] for c in chance])}] | "
-            f"{_mean([x['kr_split0_m0'] for x in g])} | 75% / {_mean([x['threshold_measured'] for x in g])} |")
-display(Markdown("\n".join(gate_rows)))
+gates = llm_report.run_gates(chapter)
+display(Markdown(llm_report.gate_table(chapter, gates)))
 
 # %% [markdown]
 # KR chance by kind of change (M0 on the splits it has not trained on, CE runs, pooled over seeds, %): a kind
 # far from 50% answers from word frequency or from the context, not from retention.
 
 # %%
-kind_rows = []
-for setting in gate_settings:
-    pooled = {}
-    for run in lr.by_method(started, setting).get("ce", []):
-        for kind, entry in (lc.run_chance(run) or {}).get("by_kind", {}).items():
-            right, n = pooled.get(kind, (0.0, 0))
-            pooled[kind] = (right + entry["accuracy"] * entry["n"], n + entry["n"])
-    kind_rows.append(f"| {lr.setting_name(setting)} | " + ", ".join(
-        f"{kind} {right / n:.0%} (n={n})" for kind, (right, n) in sorted(pooled.items())) + " |")
-display(Markdown("| setting | chance by kind |\n|---|---|\n" + "\n".join(kind_rows)))
+display(Markdown(llm_report.chance_by_kind_table(chapter)))
 
 # %% [markdown]
 # What a pretrained model answers before it trains on anything: the base model on the KR questions of the same
@@ -246,16 +161,7 @@ display(Markdown("| setting | chance by kind |\n|---|---|\n" + "\n".join(kind_ro
 # KR-test with room to fall below M0.
 
 # %%
-prior_path = REPO_ROOT / "results" / "gates" / "kr_prior.json"
-if prior_path.is_file():
-    prior = read_json(prior_path)
-    rows = [f"| {source} | {r['accuracy']:.1%} [{r['interval'][0]:.1%}, {r['interval'][1]:.1%}] | {r['n']} | "
-            + ", ".join(f"{kind} {k['accuracy']:.0%} (n={k['n']})" for kind, k in r["by_kind"].items()) + " |"
-            for source, r in prior["sources"].items()]
-    display(Markdown(f"{prior['model']}, {prior['paragraphs']} paragraphs (seed {prior['seed']}):\n\n"
-                     "| text | accuracy [95%] | questions | by kind |\n|---|---|---|---|\n" + "\n".join(rows)))
-else:
-    display(Markdown("Not measured here: `python scripts/kr_prior.py` writes it."))
+display(Markdown(llm_report.kr_prior_table()))
 
 # %% [markdown]
 # Regeneration fidelity of split 0 through the stages (4-gram precision of each regeneration against the text
@@ -264,35 +170,7 @@ else:
 # 0.9, which TCE 0.9 would have masked).
 
 # %%
-for s_index, setting in enumerate(gate_settings):
-    per = lr.by_method(started, setting)
-    fig, axes = plt.subplots(1, 3, figsize=(14, 3.6))
-    for j, (method, runs) in enumerate(per.items()):
-        for ax, key in zip(axes[:2], ("ngram4_precision", "ngram4_precision_original")):
-            rows = [[st.get("regeneration_fidelity", {}).get("0", {}).get(key, np.nan) or np.nan for st in r.stages]
-                    for r in runs]
-            width = max(map(len, rows))  # runs still going have fewer stages: nan where a stage is not done yet
-            values = np.array([row + [np.nan] * (width - len(row)) for row in rows], dtype=float)
-            mean, sem = lr.mean_and_sem(values)
-            ax.plot(np.arange(values.shape[1]), mean * 100, marker="o", color=f"C{j}", label=lr.method_label(method))
-        epochs = [[(st["train"].get("masked_fraction_by_epoch") if method != "ce" else
-                    st["train"].get("confident_fraction_by_epoch", {}).get("0.9")) for st in r.stages] for r in runs]
-        if all(all(e for e in run_epochs) for run_epochs in epochs):
-            flat = [[v for stage in run_epochs for v in stage] for run_epochs in epochs]
-            width = max(map(len, flat))
-            series = np.array([row + [np.nan] * (width - len(row)) for row in flat], dtype=float)
-            axes[2].plot(np.arange(series.shape[1]), np.nanmean(series, axis=0) * 100, color=f"C{j}",
-                         label=lr.method_label(method) + (" (share above 0.9)" if method == "ce" else ""))
-    axes[0].set(title="split 0: 4-gram precision vs its input (%)", xlabel="stage (model $M_i$)")
-    axes[1].set(title="split 0: 4-gram precision vs the original (%)", xlabel="stage (model $M_i$)")
-    axes[2].set(title="masked per epoch (%)", xlabel="epoch, all stages in order")
-    axes[0].legend(fontsize=8)
-    if axes[2].get_legend_handles_labels()[0]:
-        axes[2].legend(fontsize=8)
-    else:
-        axes[2].text(0.5, 0.5, "not recorded by these runs", transform=axes[2].transAxes, ha="center")
-    fig.suptitle(lr.setting_name(setting))
-    publish(fig, f"gate_{s_index}")
+llm_report.fidelity_figures(chapter, figures.publish)
 
 # %% [markdown]
 # ## Time to failure (Sec. 4.5, Figs. 6 and A2)
@@ -302,32 +180,12 @@ for s_index, setting in enumerate(gate_settings):
 # Runs of one seed share their splits and questions, so each loss is compared with CE *seed by seed*: the
 # ratio of mean times with a paired bootstrap interval (seed indices resampled jointly), the exact sign test
 # over seeds, with both thresholds. The paper's column applies the computation to its Table D2-D5 rows with
-# its 75% (the paper's text claims 2.3x for TCE on LLaMA/WikiText-2, which its Table D2 puts at 1.7x).
+# its threshold (the paper's text claims 2.3x for TCE on LLaMA/WikiText-2; this column shows what its Table D2
+# gives).
 
 # %%
-failure = {}
-ratio_rows = ["| setting | method | threshold | time to failure per seed | paired ratio to CE [95%] | sign test | "
-              "paper (" + paper_table + ") |", "|---|---|---|---|---|---|---|"]
-for setting in settings:
-    per = lr.by_method(groups, setting)
-    paper_ttf = {m: lr.paper_time_to_failure(paper_table, m, lc.PAPER_THRESHOLD) for m in paper["values"]}
-    for method, runs in per.items():
-        if method == "ce":
-            continue
-        pairs = lc.paired(runs, per["ce"])
-        for rule in lc.THRESHOLD_RULES:
-            c = lc.compare_failure(pairs, rule, n_boot=n_boot)
-            failure[f"{lr.setting_name(setting)} | {method} | {rule}"] = c
-            shown = ", ".join(f"{m:.2f} vs {b:.2f}" for m, b in zip(c["method"], c["baseline"]))
-            cell = ("–" if c["ratio"] is None else
-                    f"{'≥ ' if c['censored'] else ''}{c['ratio']:.2f}x [{c['ci_low']:.2f}, {c['ci_high']:.2f}]")
-            sign = "–" if c["ratio"] is None else (f"{c['sign_test']['positive']} of {c['sign_test']['n']} longer, "
-                                                    f"p = {c['sign_test']['p_value']:.2g}")
-            p = paper_ttf.get(method)
-            paper_cell = "–" if p is None or rule != "paper" else f"{p:.2f} ({p / paper_ttf['ce']:.2f}x)"
-            ratio_rows.append(f"| {lr.setting_name(setting)} | {lr.method_label(method)} | {rule} | {shown} | {cell} | "
-                              f"{sign} | {paper_cell} |")
-display(Markdown("\n".join(ratio_rows)))
+failure_markdown, failure = llm_report.failure_table(chapter, paper_table, n_boot)
+display(Markdown(failure_markdown))
 
 # %% [markdown]
 # ## The threshold gamma
@@ -337,31 +195,7 @@ display(Markdown("\n".join(ratio_rows)))
 # runs 0.9 and 0.99 only; a lower gamma masks more tokens and departs further from CE.
 
 # %%
-sweep = {}
-for s_index, setting in enumerate(settings):
-    per = lr.by_method(groups, setting)
-    gammas = sorted((float(m.split("-")[1]), m) for m in per if m.startswith("tce-"))
-    if len(gammas) < 2:
-        continue
-    points = gammas + [(1.0, "ce")]
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    for ax, (what, title) in zip(axes, (("ttf", "time to failure (stages)"), ("kr_split0", "KR-split 0 at the last stage (%)"),
-                                        ("kr_total", "KR-total at the last stage (%)"))):
-        means, sems = [], []
-        for _, method in points:
-            runs = per[method]
-            if what == "ttf":
-                values = np.minimum(lr.times_to_failure(runs, kr_failure_threshold), len(runs[0].stages))
-            else:
-                values = lr.metric_matrix(runs, what)[:, -1] * 100
-            mean, sem = lr.mean_and_sem(np.asarray(values, dtype=float)[:, None])
-            means.append(mean[0])
-            sems.append(sem[0])
-            sweep[f"{lr.setting_name(setting)} | {method} | {what}"] = np.asarray(values, dtype=float).tolist()
-        ax.errorbar([g for g, _ in points], means, yerr=sems, marker="o", capsize=3)
-        ax.set(xlabel="gamma (1 = CE)", title=title)
-    fig.suptitle(lr.setting_name(setting))
-    publish(fig, f"gamma_sweep_{s_index}")
+sweep = llm_report.gamma_sweep_figures(chapter, kr_failure_threshold, figures.publish)
 if not sweep:
     print("No setting has TCE runs at two or more thresholds.")
 
@@ -376,18 +210,7 @@ if not sweep:
 # The smollm2 tier runs no benchmark (its preset leaves lm-eval out for time): its panels are empty.
 
 # %%
-for s_index, setting in enumerate(settings):
-    per = lr.by_method(groups, setting)
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    for ax, metric in zip(axes, ("blimp", "hellaswag", "gsm8k")):
-        lr.plot_stages(ax, per, metric, paper)
-        status = per["ce"][0].status(metric)
-        if status != "ok":
-            ax.text(0.5, 0.08, f"ours {status}", transform=ax.transAxes, ha="center", fontsize=8, wrap=True)
-    if axes[0].get_legend_handles_labels()[0]:
-        axes[0].legend(fontsize=8)
-    fig.suptitle(f"{lr.setting_name(setting)} (dashed: paper, {paper['model']} on {paper['dataset']})")
-    publish(fig, f"benchmarks_{s_index}")
+llm_report.benchmarks_figures(chapter, paper, figures.publish)
 
 # %% [markdown]
 # ## Every stage, every metric (Tables D2-D5)
@@ -395,9 +218,7 @@ for s_index, setting in enumerate(settings):
 # Ours: mean ± standard error over seeds, in %. Paper: the table `paper_table` names, the same method and stage.
 
 # %%
-for setting in settings:
-    display(Markdown(f"**{lr.setting_name(setting)}**\n\n" + lr.stage_table_markdown(lr.by_method(groups, setting),
-                                                                                       paper=paper)))
+display(Markdown(llm_report.stage_tables(chapter, paper)))
 
 # %% [markdown]
 # ## Before and after collapse (Tables 1-4)
@@ -406,9 +227,7 @@ for setting in settings:
 # synthetic accumulation), each for CE and TCE 0.9; Table 1's "KR-test" is KR-total.
 
 # %%
-for setting in settings:
-    per = {m: r for m, r in lr.by_method(groups, setting).items() if m in ("ce", "tce-0.9")}
-    display(Markdown(f"**{lr.setting_name(setting)}**\n\n" + lr.stage_table_markdown(per, paper=paper, stages=[0, 5])))
+display(Markdown(llm_report.stage_tables(chapter, paper, methods=("ce", "tce-0.9"), stages=[0, 5])))
 
 # %% [markdown]
 # ## KL divergence of the regenerated text (Figs. 7, A3)
@@ -418,23 +237,7 @@ for setting in settings:
 # words missing from one side dominate; "smoothed": 0.5 added to every count.
 
 # %%
-kl = {}
-for s_index, setting in enumerate(settings):
-    per = lr.by_method(groups, setting)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
-    for j, (method, runs) in enumerate(per.items()):
-        per_run = [recursive.generated_kl(run.folder) for run in runs]
-        for ax, kind in zip(axes, ("authors", "smoothed")):
-            values = np.array([[row["total"][kind] for row in stages] for stages in per_run])
-            mean, sem = lr.mean_and_sem(values)
-            x = np.arange(values.shape[1])
-            ax.plot(x, mean, marker="o", color=f"C{j}", label=lr.method_label(method))
-            ax.fill_between(x, mean - sem, mean + sem, color=f"C{j}", alpha=0.2, lw=0)
-            ax.set(title=f"KL(generated || real), {kind}", xlabel="stage (model $M_i$)")
-            kl[f"{lr.setting_name(setting)} | {method} | {kind}"] = values.tolist()
-    axes[0].legend(fontsize=8)
-    fig.suptitle(lr.setting_name(setting))
-    publish(fig, f"kl_{s_index}")
+kl = llm_report.kl_figures(chapter, figures.publish)
 
 # %% [markdown]
 # ## One passage through the stages (Table E6)
@@ -443,19 +246,7 @@ for s_index, setting in enumerate(settings):
 # `new_tokens` tokens of a split are kept, everything after them is the model's. First 300 characters.
 
 # %%
-for setting in settings:
-    per = lr.by_method(groups, setting)
-    first_runs = {m: runs[0] for m, runs in per.items()}
-    real = recursive.read_run_data(per["ce"][0].folder)["splits"][0][0]
-    lines = ["| stage | " + " | ".join(lr.method_label(m) for m in first_runs) + " |", "|---" * (len(first_runs) + 1) + "|"]
-    same_data = all(recursive.read_run_data(r.folder)["splits"][0][0] == real for r in first_runs.values())
-    lines.append("| real | " + " | ".join([real[:300].replace("|", "/")] * len(first_runs)) + " |")
-    for i in range(len(per["ce"][0].stages)):
-        cells = [read_json(r.folder / f"stage_{i}" / "generated.json")["0"][0][:300].replace("|", "/").replace("\n", " ")
-                 for r in first_runs.values()]
-        lines.append(f"| M{i} | " + " | ".join(cells) + " |")
-    note = "" if same_data else "\n\n(The methods' first seeds drew different splits: the passages differ.)"
-    display(Markdown(f"**{lr.setting_name(setting)}**, seed {per['ce'][0].seed}\n\n" + "\n".join(lines) + note))
+display(Markdown(llm_report.passage_table(chapter)))
 
 # %% [markdown]
 # ## What reproduces
@@ -471,25 +262,14 @@ for setting in settings:
 # **reproduced**, **partly** or **not reproduced**.
 
 # %%
-claims, claim_details = [], {}
-for setting in settings:
-    rows, details = lc.setting_claims(lr.by_method(groups, setting), lr.setting_name(setting), n_boot=n_boot)
-    claims += rows
-    claim_details[lr.setting_name(setting)] = details
+claims, claim_details = llm_report.chapter_claims(chapter, n_boot)
 print(f"{len(claims)} comparisons in this chapter (no correction for multiplicity: read each interval on its own)")
 display(Markdown(claims_markdown(claims, ours="ours (paired over seeds)")))
 
-# %%
-metrics = dict(
-    runs_dir=str(runs_dir), paper_table=paper_table, kr_failure_threshold=kr_failure_threshold,
-    settings={lr.setting_name(s): {m: {"seeds": [r.seed for r in runs], "folders": [r.folder.name for r in runs],
-                                       **{metric: lr.metric_matrix(runs, metric).tolist() for metric in lr.METRICS}}
-                                   for m, runs in lr.by_method(groups, s).items()} for s in settings},
-    gates=gates, time_to_failure=failure, comparisons=claim_details,
-    paper_time_to_failure={t: {m: lr.paper_time_to_failure(t, m, lc.PAPER_THRESHOLD) for m in v["values"]}
-                           for t, v in lr.paper_tables().items()},
-    kl=kl, gamma_sweep=sweep, figures=figures.names,
-)
+# %% tags=["hide-input"]
+metrics = llm_report.chapter_metrics(chapter, runs_dir, paper_table, kr_failure_threshold, gates=gates,
+                                     failure=failure, comparisons=claim_details, kl=kl, sweep=sweep,
+                                     figures=figures.names)
 print(publish_claims(claims, "llm_results", output_dir, metrics))
 write_json(output_dir / "metrics.json", metrics)
 record.finish()
