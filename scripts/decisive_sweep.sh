@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The decisive test's runs (presets/llm_recursive/decisive.yaml), in the order that answers first what is asked
+# first: the pilot (seeds 0-2, CE and TCE 0.9), the control arm (regenerate: false) on seeds 0-3, then the rest of
+# the preset's seeds. Every step resumes where it stopped, so the same command continues after an interruption.
+#
+#   git worktree add ../sweep-decisive <commit>      # code pinned at the commit that started the runs
+#   cd ../sweep-decisive && bash scripts/decisive_sweep.sh > decisive.log 2>&1 &
+#
+# Finished runs land in results/llm_recursive/runs/ of the checkout that runs this; copy them into main to commit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"  # this checkout's fortifai, not an installed one
+PY=${PY:-.venv/bin/python}
+preset=presets/llm_recursive/decisive.yaml
+jobs=${JOBS:-2}
+"$PY" -m fortifai sweep -f "$preset" --seeds 0 1 2 --jobs "$jobs"
+"$PY" -m fortifai sweep -f "$preset" -p regenerate false --seeds 0 1 2 3 --jobs "$jobs"
+"$PY" -m fortifai sweep -f "$preset" --jobs "$jobs"
