@@ -106,15 +106,32 @@ def test_splits_refuse_a_too_small_dataset():
         recursive.make_splits(toy_paragraphs(10), n_splits=6, per_split=2, heldout=2, seed=0)
 
 
-def test_regeneration_keeps_the_number_of_windows():
+@pytest.mark.parametrize("separator", ["blank_line", "eos"])
+def test_regeneration_keeps_the_number_of_windows(separator):
     model, tokenizer = pretrain.load_scratch(pretrain.pretrain("scratch-llama-tiny", toy_paragraphs(40), progress=False))
-    config = recursive.RecursiveConfig(**TOY)
+    config = recursive.RecursiveConfig(**TOY, paragraph_separator=separator)
     texts = toy_paragraphs(3, seed=5)
     stream = tokenizer("\n\n".join(texts), add_special_tokens=False)["input_ids"]
     regenerated, stats = recursive.regenerate(model, tokenizer, texts, config, progress=False)
     assert stats["input_tokens"] == stats["output_tokens"] == len(stream)
-    assert stats["windows"] == len(range(config.new_tokens, len(stream), config.new_tokens))
+    step = config.new_tokens
+    if separator == "eos":  # windows over the whole stream
+        assert stats["windows"] == len(range(step, len(stream), step))
+    else:  # windows within each paragraph, the break kept: the paragraphs of the input, each as long in tokens
+        lengths = [len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
+        assert stats["windows"] == sum(len(range(0, n, step)) for n in lengths) - 1  # the split's first window kept
+        assert len(regenerated) == len(texts)
+        assert regenerated[0].split()[:3] == texts[0].split()[:3]  # the first new_tokens are the split's own
     assert regenerated and regenerated != texts
+
+
+def test_paragraph_stream_finds_each_paragraph_in_the_joined_tokens():
+    _, tokenizer = pretrain.load_scratch(pretrain.pretrain("scratch-llama-tiny", toy_paragraphs(40), progress=False))
+    texts = toy_paragraphs(4, seed=3)
+    stream, segments = recursive.engine.paragraph_stream(tokenizer, texts)
+    assert stream == tokenizer("\n\n".join(texts), add_special_tokens=False)["input_ids"]
+    assert [tokenizer.decode(stream[a:b]) for a, b in segments] == texts
+    assert all(tokenizer.decode(stream[b:a]).strip() == "" for (_, b), (a, _) in zip(segments, segments[1:]))
 
 
 @pytest.mark.parametrize(

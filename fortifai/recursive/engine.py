@@ -162,62 +162,108 @@ def train_stage(model, tokenizer, texts: list[str], heldout: list[str], config: 
 def regenerate(model, tokenizer, texts: list[str], config: RecursiveConfig, progress: bool = True) -> tuple[list[str], dict]:
     """Regenerate a split with the model: the authors' sliding window over its token stream.
 
-    The split's paragraphs are joined by a blank line and tokenized as one stream. Its first
-    ``new_tokens`` tokens are kept; every later window of ``new_tokens`` tokens is replaced by the
-    model's continuation of the (up to) ``context_tokens`` tokens before it in the *input* stream, so
-    the windows are independent and batched. Exactly ``new_tokens`` are generated per window (no early
-    EOS), hence the stream keeps its number of windows. The result is split back into paragraphs. Beam search
-    runs through :func:`fortifai.recursive.decoding.beam_search` (the same tokens as ``generate``, each prompt run once).
+    The split's paragraphs are joined by a blank line and tokenized as one stream, as training reads them (with
+    ``paragraph_separator="blank_line"``). Its first ``new_tokens`` tokens are kept; every later window is replaced
+    by the model's continuation of the (up to) ``context_tokens`` tokens before it in the *input* stream, so the
+    windows are independent and batched, and each window gets exactly as many tokens as it had (no early EOS).
+    With ``"blank_line"`` the windows are cut within each paragraph (``new_tokens`` from its start, the last one
+    shorter) and the break tokens between paragraphs are kept: a regenerated split has the paragraphs of its input,
+    and a newline the model writes inside a paragraph becomes a space. With ``"eos"`` (the first committed runs)
+    the windows run over the whole stream and the text is split back at whatever blank lines it holds. Beam search
+    runs through :func:`fortifai.recursive.decoding.beam_search` (the same tokens as ``generate``, each prompt run
+    once).
     """
+    from .lmdata import PARAGRAPH_BREAK
+
+    step = config.new_tokens
+    if config.paragraph_separator == "blank_line":
+        stream, segments = paragraph_stream(tokenizer, texts)
+        windows = [(s, min(step, b - s)) for a, b in segments for s in range(a, b, step) if s >= step]
+        asked = windows
+    else:  # as the first runs did: every window generates new_tokens, the last one is cut to what is left
+        stream = tokenizer(PARAGRAPH_BREAK.join(texts), add_special_tokens=False)["input_ids"]
+        windows = [(s, min(step, len(stream) - s)) for s in range(step, len(stream), step)]
+        asked = [(s, step) for s, _ in windows]
+    started = time.perf_counter()
+    pieces = _generate_windows(model, tokenizer, stream, asked, config, progress)
+    seconds = time.perf_counter() - started
+    new_stream = list(stream)
+    for s, length in windows:
+        new_stream[s:s + length] = pieces[s][:length]
+    if config.paragraph_separator == "blank_line":
+        paragraphs = [" ".join(tokenizer.decode(new_stream[a:b], skip_special_tokens=True).split())
+                      for a, b in segments]
+    else:
+        text = tokenizer.decode(new_stream, skip_special_tokens=True)
+        paragraphs = [p.strip() for p in text.split(PARAGRAPH_BREAK) if p.strip()]
+    generated = sum(length for _, length in windows)
+    stats = dict(windows=len(windows), generated_tokens=generated, seconds=seconds,
+                 tokens_per_second=generated / seconds if seconds > 0 else None,
+                 input_tokens=len(stream), output_tokens=len(new_stream))
+    return paragraphs, stats
+
+
+def paragraph_stream(tokenizer, texts: list[str]) -> tuple[list[int], list[tuple[int, int]]]:
+    """The token stream of ``texts`` joined by a blank line (as training tokenizes a split) and, per paragraph,
+    the ``[start, end)`` token range that lies within it (from the fast tokenizer's character offsets); the tokens
+    between two ranges are the break."""
+    from .lmdata import PARAGRAPH_BREAK
+
+    if not getattr(tokenizer, "is_fast", False):
+        raise ValueError("paragraph_separator='blank_line' needs a fast tokenizer (character offsets)")
+    encoded = tokenizer(PARAGRAPH_BREAK.join(texts), add_special_tokens=False, return_offsets_mapping=True)
+    bounds, at = [], 0
+    for text in texts:
+        bounds.append((at, at + len(text)))
+        at += len(text) + len(PARAGRAPH_BREAK)
+    segments = []
+    for lo, hi in bounds:
+        inside = [j for j, (a, b) in enumerate(encoded["offset_mapping"]) if a >= lo and b <= hi and b > a]
+        segments.append((inside[0], inside[-1] + 1) if inside else (0, 0))
+    return encoded["input_ids"], [seg for seg in segments if seg[1] > seg[0]]
+
+
+def _generate_windows(model, tokenizer, stream: list[int], windows: list[tuple[int, int]], config: RecursiveConfig,
+                      progress: bool) -> dict[int, list[int]]:
+    """``{start: tokens}``: for each window ``(start, length)``, ``length`` tokens continuing the (up to)
+    ``context_tokens`` tokens of ``stream`` before ``start``; batched by window length, longest contexts first."""
     import torch
     from tqdm.auto import tqdm
 
     from .decoding import beam_search
 
-    from .lmdata import PARAGRAPH_BREAK
-
-    stream = tokenizer(PARAGRAPH_BREAK.join(texts), add_special_tokens=False)["input_ids"]
-    step, context = config.new_tokens, config.context_tokens
-    starts = list(range(step, len(stream), step))
+    context = config.context_tokens
     device = next(model.parameters()).device
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    generate_kwargs = dict(
-        max_new_tokens=step, min_new_tokens=step, num_beams=config.num_beams, do_sample=config.do_sample,
-        repetition_penalty=config.repetition_penalty, pad_token_id=pad,
-    )
-    if config.do_sample:
-        generate_kwargs.update(temperature=config.temperature, top_p=config.top_p)
     # beam search as generate() does it, with each window's prompt run once instead of once per beam
     shared_prefill = config.num_beams > 1 and not config.do_sample
     eos = model.generation_config.eos_token_id
     eos_token_ids = [t for t in (eos if isinstance(eos, list) else [eos]) if t is not None]  # generate()'s choice
+    order = sorted(windows, key=lambda w: (-w[1], -min(w[0], context)))  # batches of one length, similar contexts
+    size = config.generation_batch_size
+    batches = [[w for w in order if w[1] == n] for n in sorted({w[1] for w in windows}, reverse=True)]
+    batches = [group[i:i + size] for group in batches for i in range(0, len(group), size)]
     pieces: dict[int, list[int]] = {}
     model.eval()
-    started = time.perf_counter()
-    # longest contexts first: batches of similar length waste little on padding
-    order = sorted(starts, key=lambda s: -min(s, context))
-    batches = [order[i : i + config.generation_batch_size] for i in range(0, len(order), config.generation_batch_size)]
     for batch in tqdm(batches, desc="regenerate", disable=not progress, leave=False):
-        rows = [stream[max(0, s - context) : s] for s in batch]
+        length = batch[0][1]
+        rows = [stream[max(0, s - context):s] for s, _ in batch]
         width = max(len(r) for r in rows)
         input_ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], device=device)
         attention = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], device=device)
         with torch.no_grad():
             if shared_prefill:
-                out = beam_search(model, input_ids, attention, config.num_beams, step, config.repetition_penalty,
+                out = beam_search(model, input_ids, attention, config.num_beams, length, config.repetition_penalty,
                                   eos_token_ids)
             else:
-                out = model.generate(input_ids=input_ids, attention_mask=attention, **generate_kwargs)[:, width:]
-        for s, row in zip(batch, out.tolist()):
-            pieces[s] = row[: min(step, len(stream) - s)]
-    new_stream = stream[:step] + [t for s in starts for t in pieces[s]]
-    seconds = time.perf_counter() - started
-    text = tokenizer.decode(new_stream, skip_special_tokens=True)
-    paragraphs = [p.strip() for p in text.split(PARAGRAPH_BREAK) if p.strip()]
-    stats = dict(windows=len(starts), generated_tokens=len(starts) * step, seconds=seconds,
-                 tokens_per_second=len(starts) * step / seconds if seconds > 0 else None,
-                 input_tokens=len(stream), output_tokens=len(new_stream))
-    return paragraphs, stats
+                kwargs = dict(temperature=config.temperature, top_p=config.top_p) if config.do_sample else {}
+                out = model.generate(input_ids=input_ids, attention_mask=attention, max_new_tokens=length,
+                                     min_new_tokens=length, num_beams=config.num_beams, do_sample=config.do_sample,
+                                     repetition_penalty=config.repetition_penalty, pad_token_id=pad,
+                                     **kwargs)[:, width:]
+        for (s, _), row in zip(batch, out.tolist()):
+            pieces[s] = row[:length]
+    return pieces
 
 
 def _load(folder: Path):
