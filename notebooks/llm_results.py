@@ -45,11 +45,11 @@
 # {doc}`llm_recursive`) writes them into `runs_dir`, and this chapter picks them up.
 
 # %% tags=["parameters"]
-runs_dir: str | None = None  # default results/llm_recursive/runs
-paper_table = "D2"  # the paper's table set beside ours: D2 (LLaMA, WikiText-2), D3, D4, D5
-kr_failure_threshold: float | None = None  # None: the paper's, Sec. 4.5 (fortifai.recursive.KR_FAILURE_THRESHOLD)
-min_seeds = 1  # settings and methods with fewer finished seeds are left out
-n_boot = 10000
+runs_dir: str | None = None  # default results/llm_recursive/runs; allowed: None or existing folder
+paper_table = "D2"  # the paper's table set beside ours: D2 (LLaMA, WikiText-2), D3, D4, D5; allowed: D2 | D3 | D4 | D5
+kr_failure_threshold: float | None = None  # None: the paper's, Sec. 4.5 (fortifai.recursive.KR_FAILURE_THRESHOLD); allowed: None or (0, 1)
+min_seeds = 1  # settings and methods with fewer finished seeds are left out; allowed: >= 1
+n_boot = 10000  # bootstrap resamples; allowed: >= 100
 output_dir: str | None = None
 
 # %% tags=["hide-input"]
