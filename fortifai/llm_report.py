@@ -102,7 +102,7 @@ def runs_table(chapter: ChapterRuns) -> str:
 
 def decisive_summary(decisive: dict[str, Any]) -> str:
     """The paper's values on the decisive test's footing and its verdict rule, from
-    :func:`fortifai.claims.llm.decisive_test`'s result."""
+    :func:`fortifai.claims.decisive.decisive_test`'s result."""
     return (f"The paper's share of CE's loss avoided (Table D2, KR-split 0): **{decisive['paper_share']:.0%}** from "
             f"M0 to M5, {decisive['paper_share_same_length']:.0%} from M0 to M3; the abstract's "
             f"{paper_headline()['abstract']}x under a linear decline: {decisive['headline']:.0%}.\n\n"

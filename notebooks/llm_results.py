@@ -58,7 +58,7 @@ from pathlib import Path
 from IPython.display import Markdown, display
 
 from fortifai import llm_report, recursive
-from fortifai.claims import llm as lc
+from fortifai.claims import decisive
 from fortifai.plotting import FigureLog, use_style
 from fortifai.report import claims_markdown, publish_claims
 from fortifai.results import RUNS_DIR, RunRecord, resolve_output_dir, write_json
@@ -82,7 +82,7 @@ figures = FigureLog(output_dir)
 # Every earlier setting left the central claim, "TCE delays collapse", underpowered or inconclusive: on the real
 # leads the baseline cannot fail (its measured chance lies above the failure threshold), only 4-7% of the KR
 # questions were answered differently by the two losses, and the runs kept only right or wrong per question.
-# The decisive test (`presets/llm_recursive/decisive.yaml`) was planned in code ({mod}`fortifai.claims.llm`,
+# The decisive test (`presets/llm_recursive/decisive.yaml`) was planned in code ({mod}`fortifai.claims.decisive`,
 # `PLAN`) before any of its runs existed:
 #
 # - **setting**: SmolLM2-135M on the counterfactual leads, four stages M0..M3 (the paper's own gaps at M3 are
@@ -102,9 +102,9 @@ figures = FigureLog(output_dir)
 #   share from none (the last column), and the main sweep runs that many.
 
 # %%
-decisive = lc.decisive_test(*lc.decisive_settings(chapter.groups))
-display(Markdown(llm_report.decisive_summary(decisive)))
-display(Markdown(lc.decisive_markdown(decisive)))
+test = decisive.decisive_test(*decisive.decisive_settings(chapter.groups))
+display(Markdown(llm_report.decisive_summary(test)))
+display(Markdown(decisive.decisive_markdown(test)))
 
 # %% [markdown]
 # The runs found in `runs_dir` by setting and method (seeds finished / seeds at M0 or later), and what each

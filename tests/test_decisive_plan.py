@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from fortifai import stats
-from fortifai.claims import llm
+from fortifai.claims import decisive, llm
 from fortifai.llm_results import paper_tables
 
 from pathlib import Path
@@ -23,9 +23,9 @@ def _row(table, method, metric):
 def test_the_paper_share_is_computed_from_table_d2():
     ce, tce = _row("D2", "ce", "kr_split0"), _row("D2", "tce-0.9", "kr_split0")
     assert (ce[0], ce[5], tce[0], tce[5]) == (80.3, 64.3, 81.5, 68.2)  # the transcription the verdict rests on
-    assert llm.paper_share() == pytest.approx(1 - 13.3 / 16.0)
-    assert llm.paper_share(3) == pytest.approx(1 - 6.7 / 9.0)
-    assert llm.headline_share(2.3) == pytest.approx(1.3 / 2.3)
+    assert decisive.paper_share() == pytest.approx(1 - 13.3 / 16.0)
+    assert decisive.paper_share(3) == pytest.approx(1 - 6.7 / 9.0)
+    assert decisive.headline_share(2.3) == pytest.approx(1.3 / 2.3)
 
 
 def test_every_judged_paper_effect_is_tied_to_the_table():
@@ -42,26 +42,26 @@ def test_every_judged_paper_effect_is_tied_to_the_table():
 def test_share_avoided_is_one_minus_the_ratio_of_mean_losses_with_a_paired_interval():
     ce = [1.0, 2.0, 3.0, 2.0]
     tce = [0.5, 1.5, 2.5, 1.5]
-    share = llm.share_avoided(tce, ce)
+    share = decisive.share_avoided(tce, ce)
     assert share["estimate"] == pytest.approx(1 - 6.0 / 8.0)
     assert share["ci_low"] <= share["estimate"] <= share["ci_high"]
     # a constant per-seed ratio leaves no room for the interval
-    same = llm.share_avoided([0.5, 1.0, 1.5], [1.0, 2.0, 3.0])
+    same = decisive.share_avoided([0.5, 1.0, 1.5], [1.0, 2.0, 3.0])
     assert same["ci_low"] == pytest.approx(0.5) and same["ci_high"] == pytest.approx(0.5)
     with pytest.raises(ValueError, match="method_loss and baseline_loss"):
-        llm.share_avoided([1.0], [1.0, 2.0])
+        decisive.share_avoided([1.0], [1.0, 2.0])
 
 
 @pytest.mark.parametrize("low, high, verdict", [
     (0.05, 0.40, "reproduced"), (0.02, 0.10, "partly"), (-0.10, 0.10, "not reproduced"),
     (-0.10, 0.50, "underpowered"), (-0.50, -0.10, "not reproduced")])
 def test_the_verdict_rule(low, high, verdict):
-    assert llm.plan_verdict([1.0, 1.2, 0.9, 1.1], low, high, paper=0.17)[0] == verdict
+    assert decisive.plan_verdict([1.0, 1.2, 0.9, 1.1], low, high, paper=0.17)[0] == verdict
 
 
 def test_nothing_to_delay_is_inconclusive_whatever_the_interval():
-    assert llm.plan_verdict([0.3, -0.2, 0.1, -0.1], 0.5, 0.9, paper=0.17)[0] == "inconclusive"
-    assert llm.plan_verdict([1.0], 0.5, 0.9, paper=0.17)[0] == "inconclusive"  # one seed: no interval on CE's loss
+    assert decisive.plan_verdict([0.3, -0.2, 0.1, -0.1], 0.5, 0.9, paper=0.17)[0] == "inconclusive"
+    assert decisive.plan_verdict([1.0], 0.5, 0.9, paper=0.17)[0] == "inconclusive"  # one seed: no interval on CE's loss
 
 
 def test_pairs_for_power_inverts_the_detectable_difference():
@@ -69,10 +69,10 @@ def test_pairs_for_power_inverts_the_detectable_difference():
     assert stats.detectable_difference(n, 1.0) <= 0.5 * 1.01 and stats.detectable_difference(n - 1, 1.0) > 0.5 * 0.99
     assert stats.pairs_for_power(0.0, 1.0) is None
     # the plan's version: the paper's share of CE's mean loss as the effect, the pilot's spread of the differences
-    power = llm.seeds_for_power([0.8, 0.9, 0.7], [1.0, 1.1, 0.9], paper=0.17)
+    power = decisive.seeds_for_power([0.8, 0.9, 0.7], [1.0, 1.1, 0.9], paper=0.17)
     assert power["effect"] == pytest.approx(0.17) and power["sd"] == pytest.approx(0.0)
     assert power["pairs"] == 2
-    power = llm.seeds_for_power([0.8, 1.3, 0.4], [1.0, 1.1, 0.9], paper=0.17)
+    power = decisive.seeds_for_power([0.8, 1.3, 0.4], [1.0, 1.1, 0.9], paper=0.17)
     assert power["pairs"] == stats.pairs_for_power(0.17, float(np.std([0.2, -0.2, 0.5], ddof=1)))
 
 
@@ -100,13 +100,13 @@ def test_the_decisive_test_reads_both_arms_and_applies_the_plan(tmp_path):
         runs.append(_run(tmp_path, "tce-0.9", seed, [2.0, 2.0, 2.0, 2.0 - drop / 2], [1, 1, 1, 1.25]))
         runs.append(_run(tmp_path, "ce", seed, [2.0, 2.0, 2.0, 1.9], [1, 1, 1, 1.1], regenerate=False))
         runs.append(_run(tmp_path, "tce-0.9", seed, [2.0, 2.0, 2.0, 1.9], [1, 1, 1, 1.1], regenerate=False))
-    recursive_arm, control_arm = llm.decisive_settings(group_runs(runs))
+    recursive_arm, control_arm = decisive.decisive_settings(group_runs(runs))
     assert set(recursive_arm) == set(control_arm) == {"ce", "tce-0.9"}
-    result = llm.decisive_test(recursive_arm, control_arm)
+    result = decisive.decisive_test(recursive_arm, control_arm)
     primary = result["endpoints"]["kr_margin_split0"]
     assert primary["seeds"] == [0, 1, 2]
     assert primary["estimate"] == pytest.approx(0.5) and primary["verdict"] == "reproduced"
     assert result["endpoints"]["real_nll_split0"]["estimate"] == pytest.approx(0.5)
     # TCE's advantage under self-consumption (half of CE's loss) beyond its advantage on real text (none)
     assert primary["interaction"]["difference"] == pytest.approx(0.5)
-    assert "|" in llm.decisive_markdown(result)
+    assert "|" in decisive.decisive_markdown(result)

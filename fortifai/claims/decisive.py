@@ -1,0 +1,206 @@
+"""The decisive test of the central claim, "TCE delays collapse": its plan, fixed in code before its runs.
+
+The plan (:data:`PLAN`, :data:`ENDPOINTS`, :data:`VERDICT_RULE`) was committed before any of the runs that decide it
+existed (presets/llm_recursive/decisive.yaml) and is never changed after: the setting, the primary endpoint (the
+share of CE's M0-to-M3 loss on split 0's mean KR margin that TCE 0.9 avoids, paired by seed), the secondaries,
+the paper's value on the same footing (computed from Table D2) and the rule that turns the interval into a verdict.
+
+    result = decisive_test(*decisive_settings(groups))      # groups: fortifai.llm_results.group_runs(...)
+    result["endpoints"]["kr_margin_split0"]["verdict"]
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+
+from .. import stats
+from ..llm_results import Run, paper_headline, paper_tables
+from ..recursive import kr_accuracy
+from .llm import paired
+
+PLAN = dict(
+    setting="SmolLM2-135M on the counterfactual Wikipedia leads (presets/llm_recursive/smollm2.yaml), stages M0..M3",
+    dataset="wikipedia-offline-counterfactual", model="smollm2-135m", stages=4,
+    method="tce-0.9", baseline="ce", primary="kr_margin_split0",
+    secondaries=("kr_split0", "real_nll_split0"),
+    paper_table="D2", paper_stage=5, paper_stage_same_length=3, level=0.95, n_boot=10_000, power=0.8,
+)
+ENDPOINTS = {
+    "kr_margin_split0": "the mean KR margin of split 0 (score of the true continuation minus the false one, nats)",
+    "kr_split0": "KR accuracy on split 0",
+    "real_nll_split0": "the mean token NLL of split 0's original paragraphs (higher is worse)",
+}
+VERDICT_RULE = ("on the 95% paired bootstrap interval [lo, hi] of the share of CE's M0-to-M3 loss that TCE 0.9 "
+                "avoids: inconclusive if CE's own loss is not above 0 (the lower end of its 95% t interval over "
+                "seeds; nothing to delay); reproduced if lo > 0 and hi >= the paper's share; partly if lo > 0 and hi "
+                "< the paper's share; not reproduced if lo <= 0 and hi < the paper's share; underpowered if lo <= 0 "
+                "and hi >= the paper's share")
+
+
+def endpoint_values(run: Run, endpoint: str) -> list[float]:
+    """Per stage, the endpoint's value for ``run`` (nan where the stage did not record it)."""
+    if endpoint not in ENDPOINTS:
+        raise ValueError(f"endpoint must be one of {list(ENDPOINTS)}, got {endpoint!r}")
+    out = []
+    for stage in run.stages:
+        if endpoint == "kr_split0":
+            value = kr_accuracy(stage, [0])
+        elif endpoint == "kr_margin_split0":
+            margin = stage.get("kr", {}).get("0", {}).get("margin")
+            value = float(np.mean(margin)) if margin else None
+        else:
+            nll = stage.get("real_nll", {}).get("model", {}).get("split0")
+            value = float(np.mean(nll)) if nll else None
+        out.append(math.nan if value is None else float(value))
+    return out
+
+
+def endpoint_loss(run: Run, endpoint: str, stage: int = PLAN["stages"] - 1) -> float:
+    """What ``run`` lost on ``endpoint`` from M0 to ``stage``, positive when it got worse (a drop in margin or
+    accuracy, a rise in NLL)."""
+    values = endpoint_values(run, endpoint)
+    if stage >= len(values):
+        return math.nan
+    change = values[stage] - values[0]
+    return change if endpoint == "real_nll_split0" else -change
+
+
+def share_avoided(method_loss: Sequence[float], baseline_loss: Sequence[float], n_boot: int = PLAN["n_boot"],
+                  level: float = PLAN["level"], seed: int = 0) -> dict[str, Any]:
+    """``1 - mean(method's loss) / mean(baseline's loss)`` over paired seeds, with its paired percentile bootstrap
+    interval (seed indices resampled, both losses of a drawn seed taken together); resamples where the baseline
+    lost nothing have no share and are counted (``undefined_resamples``), not used."""
+    a, b = np.asarray(method_loss, dtype=float), np.asarray(baseline_loss, dtype=float)
+    if a.shape != b.shape or a.ndim != 1 or a.size == 0 or not np.isfinite(a).all() or not np.isfinite(b).all():
+        raise ValueError(f"method_loss and baseline_loss must be finite per-seed values of one length, got {a} and {b}")
+    estimate = 1 - a.mean() / b.mean() if b.mean() > 0 else math.nan
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, a.size, size=(n_boot, a.size))
+    ma, mb = a[idx].mean(axis=1), b[idx].mean(axis=1)
+    defined = mb > 0
+    boot = 1 - ma[defined] / mb[defined]
+    low, high = (np.quantile(boot, [(1 - level) / 2, (1 + level) / 2], method="inverted_cdf") if boot.size
+                 else (math.nan, math.nan))
+    return dict(estimate=float(estimate), ci_low=float(low), ci_high=float(high), n=int(a.size), level=level,
+                undefined_resamples=float(1 - defined.mean()), method_loss=a.tolist(), baseline_loss=b.tolist())
+
+
+def paper_share(stage: int = PLAN["paper_stage"], table: str = PLAN["paper_table"],
+                method: str = PLAN["method"]) -> float:
+    """The share of CE's KR-split 0 loss from M0 to ``stage`` that ``method`` avoids in the paper's ``table``:
+    Table D2 gives 1 - 13.3/16.0 at M5 and 1 - 6.7/9.0 at M3."""
+    from ..llm_results import paper_tables
+
+    values = paper_tables()[table]["values"]
+    loss = {m: values[m]["kr_split0"][0] - values[m]["kr_split0"][stage] for m in (method, "ce")}
+    return 1 - loss[method] / loss["ce"]
+
+
+def headline_share(ratio: float) -> float:
+    """The share of CE's loss a method avoids at any stage when both decline linearly from one start and the method
+    takes ``ratio`` times as long to reach the same level (its slope is CE's divided by ``ratio``)."""
+    if not ratio > 0:
+        raise ValueError(f"ratio must be > 0, got {ratio!r}")
+    return 1 - 1 / ratio
+
+
+def plan_verdict(baseline_loss: Sequence[float], low: float, high: float, paper: float,
+                 level: float = PLAN["level"]) -> tuple[str, str]:
+    """The verdict of :data:`VERDICT_RULE` on the share's interval ``[low, high]``, CE's per-seed losses and the
+    paper's share on the same footing."""
+    b = np.asarray(baseline_loss, dtype=float)
+    t = stats.paired_t(b, np.zeros_like(b), level=level)
+    if not (b.size >= 2 and np.isfinite(t["ci_low"]) and t["ci_low"] > 0):
+        return "inconclusive", (f"CE's own loss from M0 is not above 0 beyond the noise (mean {t['difference']:+.3g}, "
+                                f"{level:.0%} t interval [{t['ci_low']:+.3g}, {t['ci_high']:+.3g}] over {b.size} "
+                                "seeds): there is nothing to delay")
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return "underpowered", "no interval"
+    if low > 0:
+        if high >= paper:
+            return "reproduced", f"the share lies above 0 and its interval reaches the paper's {paper:.0%}"
+        return "partly", f"TCE avoids part of CE's loss beyond the noise, less than the paper's {paper:.0%}"
+    if high < paper:
+        return "not reproduced", f"the interval holds no effect and excludes the paper's {paper:.0%}"
+    return "underpowered", f"the interval holds both no effect and the paper's {paper:.0%}"
+
+
+def seeds_for_power(method_loss: Sequence[float], baseline_loss: Sequence[float], paper: float | None = None,
+                    power: float = PLAN["power"]) -> dict[str, Any]:
+    """Seed pairs for ``power`` to tell the paper's share from none: a share ``s`` of CE's mean loss ``L`` avoided
+    is a mean paired difference (CE's loss minus the method's) of ``s L``; its spread over seeds is the pilot's."""
+    a, b = np.asarray(method_loss, dtype=float), np.asarray(baseline_loss, dtype=float)
+    paper = paper_share() if paper is None else paper
+    sd = float(np.std(b - a, ddof=1)) if a.size > 1 else math.nan
+    effect = paper * float(b.mean())
+    n = stats.pairs_for_power(effect, sd, power=power) if np.isfinite(sd) and effect > 0 else None
+    return dict(pairs=n, effect=effect, sd=sd, pilot_pairs=int(a.size), power=power, paper_share=paper)
+
+
+def decisive_pairs(per: dict[str, list[Run]], endpoint: str) -> tuple[list[float], list[float], list[int]]:
+    """Per seed both arms finished to the plan's last stage: (method's loss, CE's loss, seeds) on ``endpoint``."""
+    pairs = [(m, c) for m, c in paired(per.get(PLAN["method"], []), per.get(PLAN["baseline"], []))
+             if len(m.stages) >= PLAN["stages"] and len(c.stages) >= PLAN["stages"]]
+    return ([endpoint_loss(m, endpoint) for m, _ in pairs], [endpoint_loss(c, endpoint) for _, c in pairs],
+            [m.seed for m, _ in pairs])
+
+
+def decisive_test(recursive: dict[str, list[Run]], control: dict[str, list[Run]] | None = None) -> dict[str, Any]:
+    """The plan applied: the primary endpoint's share with its interval and verdict, the secondaries' shares, the
+    arm-by-loss interaction (TCE's advantage in loss under self-consumption minus its advantage with real text
+    only, per seed of both arms), and the seed pairs the observed spread asks for."""
+    paper = paper_share()
+    out: dict[str, Any] = dict(plan=PLAN, rule=VERDICT_RULE, paper_share=paper,
+                               paper_share_same_length=paper_share(PLAN["paper_stage_same_length"]),
+                               headline=headline_share(paper_headline()["abstract"]),
+                               endpoints={})
+    for endpoint in (PLAN["primary"], *PLAN["secondaries"]):
+        method_loss, baseline_loss, seeds = decisive_pairs(recursive, endpoint)
+        if not seeds:
+            out["endpoints"][endpoint] = dict(seeds=[], verdict="not yet", why="no seed has both runs to M3")
+            continue
+        share = share_avoided(method_loss, baseline_loss)
+        verdict, why = plan_verdict(baseline_loss, share["ci_low"], share["ci_high"], paper)
+        entry = dict(seeds=seeds, **share, verdict=verdict, why=why,
+                     power=seeds_for_power(method_loss, baseline_loss, paper))
+        if control:
+            c_method, c_base, c_seeds = decisive_pairs(control, endpoint)
+            both = sorted(set(seeds) & set(c_seeds))
+            if len(both) >= 2:
+                advantage = {s: b - m for s, m, b in zip(seeds, method_loss, baseline_loss)}
+                c_advantage = {s: b - m for s, m, b in zip(c_seeds, c_method, c_base)}
+                entry["interaction"] = stats.paired_t([advantage[s] for s in both], [c_advantage[s] for s in both])
+                entry["interaction"]["seeds"] = both
+        out["endpoints"][endpoint] = entry
+    return out
+
+
+def decisive_settings(groups: dict[tuple, list[Run]]) -> tuple[dict[str, list[Run]], dict[str, list[Run]]]:
+    """From :func:`fortifai.llm_results.group_runs`: the plan's setting's runs by method, recursive arm and control
+    arm (``regenerate: false``)."""
+    arms: tuple[dict[str, list[Run]], dict[str, list[Run]]] = ({}, {})
+    for (setting, method), runs in groups.items():
+        params = dict(setting)
+        if (params.get("dataset"), params.get("model"), params.get("stages"), params.get("paragraph_separator")) == (
+                PLAN["dataset"], PLAN["model"], PLAN["stages"], "blank_line"):
+            arms[0 if params.get("regenerate", True) else 1].setdefault(method, []).extend(runs)
+    return arms
+
+
+def decisive_markdown(result: dict[str, Any]) -> str:
+    """The plan and, where runs are in, each endpoint's share of CE's loss avoided with its verdict, as a table."""
+    rows = ["| endpoint | seeds | CE's loss M0→M3 | TCE 0.9's | share of CE's loss avoided (95% paired bootstrap) "
+            "| verdict | seed pairs for 80% power |", "|---|---|---|---|---|---|---|"]
+    for endpoint, e in result["endpoints"].items():
+        if not e["seeds"]:
+            rows.append(f"| {ENDPOINTS[endpoint]} | 0 | | | | {e['verdict']} | |")
+            continue
+        interval = (f"[{e['ci_low']:+.0%}, {e['ci_high']:+.0%}]" if np.isfinite(e["ci_low"]) else "no interval")
+        pairs = e["power"]["pairs"]
+        rows.append(f"| {ENDPOINTS[endpoint]} | {len(e['seeds'])} | {np.mean(e['baseline_loss']):+.3g} "
+                    f"| {np.mean(e['method_loss']):+.3g} | {e['estimate']:+.0%} {interval} | **{e['verdict']}**: "
+                    f"{e['why']} | {pairs if pairs is not None else 'more than 10,000'} |")
+    return "\n".join(rows)
