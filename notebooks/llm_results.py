@@ -102,9 +102,12 @@ figures = FigureLog(output_dir)
 #   share from none (the last column), and the main sweep runs that many.
 
 # %%
-test = decisive.decisive_test(*decisive.decisive_settings(chapter.groups))
+arms = decisive.decisive_settings(chapter.groups)  # recursive arm, control arm: {method: finished runs}
+test = decisive.decisive_test(*arms)
 display(Markdown(llm_report.decisive_summary(test)))
 display(Markdown(decisive.decisive_markdown(test)))
+if arms[0]:
+    figures.publish(decisive.decisive_figure(*arms), "decisive_trajectories")
 
 # %% [markdown]
 # The runs found in `runs_dir` by setting and method (seeds finished / seeds at M0 or later), and what each
@@ -263,6 +266,7 @@ display(Markdown(llm_report.passage_table(chapter)))
 
 # %%
 claims, claim_details = llm_report.chapter_claims(chapter, n_boot)
+claims = decisive.decisive_claims(test) + claims  # the decisive test's rows first
 print(f"{len(claims)} comparisons in this chapter (no correction for multiplicity: read each interval on its own)")
 display(Markdown(claims_markdown(claims, ours="ours (paired over seeds)")))
 

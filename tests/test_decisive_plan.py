@@ -110,3 +110,30 @@ def test_the_decisive_test_reads_both_arms_and_applies_the_plan(tmp_path):
     # TCE's advantage under self-consumption (half of CE's loss) beyond its advantage on real text (none)
     assert primary["interaction"]["difference"] == pytest.approx(0.5)
     assert "|" in decisive.decisive_markdown(result)
+
+
+def test_the_decisive_figure_draws_every_seed_and_the_mean_of_each_arm(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from fortifai.llm_results import group_runs
+
+    runs = [_run(tmp_path, m, seed, [2.0, 1.8, 1.5, 1.2], [1, 1.1, 1.2, 1.3], regenerate=arm)
+            for m in ("ce", "tce-0.9") for seed in (0, 1) for arm in (True, False)]
+    fig = decisive.decisive_figure(*decisive.decisive_settings(group_runs(runs)))
+    ax = fig.axes[0]
+    assert len(ax.lines) == 2 * 2 * (2 + 1)  # two losses x two arms x (two seeds + the mean)
+    assert list(ax.lines[2].get_ydata()) == pytest.approx([2.1, 1.9, 1.6, 1.3])  # mean margin, identical seeds
+
+
+def test_the_decisive_claims_lead_with_the_primary_endpoint(tmp_path):
+    from fortifai.llm_results import group_runs
+
+    runs = []
+    for seed, drop in enumerate([1.0, 1.2, 0.8]):
+        runs.append(_run(tmp_path, "ce", seed, [2.0, 2.0, 2.0, 2.0 - drop], [1, 1, 1, 1.5]))
+        runs.append(_run(tmp_path, "tce-0.9", seed, [2.0, 2.0, 2.0, 2.0 - drop / 2], [1, 1, 1, 1.25]))
+    claims = decisive.decisive_claims(decisive.decisive_test(*decisive.decisive_settings(group_runs(runs))))
+    assert claims[0].claim.startswith("Primary endpoint") and claims[0].word == "reproduced"
+    assert "+50%" in claims[0].ours and "17%" in claims[0].claim
+    assert decisive.decisive_claims(decisive.decisive_test({}, {})) == []  # before the runs: no row

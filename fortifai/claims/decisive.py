@@ -204,3 +204,58 @@ def decisive_markdown(result: dict[str, Any]) -> str:
                     f"| {np.mean(e['method_loss']):+.3g} | {e['estimate']:+.0%} {interval} | **{e['verdict']}**: "
                     f"{e['why']} | {pairs if pairs is not None else 'more than 10,000'} |")
     return "\n".join(rows)
+
+
+def decisive_figure(recursive: dict[str, list[Run]], control: dict[str, list[Run]] | None = None):
+    """Per seed, each endpoint through the stages: CE and TCE 0.9 (colour), recursive arm (solid) and control arm
+    (dashed), thin lines per seed and the mean over seeds bold. Returns the matplotlib figure."""
+    import matplotlib.pyplot as plt
+
+    from ..llm_results import method_label
+
+    endpoints = (PLAN["primary"], *PLAN["secondaries"])
+    titles = {"kr_margin_split0": "KR margin, split 0 (nats)", "kr_split0": "KR accuracy, split 0",
+              "real_nll_split0": "NLL of split 0's real paragraphs (nats)"}
+    fig, axes = plt.subplots(1, len(endpoints), figsize=(4.4 * len(endpoints), 3.6))
+    arms = (("recursive", recursive, "-"), ("control", control or {}, "--"))
+    for ax, endpoint in zip(axes, endpoints):
+        for j, method in enumerate((PLAN["baseline"], PLAN["method"])):
+            for arm, runs_by_method, style in arms:
+                runs = runs_by_method.get(method, [])
+                if not runs:
+                    continue
+                values = [endpoint_values(run, endpoint) for run in runs]
+                width = max(map(len, values))
+                matrix = np.array([v + [math.nan] * (width - len(v)) for v in values], dtype=float)
+                for row in matrix:
+                    ax.plot(range(width), row, style, color=f"C{j}", lw=0.6, alpha=0.35)
+                ax.plot(range(width), np.nanmean(matrix, axis=0), style, color=f"C{j}", lw=2.2, marker="o",
+                        label=f"{method_label(method)}, {arm} ({len(runs)} seeds)")
+        ax.set(title=titles[endpoint], xlabel="stage (model $M_i$)")
+    axes[0].legend(fontsize=7)
+    return fig
+
+
+def decisive_claims(result: dict[str, Any]) -> list:
+    """The decisive test's rows of the chapter's closing table: the primary endpoint first, then the secondaries,
+    each with its share, interval, the paper's value and the verdict of the plan's rule (none before the runs)."""
+    from ..report import Claim
+
+    rows = []
+    for endpoint, e in result["endpoints"].items():
+        if not e["seeds"]:
+            continue
+        primary = endpoint == PLAN["primary"]
+        interaction = e.get("interaction")
+        ours = (f"{e['estimate']:+.0%} of CE's M0-to-M3 loss avoided, 95% paired bootstrap [{e['ci_low']:+.0%}, "
+                f"{e['ci_high']:+.0%}] over {len(e['seeds'])} seeds (CE's loss {np.mean(e['baseline_loss']):+.3g}, "
+                f"TCE 0.9's {np.mean(e['method_loss']):+.3g})"
+                + (f"; TCE's advantage recursive minus control {interaction['difference']:+.3g} "
+                   f"[{interaction['ci_low']:+.3g}, {interaction['ci_high']:+.3g}] over {len(interaction['seeds'])} "
+                   "seeds" if interaction else ""))
+        rows.append(Claim(
+            f"{'Primary endpoint' if primary else 'Secondary'} of the decisive test: TCE 0.9 avoids part of CE's loss "
+            f"on {ENDPOINTS[endpoint]} (Table D2: {result['paper_share']:.0%} of KR-split 0's loss by M5, "
+            f"{result['paper_share_same_length']:.0%} by M3)", ours, f"{e['verdict']}: {e['why']}",
+            "Fig. 6; Table D2; Sec. 4.5"))
+    return rows
