@@ -257,5 +257,5 @@ def decisive_claims(result: dict[str, Any]) -> list:
             f"{'Primary endpoint' if primary else 'Secondary'} of the decisive test: TCE 0.9 avoids part of CE's loss "
             f"on {ENDPOINTS[endpoint]} (Table D2: {result['paper_share']:.0%} of KR-split 0's loss by M5, "
             f"{result['paper_share_same_length']:.0%} by M3)", ours, f"{e['verdict']}: {e['why']}",
-            "Fig. 6; Table D2; Sec. 4.5"))
+            "Sec. 1; Fig. 6; Table D2; Sec. 4.5" if primary else "Fig. 6; Table D2; Sec. 4.5"))
     return rows
