@@ -110,6 +110,14 @@ if arms[0]:
     figures.publish(decisive.decisive_figure(*arms), "decisive_trajectories")
 
 # %% [markdown]
+# What the other settings can say of the central claim, from their gates at M0: a setting whose measured chance
+# lies above the failure threshold has no collapse to delay, and one where TCE masks almost no token tests CE
+# against itself.
+
+# %%
+display(Markdown(decisive.other_settings_markdown(decisive.other_settings(chapter.started))))
+
+# %% [markdown]
 # The runs found in `runs_dir` by setting and method (seeds finished / seeds at M0 or later), and what each
 # setting ran, read from its runs' parameters, beside the paper's (Sec. 4.1.3 and the authors'
 # decoding): the learning rate, epochs per stage and which epoch's checkpoint is kept, the split size, and the

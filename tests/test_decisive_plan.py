@@ -137,3 +137,19 @@ def test_the_decisive_claims_lead_with_the_primary_endpoint(tmp_path):
     assert claims[0].claim.startswith("Primary endpoint") and claims[0].word == "reproduced"
     assert "+50%" in claims[0].ours and "17%" in claims[0].claim
     assert decisive.decisive_claims(decisive.decisive_test({}, {})) == []  # before the runs: no row
+
+
+def test_other_settings_say_why_they_cannot_test_the_claim(tmp_path, monkeypatch):
+    from fortifai.claims import llm as claims_llm
+    from fortifai.llm_results import group_runs
+
+    runs = [_run(tmp_path, m, 0, [2.0, 2.0, 2.0, 2.0], [1, 1, 1, 1]) for m in ("ce", "tce-0.9")]
+    other = _run(tmp_path / "other", "tce-0.9", 0, [2.0] * 4, [1] * 4)
+    other.params["dataset"] = "wikipedia-offline"
+    gates = {id(other): dict(kr_chance=0.8, masked_fraction_m0=0.01)}
+    monkeypatch.setattr(claims_llm, "run_gate", lambda run: gates.get(id(run), dict(kr_chance=0.55,
+                                                                                    masked_fraction_m0=0.4)))
+    entries = decisive.other_settings(group_runs(runs + [other]))
+    assert [e["setting"] for e in entries] == ["smollm2-135m on wikipedia-offline"]  # the decisive runs left out
+    assert "80%" in entries[0]["cannot_test"] and "1.0%" in entries[0]["cannot_test"]
+    assert "CE cannot fail" in decisive.other_settings_markdown(entries)

@@ -259,3 +259,48 @@ def decisive_claims(result: dict[str, Any]) -> list:
             f"{result['paper_share_same_length']:.0%} by M3)", ours, f"{e['verdict']}: {e['why']}",
             "Sec. 1; Fig. 6; Table D2; Sec. 4.5" if primary else "Fig. 6; Table D2; Sec. 4.5"))
     return rows
+
+
+def other_settings(started: dict[tuple, list[Run]]) -> list[dict[str, Any]]:
+    """What the settings other than the decisive test's can say about the central claim, from their M0 gates
+    (``started``: runs at M0 or later by (setting, method)): whether CE can fail there (the measured KR chance
+    against the paper's failure threshold) and whether TCE can act (the share of tokens TCE 0.9 masks at M0)."""
+    from ..llm_results import setting_name
+    from ..report import MIN_MASKED_FRACTION
+    from .llm import PAPER_THRESHOLD, run_gate
+
+    decisive = {id(r) for arm in decisive_settings(started) for runs in arm.values() for r in runs}
+    out = []
+    for setting in sorted({s for s, _ in started}, key=setting_name):
+        runs = {m: rs for (s, m), rs in started.items() if s == setting and not any(id(r) in decisive for r in rs)}
+        if not runs:
+            continue
+        gates = [run_gate(r) for rs in runs.values() for r in rs]
+        chance = [g["kr_chance"] for g in gates if g["kr_chance"] is not None]
+        masked = [run_gate(r)["masked_fraction_m0"] for r in runs.get(PLAN["method"], [])]
+        masked = [m for m in masked if m is not None]
+        entry = dict(setting=setting_name(setting), chance=float(np.mean(chance)) if chance else None,
+                     masked=float(np.mean(masked)) if masked else None, threshold=PAPER_THRESHOLD)
+        reasons = []
+        if entry["chance"] is not None and entry["chance"] >= PAPER_THRESHOLD:
+            reasons.append(f"its measured KR chance, {entry['chance']:.0%}, lies above the failure threshold "
+                           f"{PAPER_THRESHOLD:.0%}: CE cannot fail there")
+        if entry["masked"] is not None and entry["masked"] < MIN_MASKED_FRACTION:
+            reasons.append(f"TCE 0.9 masks {entry['masked']:.1%} of the tokens at M0 (under "
+                           f"{MIN_MASKED_FRACTION:.0%}): it is CE almost everywhere")
+        entry["cannot_test"] = "; ".join(reasons)
+        out.append(entry)
+    return out
+
+
+def other_settings_markdown(entries: list[dict[str, Any]]) -> str:
+    """:func:`other_settings` as a table."""
+    def percent(value, digits=0):
+        return "–" if value is None else format(value, f".{digits}%")
+
+    rows = ["| setting | measured KR chance | TCE 0.9 masks at M0 | what it can say of the central claim |",
+            "|---|---|---|---|"]
+    for e in entries:
+        rows.append(f"| {e['setting']} | {percent(e['chance'])} | {percent(e['masked'], 1)} | "
+                    f"{e['cannot_test'] or 'its gates pass (runs made before the decisive test: their claims are below)'} |")
+    return "\n".join(rows)
