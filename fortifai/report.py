@@ -83,6 +83,49 @@ def publish_claims(claims: list[Claim], chapter: str, output_dir: str | Path, me
     return f"updated {path.name}: " + "; ".join(changed + [f"new: {a!r}" for a in added] or ["claims removed"])
 
 
+SUMMARY_KEY = "verdicts"  # the glue key of a chapter's summary: its opening cell shows {glue:md}`verdicts`
+
+
+def verdict_summary(claims: list[Claim]) -> str:
+    """Markdown: the verdicts of ``claims`` counted in the order of :data:`VERDICTS`, then each claim's verdict
+    word and its paper items (the opening of every chapter)."""
+    counts = {word: sum(c.word == word for c in claims) for word in VERDICTS}
+    listed = ", ".join(f"{n} {word}" for word, n in counts.items() if n)
+    lines = [f"**Verdicts:** {listed or 'none'} ({len(claims)} claim{'' if len(claims) == 1 else 's'}).", ""]
+    lines += [f"- **{c.word}**: {c.claim}" + (f" ({c.paper})" if c.paper else "") for c in claims]
+    return "\n".join(lines)
+
+
+def close_chapter(chapter: str, record: Any, metrics: dict[str, Any], claims: list[Claim] | None = None,
+                  ours: str = "ours (median [10%, 90%] over seeds)", timings: dict[str, float] | None = None,
+                  show: bool = True) -> None:
+    """How every chapter ends: publish its ``claims`` (into ``metrics["claims"]`` and, at the default parameters,
+    the committed ``results/claims/<chapter>.json``), show the closing table, glue the verdict summary that the
+    chapter's opening shows (key :data:`SUMMARY_KEY`), write ``metrics.json`` once and finish the run record
+    (``run.json``) of ``record`` (a :class:`fortifai.results.RunRecord`; its folder is the run's). ``show=False``:
+    the chapter showed its table earlier."""
+    from IPython.display import Markdown, display
+
+    from .results import write_json
+
+    if claims is not None:
+        print(publish_claims(claims, chapter, record.output_dir, metrics))
+        if show:
+            display(Markdown(claims_markdown(claims, ours=ours)))
+        glue_markdown(SUMMARY_KEY, verdict_summary(claims))
+    write_json(record.output_dir / "metrics.json", metrics)
+    record.finish(timings=timings)
+
+
+def glue_markdown(key: str, text: str) -> None:
+    """Glue ``text`` as Markdown under ``key`` for the book, shown nowhere else: a Markdown cell shows it with
+    ``{glue:md}`key``` (rendered by the book build; a plain notebook run keeps the role as text). The output is
+    what ``myst_nb.glue(key, Markdown(text), display=False)`` writes, made here so that running a chapter needs
+    no myst-nb."""
+    from IPython.display import display
+
+    display({"application/papermill.record/text/markdown": text}, raw=True,
+            metadata={"scrapbook": {"name": key, "mime_prefix": "application/papermill.record/"}})
 
 
 VERDICTS = ("reproduced", "partly", "not reproduced", "inconclusive", "underpowered")  # the only verdict words

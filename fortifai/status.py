@@ -75,3 +75,52 @@ def status_markdown(rows: list[dict[str, Any]]) -> str:
         lines.append(f"| {', '.join(row['refs'])} | {row['what']} | {{doc}}`../notebooks/{row['chapter']}` | "
                      f"{cells} |")
     return "\n".join(lines)
+
+
+def status_summary(rows: list[dict[str, Any]], chapters: dict[str, list[Claim]]) -> str:
+    """The page's opening: the verdicts of every chapter's claims counted, and how many of the paper's items have
+    a claim (the items without one listed)."""
+    from .report import VERDICTS
+
+    claims = [c for found in chapters.values() for c in found]
+    counts = ", ".join(f"{n} {word}" for word in VERDICTS if (n := sum(c.word == word for c in claims)))
+    missing = [", ".join(r["refs"]) for r in rows if not r["claims"]]
+    return (f"**Verdicts:** {counts or 'none'} ({len(claims)} claims in {len(chapters)} chapters). "
+            f"**{len(rows) - len(missing)} of {len(rows)}** items of the paper have a claim"
+            + (f"; not yet: {'; '.join(missing)}." if missing else "."))
+
+
+VERDICT_COLORS = {"reproduced": "#2a9d8f", "partly": "#e9c46a", "not reproduced": "#e76f51", "inconclusive": "#8d99ae",
+                  "underpowered": "#b8b8d1"}
+
+
+def plot_verdicts(chapters: dict[str, list[Claim]]):
+    """Stacked bars: how many of each chapter's claims reached each verdict."""
+    from collections import Counter
+
+    import matplotlib.pyplot as plt
+
+    from .report import VERDICTS
+
+    fig, ax = plt.subplots(figsize=(8, 0.5 + 0.45 * max(1, len(chapters))))
+    names = list(chapters)
+    left = [0] * len(names)
+    for word in VERDICTS:
+        counts = [Counter(c.word for c in chapters[name])[word] for name in names]
+        ax.barh(names, counts, left=left, color=VERDICT_COLORS[word], label=word)
+        left = [a + b for a, b in zip(left, counts)]
+    ax.set(xlabel="claims", title="verdicts of each chapter's claims")
+    ax.invert_yaxis()
+    ax.legend(fontsize=8, loc="lower right")
+    return fig
+
+
+def status_metrics(rows: list[dict[str, Any]], claims_dir: str | Path) -> dict[str, Any]:
+    """The page's ``metrics.json``: per item its chapter, verdict and claims; the items no claim tests yet."""
+    return dict(
+        claims_dir=str(claims_dir),
+        items=[{"refs": r["refs"], "chapter": r["chapter"], "verdict": r["verdict"],
+                "claims": [{"chapter": ch, "claim": c.claim, "verdict": c.word} for ch, c in r["claims"]]}
+               for r in rows],
+        not_yet=[", ".join(r["refs"]) for r in rows if not r["claims"]],
+    )
