@@ -13,6 +13,12 @@
 # %% [markdown]
 # # The confidence gap (Fig. 1)
 #
+# ```{glue:md} verdicts
+# :format: myst
+# ```
+#
+# (Computed by this run: the verdicts of the closing table at the end of the chapter.)
+#
 # **Reproduces:** Fig. 1 of the paper, the observation the method is built on: a model fine-tuned on part
 # of a corpus is more confident (assigns higher probability to the next token) on the text it was trained on
 # *and on the text it generated itself* than on real text it has not seen, while the model before
@@ -34,7 +40,7 @@ runs_dir: str | None = None  # default results/llm_recursive/runs; allowed: None
 method = "ce"  # the fine-tuning loss of Fig. 1's fine-tuned model (the paper: standard cross entropy)
 output_dir: str | None = None
 
-# %%
+# %% tags=["hide-input"]
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -45,10 +51,12 @@ from fortifai import llm_results as lr
 from fortifai import recursive
 from fortifai.claims import confidence as confidence_claims
 from fortifai.plotting import FigureLog, use_style
-from fortifai.report import claims_markdown, publish_claims
-from fortifai.results import RUNS_DIR, RunRecord, resolve_output_dir, write_json
+from fortifai.report import close_chapter
+from fortifai.results import RUNS_DIR, RunRecord, resolve_output_dir
 
 use_style()
+
+# %% tags=["hide-input"]
 output_dir = resolve_output_dir(output_dir, "confidence_gap")
 runs_dir = Path(runs_dir) if runs_dir else RUNS_DIR
 record = RunRecord(output_dir, params=dict(runs_dir=str(runs_dir), method=method), seed=0)
@@ -61,6 +69,7 @@ if not settings:
     raise RuntimeError(f"no finished run of method={method!r} with confidence records in {runs_dir}; the runs "
                        "made before fortifai recorded them have none: rerun `fortifai sweep`")
 TEXTS = ("trained", "unseen", "generated")
+figures = FigureLog(output_dir)
 
 # %% [markdown]
 # ## Fig. 1: base model and fine-tuned model
@@ -70,10 +79,6 @@ TEXTS = ("trained", "unseen", "generated")
 
 # %%
 summary = {}
-figures = FigureLog(output_dir)
-publish = figures.publish
-
-
 edges = np.linspace(0, 1, recursive.CONFIDENCE_BINS + 1)  # the bins the engine records
 for s_index, setting in enumerate(settings):
     members = groups[setting, method]
@@ -90,7 +95,7 @@ for s_index, setting in enumerate(settings):
     axes[0].set_ylabel("share of tokens")
     axes[0].legend()
     fig.suptitle(f"{lr.setting_name(setting)}, {len(members)} seed(s)")
-    publish(fig, f"confidence_{s_index}")
+    figures.publish(fig, f"confidence_{s_index}")
 
 # %% [markdown]
 # Mean probability of the target (mean over seeds ± standard error), and the share of tokens above 0.9
@@ -139,7 +144,7 @@ for s_index, setting in enumerate(settings):
     ax.axhline(0, color="grey", lw=0.8)
     ax.set(xlabel="stage (model $M_i$)", ylabel="mean p: generated - unseen", title=lr.setting_name(setting))
     ax.legend(fontsize=8)
-    publish(fig, f"gap_stages_{s_index}")
+    figures.publish(fig, f"gap_stages_{s_index}")
 
 # %% [markdown]
 # ## What reproduces
@@ -148,14 +153,7 @@ for s_index, setting in enumerate(settings):
 # model holds when its difference is positive in every seed; the base model counts as "about equally confident"
 # when its difference between the trained and unseen text is under a quarter of the fine-tuned model's.
 
-# %%
+# %% tags=["hide-input"]
 metrics = dict(method=method, runs_dir=str(runs_dir), stage0_mean_p=summary, gap_generated_minus_unseen=gaps,
                figures=figures.names)
-claims = confidence_claims.claims(metrics)
-print(publish_claims(claims, "confidence_gap", output_dir, metrics))
-write_json(output_dir / "metrics.json", metrics)
-display(Markdown(claims_markdown(claims, ours=confidence_claims.OURS)))
-
-# %%
-record.finish()
-print(f"wrote {output_dir}")
+close_chapter("confidence_gap", record, metrics, confidence_claims.claims(metrics), ours=confidence_claims.OURS)

@@ -13,6 +13,12 @@
 # %% [markdown]
 # # A Gaussian that eats its own samples
 #
+# ```{glue:md} verdicts
+# :format: myst
+# ```
+#
+# (Computed by this run: the verdicts of the closing table at the end of the chapter.)
+#
 # This chapter reproduces the paper's **mathematical intuition** (Sec. 2.3): **Fig. 2** and
 # **Eqs. 1-4**, and the toy example of **Appendix C (Fig. C4)**.
 #
@@ -60,18 +66,17 @@ estimator_generations = 1000  # Appendix C, Fig. C4; allowed: >= 1
 estimator_noise = 0.1  # relative noise of the noisy estimator (see Appendix C below); allowed: >= 0
 output_dir: str | None = None
 
-# %%
+# %% tags=["hide-input"]
 import time
 
-import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
 from fortifai.claims import gaussian as gaussian_claims
-from fortifai.plotting import band, use_style
-from fortifai.report import claims_markdown, publish_claims
-from fortifai.results import RunRecord, resolve_output_dir, save_figure, write_json
-from fortifai.toys import gaussian
+from fortifai.plotting import FigureLog, use_style
+from fortifai.report import close_chapter
+from fortifai.results import RunRecord, resolve_output_dir
+from fortifai.toys import gaussian, gaussian_figures
 
 use_style()
 output_dir = resolve_output_dir(output_dir, "gaussian_variance")
@@ -84,7 +89,7 @@ params = dict(
 )
 record = RunRecord(output_dir, params=params, seed=seed)
 timings = {}
-
+figures = FigureLog(output_dir)
 
 # %% [markdown]
 # ## Eq. 3: how much the truncation amplifies the variance
@@ -94,14 +99,7 @@ timings = {}
 # (more slowly), above 1 it grows without bound.
 
 # %%
-rows = ["| method | a | eta(a) | lambda^2 eta(a) | critical lambda |", "|---|---|---|---|---|"]
-for gamma in gammas:
-    a = gaussian.tail_threshold(gamma)
-    rows.append(
-        f"| {gaussian.method_label(gamma)} | {a:.4f} | {gaussian.eta(a):.4f} | "
-        f"{gaussian.variance_factor(gamma, sampling_bias):.4f} | {gaussian.critical_sampling_bias(gamma):.4f} |"
-    )
-display(Markdown("\n".join(rows)))
+display(Markdown(gaussian_figures.eta_markdown(gammas, sampling_bias)))
 
 # %% [markdown]
 # ## Fig. 2: the variance over generations
@@ -111,38 +109,17 @@ display(Markdown("\n".join(rows)))
 
 # %%
 started = time.perf_counter()
-runs = {}
-for i, gamma in enumerate(gammas):
-    runs[gamma] = gaussian.simulate(
-        gamma, sampling_bias, n_samples=n_samples, generations=generations, seeds=seeds, seed=seed + i
-    )
+runs = {gamma: gaussian.simulate(gamma, sampling_bias, n_samples=n_samples, generations=generations, seeds=seeds,
+                                 seed=seed + i) for i, gamma in enumerate(gammas)}
 timings["fig2_simulation"] = time.perf_counter() - started
-
-t = np.arange(generations + 1)
-fig, ax = plt.subplots()
-for i, gamma in enumerate(gammas):
-    color = f"C{i}"
-    band(ax, t, runs[gamma].variance, color, gaussian.method_label(gamma))
-    ax.plot(t, gaussian.theory_variance(gamma, sampling_bias, generations), "--", color=color, lw=1)
-ax.plot([], [], "--", color="grey", lw=1, label="Eq. 4 (theory)")
-ax.axhline(collapse_fraction, color="grey", lw=0.8, ls=":")
-ax.set(yscale="log", xlabel="generation", ylabel="estimated variance $\\sigma_t^2$",
-       title=f"1-D Gaussian, {n_samples:,} samples/generation, sampling bias $\\lambda$={sampling_bias}")
-ax.legend()
-save_figure(fig, output_dir, "fig2_variance")
-plt.show()
+figures.publish(gaussian_figures.plot_variance(runs, sampling_bias, collapse_fraction, n_samples), "fig2_variance")
 
 # %% [markdown]
 # How far is the simulation from Eq. 4? The relative error of the median at a few generations:
 
 # %%
-checkpoints = [g for g in (1, 5, 10, 20, 50, 100) if g <= generations]
 curves = [gaussian.summarize(runs[g], g, sampling_bias, collapse_fraction, blowup_factor) for g in gammas]
-rows = ["| method | " + " | ".join(f"t={g}" for g in checkpoints) + " |", "|---" * (len(checkpoints) + 1) + "|"]
-for c in curves:
-    error = c["median_variance"] / c["theory_variance"] - 1
-    rows.append(f"| {c['label']} | " + " | ".join(f"{error[g]:+.1%}" for g in checkpoints) + " |")
-display(Markdown("\n".join(rows)))
+display(Markdown(gaussian_figures.theory_error_markdown(curves, generations)))
 
 # %% [markdown]
 # ## When does the loop collapse, and when does it blow up?
@@ -156,36 +133,14 @@ display(Markdown("\n".join(rows)))
 
 # %%
 started = time.perf_counter()
-sweep_lam = np.asarray(sweep_sampling_biases, dtype=float)
 sweep_generations_median, sweep_direction = gaussian.sweep(
-    sweep_gammas, sweep_lam, sweep_n_samples, sweep_generations, sweep_seeds, seed + 1000,
-    collapse_fraction, blowup_factor,
+    sweep_gammas, np.asarray(sweep_sampling_biases, dtype=float), sweep_n_samples, sweep_generations, sweep_seeds,
+    seed + 1000, collapse_fraction, blowup_factor,
 )
 timings["sweep_simulation"] = time.perf_counter() - started
-
-fig, ax = plt.subplots(figsize=(7.5, 4.5))
-shown = np.where(np.isinf(sweep_generations_median), sweep_generations, sweep_generations_median)
-# colour encodes speed and direction: deep blue = fast collapse, deep red = fast blow-up
-signed = sweep_direction * (1 - np.log(shown) / np.log(sweep_generations + 1))
-mesh = ax.pcolormesh(np.arange(len(sweep_gammas) + 1), np.arange(len(sweep_lam) + 1), signed, cmap="RdBu_r",
-                     vmin=-1, vmax=1, shading="flat")
-for (i, j), value in np.ndenumerate(sweep_generations_median):
-    ax.text(j + 0.5, i + 0.5, "-" if np.isinf(value) else f"{value:.0f}", ha="center", va="center", fontsize=7)
-gamma_fine = np.linspace(min(sweep_gammas), max(sweep_gammas), 200)
-lam_crit = np.array([gaussian.critical_sampling_bias(g) for g in gamma_fine])
-# map the continuous (gamma, lambda) curve onto the cell grid by linear interpolation of the tick values
-to_x = np.interp(gamma_fine, sweep_gammas, np.arange(len(sweep_gammas)) + 0.5)
-to_y = np.interp(lam_crit, sweep_lam, np.arange(len(sweep_lam)) + 0.5, left=np.nan, right=np.nan)
-ax.plot(to_x, to_y, color="black", lw=1.5)
-ax.set_xticks(np.arange(len(sweep_gammas)) + 0.5, [f"{g:g}" for g in sweep_gammas])
-ax.set_yticks(np.arange(len(sweep_lam)) + 0.5, [f"{v:g}" for v in sweep_lam])
-ax.set(xlabel="TCE threshold $\\gamma$ (1 = CE)", ylabel="sampling bias $\\lambda$",
-       title=f"generations until the variance leaves [{collapse_fraction:g}, {blowup_factor:g}]x its start\n"
-             "(black: the theory's critical curve $\\lambda^2\\eta(a(\\gamma)) = 1$; '-': never left)")
-ax.grid(False)
-fig.colorbar(mesh, ax=ax, ticks=[-1, 0, 1], label="collapse (-) / blow-up (+), faster = deeper")
-save_figure(fig, output_dir, "sweep_gamma_lambda")
-plt.show()
+figures.publish(gaussian_figures.plot_sweep(sweep_gammas, sweep_sampling_biases, sweep_generations_median,
+                                            sweep_direction, sweep_generations, collapse_fraction, blowup_factor),
+                "sweep_gamma_lambda")
 
 # %% [markdown]
 # The simulated boundary between collapse and blow-up follows the theory's critical curve: the loop is
@@ -206,37 +161,12 @@ plt.show()
 # %%
 started = time.perf_counter()
 snapshots = sorted({0, estimator_generations // 10, estimator_generations // 2, estimator_generations})
-estimators = {}
-for name, noise in (("perfect", 0.0), ("noisy", estimator_noise)):
-    estimators[name] = gaussian.simulate_estimators(
-        noise, n_samples=n_samples, generations=estimator_generations, seeds=seeds, seed=seed + 2000,
-        keep_samples_at=tuple(snapshots),
-    )
+estimators = {name: gaussian.simulate_estimators(noise, n_samples=n_samples, generations=estimator_generations,
+                                                 seeds=seeds, seed=seed + 2000, keep_samples_at=tuple(snapshots))
+              for name, noise in (("perfect", 0.0), ("noisy", estimator_noise))}
 timings["appendix_c_simulation"] = time.perf_counter() - started
-
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
-for ax, (name, (run, kept)) in zip(axes, estimators.items()):
-    bins = np.linspace(-4, 4, 81)
-    for k, g in enumerate(snapshots):
-        ax.hist(kept[g], bins=bins, density=True, histtype="step", color=plt.cm.viridis(k / max(len(snapshots) - 1, 1)),
-                label=f"generation {g}")
-    ax.set(title=f"{name} estimator", xlabel="x")
-axes[0].set_ylabel("density")
-axes[1].legend(fontsize=8)
-save_figure(fig, output_dir, "figC4a_histograms")
-plt.show()
-
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-tt = np.arange(estimator_generations + 1)
-colors = {"perfect": "#9467bd", "noisy": "#2ca02c"}
-for name, (run, _) in estimators.items():
-    band(axes[0], tt, run.mean, colors[name], name)
-    band(axes[1], tt, np.sqrt(run.variance), colors[name], name)
-axes[0].set(xlabel="generation", ylabel="estimated mean $\\mu_t$", title="mean")
-axes[1].set(xlabel="generation", ylabel="estimated std $\\sigma_t$", title="standard deviation", yscale="log")
-axes[1].legend()
-save_figure(fig, output_dir, "figC4b_estimators")
-plt.show()
+figures.publish(gaussian_figures.plot_estimator_histograms(estimators, snapshots), "figC4a_histograms")
+figures.publish(gaussian_figures.plot_estimators(estimators), "figC4b_estimators")
 
 # %% [markdown]
 # ## What reproduces
@@ -244,19 +174,15 @@ plt.show()
 # "Time to collapse" is the first generation at which the variance falls below `collapse_fraction`
 # of its start; "never" means not within the simulated generations.
 
-# %%
+# %% tags=["hide-input"]
 final_sigma = {name: np.sqrt(run.variance[:, -1]) for name, (run, _) in estimators.items()}
 claims = gaussian_claims.claims(curves, sampling_bias, collapse_fraction, blowup_factor, final_sigma,
                                 estimator_generations)
-display(Markdown(claims_markdown(claims)))
-
-# %%
 metrics = dict(
     sampling_bias=sampling_bias, n_samples=n_samples, generations=generations, seeds=seeds, seed=seed,
     collapse_fraction=collapse_fraction, blowup_factor=blowup_factor,
     curves=curves,
-    eta={gaussian.method_label(g): dict(a=gaussian.tail_threshold(g), eta=gaussian.eta(gaussian.tail_threshold(g)),
-         variance_factor=gaussian.variance_factor(g, sampling_bias)) for g in gammas},
+    eta=gaussian_figures.eta_rows(gammas, sampling_bias),
     sweep=dict(gammas=sweep_gammas, sampling_biases=sweep_sampling_biases, generations=sweep_generations,
                seeds=sweep_seeds, n_samples=sweep_n_samples, median_generations_to_leave_band=sweep_generations_median,
                direction=sweep_direction),
@@ -264,7 +190,5 @@ metrics = dict(
                            median_mean=np.median(run.mean, axis=0), median_std=np.median(np.sqrt(run.variance), axis=0))
                 for name, (run, _) in estimators.items()},
 )
-print(publish_claims(claims, "gaussian_variance", output_dir, metrics))
-write_json(output_dir / "metrics.json", metrics)
-record.finish(timings=timings)
+close_chapter("gaussian_variance", record, metrics, claims, timings=timings)
 print(f"wrote {output_dir}")

@@ -13,6 +13,12 @@
 # %% [markdown]
 # # Model collapse of a Gaussian mixture, and the percentile filter that delays it
 #
+# ```{glue:md} verdicts
+# :format: myst
+# ```
+#
+# (The verdicts of this run's closing table, at the end of the chapter.)
+#
 # **Reproduces:** Section 4.7, Fig. 8 and Algorithm 2 (Appendix F) of the paper. The paper shows
 # pictures only; here every picture has numbers with spreads over seeds under it.
 #
@@ -52,14 +58,16 @@ sweep_sampling_biases = [0.85, 0.9, 0.95, 1.0]  # allowed: each > 0
 sweep_seeds = 5  # allowed: >= 1
 output_dir: str | None = None
 
-# %%
+# %% tags=["hide-input"]
 import time
 
-import matplotlib.pyplot as plt
-
-from fortifai.results import RunRecord, resolve_output_dir, save_figure, write_json
+from fortifai.claims import gmm as gmm_claims
+from fortifai.plotting import FigureLog, use_style
+from fortifai.report import close_chapter
+from fortifai.results import RunRecord, resolve_output_dir
 from fortifai.toys import gmm, gmm_figures
 
+use_style()
 output_dir = resolve_output_dir(output_dir, "gmm_collapse")
 record = RunRecord(
     output_dir,
@@ -72,6 +80,7 @@ gmm.check_gamma(gamma)
 original = gmm.two_class_mixture(minority_weight)
 snapshot_at = sorted({t for t in (0, 5, 10, 20, 50, 100, generations) if t <= generations})
 timings = {}
+figures = FigureLog(output_dir)
 
 # %% [markdown]
 # ## Baseline and truncated chains
@@ -90,8 +99,7 @@ timings["chains_s"] = time.perf_counter() - t0
 
 # %%
 fig = gmm_figures.plot_snapshots({label: runs[0] for label, runs in chains.items()}, original, snapshot_at)
-save_figure(fig, output_dir, "fig8_scatter")
-plt.show()
+figures.publish(fig, "fig8_scatter")
 
 # %% [markdown]
 # ## Collapse, measured: median and 10–90% band over seeds
@@ -99,8 +107,7 @@ plt.show()
 
 # %%
 fig = gmm_figures.plot_metrics(summaries)
-save_figure(fig, output_dir, "collapse_metrics")
-plt.show()
+figures.publish(fig, "collapse_metrics")
 
 # %% [markdown]
 # What to look for (at the defaults, λ = 0.9, γ = 0.8): the baseline's classes shrink to points within
@@ -113,7 +120,6 @@ plt.show()
 # chain show a hole at each class centre: they are the filtered data handed to the next generation.
 
 # %%
-trunc = gmm.method_label(gamma)
 for label, s in summaries.items():
     g = s["generations_to_failure"]
     print(f"{label:>10}: generations to failure median {g['median']:g} [10-90%: {g['q10']:g}-{g['q90']:g}], "
@@ -135,10 +141,9 @@ sweep = gmm.sweep(original, sweep_gammas, sweep_sampling_biases, seeds=sweep_see
                   n_components=n_components, n_samples=n_samples, generations=generations)
 timings["sweep_s"] = time.perf_counter() - t0
 fig = gmm_figures.plot_sweep(sweep, generations)
-save_figure(fig, output_dir, "gamma_sweep")
-plt.show()
+figures.publish(fig, "gamma_sweep")
 
-# %%
+# %% tags=["hide-input"]
 metrics = {
     "setting": {"original": {"weights": original.weights, "means": original.means,
                              "covariances": original.covariances},
@@ -150,7 +155,6 @@ metrics = {
     "critical_gamma": {f"{lam:g}": gmm.critical_gamma(lam) for lam in sweep_sampling_biases},
     "sweep": {**sweep, "seeds": sweep_seeds},
 }
-write_json(output_dir / "metrics.json", metrics)
 
 # %% [markdown]
 # ## Verdict
@@ -162,16 +166,5 @@ write_json(output_dir / "metrics.json", metrics)
 # "partly", and the verdict says what the delay is conditional on ({mod}`fortifai.claims.gmm`). The spread
 # claim is ours, not the paper's: it checks the theory's warning on the sweep.
 
-# %%
-from IPython.display import Markdown  # noqa: E402
-
-from fortifai.claims import gmm as gmm_claims  # noqa: E402
-from fortifai.report import claims_markdown, publish_claims  # noqa: E402
-
-claims = gmm_claims.claims(metrics)
-print(publish_claims(claims, "gmm_collapse", output_dir, metrics))
-write_json(output_dir / "metrics.json", metrics)
-Markdown(claims_markdown(claims))
-
-# %%
-record.finish(timings=timings)
+# %% tags=["hide-input"]
+close_chapter("gmm_collapse", record, metrics, gmm_claims.claims(metrics), timings=timings)

@@ -13,6 +13,12 @@
 # %% [markdown]
 # # The Knowledge Retention test (KR-test)
 #
+# ```{glue:md} verdicts
+# :format: myst
+# ```
+#
+# (Computed by this run: the verdicts of the closing table at the end of the chapter.)
+#
 # **Reproduces:** Section 4.2.1 and Appendix B (Table B1) of the paper: the benchmark behind the headline
 # "2.3x time to failure". Given a body of text, split it into complete paragraphs and make up to five questions
 # per paragraph; each question is a context, a true continuation and a false one with a key fact changed. A
@@ -49,21 +55,15 @@ n_boot = 2000  # allowed: >= 1
 seed = 0  # allowed: >= 0
 output_dir: str | None = None
 
-# %%
-import time
-
-import matplotlib.pyplot as plt
-import numpy as np
+# %% tags=["hide-input"]
 from IPython.display import Markdown, display
 
 from fortifai import krtest
 from fortifai.claims import kr as kr_claims
-from fortifai.claims.kr import pct
-from fortifai.plotting import PALETTE, use_style
-from fortifai.recursive.corpus import load_paragraphs
-from fortifai.recursive.models import load_model
-from fortifai.report import claims_markdown, publish_claims
-from fortifai.results import RunRecord, resolve_output_dir, save_figure, write_json
+from fortifai.krtest import chapter as kr_chapter
+from fortifai.plotting import FigureLog, use_style
+from fortifai.report import close_chapter
+from fortifai.results import RunRecord, resolve_output_dir
 
 use_style()
 output_dir = resolve_output_dir(output_dir, "kr_test")
@@ -72,7 +72,7 @@ record = RunRecord(output_dir, params={"model": model, "control_model": control_
                                        "n_paragraphs": n_paragraphs,
                                        "min_words": min_words, "n_splits": n_splits, "batch_size": batch_size,
                                        "n_boot": n_boot, "seed": seed}, seed=seed)
-timings = {}
+figures = FigureLog(output_dir)
 
 # %% [markdown]
 # ## Building the question set
@@ -83,36 +83,17 @@ timings = {}
 # authors' file format (`kr_questions.json`), so anyone can score their own model on it or bring their own file.
 
 # %%
-started = time.perf_counter()
-paragraphs = load_paragraphs(source, min_words=min_words)
-picked = sorted(np.random.default_rng(seed).choice(len(paragraphs), size=min(n_paragraphs, len(paragraphs)),
-                                                   replace=False).tolist())
-inventory = krtest.entity_inventory(paragraphs)
-questions = krtest.generate_questions([paragraphs[i] for i in picked], per_paragraph=per_paragraph, seed=seed,
-                                      locations=picked, inventory=inventory)
+drawn = kr_chapter.draw_questions(source, n_paragraphs, per_paragraph, min_words, seed)
+questions, counts = drawn.questions, drawn.counts
 krtest.write_questions(questions, output_dir / "kr_questions.json")
-timings["generate_s"] = time.perf_counter() - started
-kinds = sorted({q.kind for q in questions})
-counts = {k: sum(q.kind == k for q in questions) for k in kinds}
-print(f"{len(paragraphs)} paragraphs in {source!r}; {len(picked)} drawn; {len(questions)} questions "
-      f"({len(questions) / len(picked):.1f} per paragraph); by kind: {counts}")
+print(f"{drawn.n_source_paragraphs} paragraphs in {source!r}; {len(drawn.picked)} drawn; {len(questions)} questions "
+      f"({len(questions) / len(drawn.picked):.1f} per paragraph); by kind: {counts}")
 
 # %% [markdown]
 # One question of each kind, laid out like Table B1 (the changed words in bold):
 
 # %%
-def bold_change(q, which):
-    c = q.change
-    text = q.sentence_true if which == "true" else q.sentence_false
-    span = c[which]
-    return text[:c["start"]] + f"**{span}**" + text[c["start"] + len(span):]
-
-
-rows = ["| kind | context | true sentence | false sentence |", "|---|---|---|---|"]
-for kind in kinds:
-    q = next(q for q in questions if q.kind == kind)
-    rows.append(f"| {kind} | {q.context} | {bold_change(q, 'true')} | {bold_change(q, 'false')} |")
-display(Markdown("\n".join(rows)))
+display(Markdown(kr_chapter.examples_markdown(questions)))
 
 # %% [markdown]
 # ## Scoring a pretrained model and an untrained one
@@ -124,40 +105,11 @@ display(Markdown("\n".join(rows)))
 # %%
 roles = {"pretrained": model, "control": control_model}
 runs = [("pretrained", model, seed)] + [(f"control seed {s}", control_model, seed + s) for s in range(control_seeds)]
-scores, first_k, load_s, score_s = {}, {}, {}, {}
-for role, name, model_seed in runs:
-    started = time.perf_counter()
-    lm, tokenizer = load_model(name, seed=model_seed)
-    load_s[role] = time.perf_counter() - started
-    started = time.perf_counter()
-    tokens = krtest.score_questions(lm, tokenizer, questions, batch_size=batch_size, return_tokens=True, progress=True)
-    score_s[role] = time.perf_counter() - started
-    scores[role], first_k[role] = krtest.reduce_scores(tokens, "mean"), krtest.reduce_scores(tokens, "first_k")
-    del lm
-timings.update({f"load_{r}_s": v for r, v in load_s.items()}, **{f"score_{r}_s": v for r, v in score_s.items()})
-locations = [q.location for q in questions]
-correct = {role: s[:, 0] > s[:, 1] for role, s in scores.items()}
-reports = {role: krtest.accuracy_report(c, locations, n_splits=min(n_splits, len(picked)), n_boot=n_boot, seed=seed)
-           for role, c in correct.items()}
-first_k_acc = {role: float(np.mean(s[:, 0] > s[:, 1])) for role, s in first_k.items()}
 controls = [role for role, _, _ in runs[1:]]
-# the untrained model's answers depend on its random weights: pool its seeds (each question once per seed)
-pooled = np.concatenate([correct[r] for r in controls])
-by_kind = {"pretrained": krtest.accuracy_by_kind(questions, correct["pretrained"], n_boot=n_boot, seed=seed),
-           "control": krtest.accuracy_by_kind(questions * len(controls), pooled, n_boot=n_boot, seed=seed)}
-control_pooled = krtest.accuracy_report(pooled, n_boot=n_boot, seed=seed)["total"]
-paired = krtest.mcnemar(correct["pretrained"], correct[controls[0]])
-
-
-n_split_cols = len(reports["pretrained"]["splits"])
-lines = ["| model | KR-total (95% CI) | " + " | ".join(f"KR-split {k}" for k in range(n_split_cols))
-         + " | authors' first-k variant | seconds |", "|---|---|" + "---|" * n_split_cols + "---|---|"]
-for role, name, _ in runs:
-    splits = " | ".join(pct(s) for s in reports[role]["splits"])
-    lines.append(f"| {role}: {name} | {pct(reports[role]['total'])} | {splits} | {100 * first_k_acc[role]:.1f}% | "
-                 f"{score_s[role]:.0f} |")
-lines.append(f"| control, {len(controls)} seeds pooled | {pct(control_pooled)} | | | |")
-display(Markdown("\n".join(lines)))
+scored = kr_chapter.score_models(runs, questions, batch_size)
+found = kr_chapter.analyse(drawn, scored, controls, n_splits, n_boot, seed)
+display(Markdown(kr_chapter.accuracy_markdown(runs, found, scored, len(controls))))
+paired = found["mcnemar"]
 print(f"McNemar (exact), {model} vs {control_model} (seed {seed}): {paired['b']} questions only the first gets "
       f"right, {paired['c']} only the second; p = {paired['p_value']:.2g}")
 
@@ -169,55 +121,24 @@ print(f"McNemar (exact), {model} vs {control_model} (seed {seed}): {paired['b']}
 # questions that are unanswerable, the pretrained model would sit at 50%.
 
 # %%
-fig, ax = plt.subplots(figsize=(7.5, 3.8))
-width = 0.38
-x = np.arange(len(kinds))
-for j, (role, name) in enumerate(roles.items()):
-    acc = np.array([by_kind[role][k]["accuracy"] for k in kinds])
-    low = acc - np.array([by_kind[role][k]["ci_low"] for k in kinds])
-    high = np.array([by_kind[role][k]["ci_high"] for k in kinds]) - acc
-    label = f"{role}: {name}" + (f" ({len(controls)} seeds pooled)" if role == "control" else "")
-    ax.bar(x + (j - 0.5) * width, acc, width, yerr=[low, high], capsize=3, color=PALETTE[j], label=label)
-ax.axhline(0.5, color="#444444", linestyle=":", linewidth=1, label="chance (50%)")
-ax.axhline(0.75, color="#d62728", linestyle="--", linewidth=1, label="paper's failure line (75%)")
-ax.set_xticks(x, [f"{k}\n(n={counts[k]})" for k in kinds])
-ax.set_ylim(0, 1.05)
-ax.set_ylabel("accuracy (95% bootstrap CI)")
-ax.set_title("KR-test accuracy by kind of change")
-ax.legend(loc="lower right", fontsize=8)
-save_figure(fig, output_dir, "kr_accuracy_by_kind")
-plt.show()
+figures.publish(kr_chapter.plot_accuracy_by_kind(found["accuracy_by_kind"], roles, counts, len(controls)),
+                "kr_accuracy_by_kind")
 
 # %% [markdown]
 # How sure is each model? The score margin (true minus false, in nats per token) per question: a model that knows
 # the facts puts most of its mass to the right of 0, an untrained one scatters narrowly around it.
 
 # %%
-fig, ax = plt.subplots(figsize=(7, 3.5))
-margins = {"pretrained": scores["pretrained"][:, 0] - scores["pretrained"][:, 1],
-           "control": np.concatenate([scores[r][:, 0] - scores[r][:, 1] for r in controls])}
-edges = np.linspace(min(m.min() for m in margins.values()), max(m.max() for m in margins.values()), 40)
-for j, (role, name) in enumerate(roles.items()):
-    ax.hist(margins[role], bins=edges, alpha=0.6, color=PALETTE[j], density=True, label=f"{role}: {name}")
-ax.axvline(0, color="#444444", linewidth=1)
-ax.set_xlabel("log p(true) - log p(false), mean per token (nats)")
-ax.set_ylabel("density of questions")
-ax.legend()
-save_figure(fig, output_dir, "kr_score_margins")
-plt.show()
+figures.publish(kr_chapter.plot_margins(scored, roles, controls), "kr_score_margins")
 
-# %%
+# %% tags=["hide-input"]
+score_s = {role: s["score_s"] for role, s in scored.items()}
 metrics = {
-    "n_questions": len(questions), "n_paragraphs": len(picked), "questions_by_kind": counts,
-    "models": roles,
-    "accuracy": reports,
-    "control_pooled": control_pooled,
-    "accuracy_by_kind": by_kind,
-    "accuracy_first_k": first_k_acc,
-    "mcnemar": paired,
+    "n_questions": len(questions), "n_paragraphs": len(drawn.picked), "questions_by_kind": counts,
+    "models": roles, **found,
     "score_seconds": score_s, "questions_per_second": {n: len(questions) / s for n, s in score_s.items()},
 }
-write_json(output_dir / "metrics.json", metrics)
+timings = {**{f"load_{r}_s": s["load_s"] for r, s in scored.items()}, **{f"score_{r}_s": v for r, v in score_s.items()}}
 
 # %% [markdown]
 # ## What we find
@@ -236,9 +157,5 @@ write_json(output_dir / "metrics.json", metrics)
 # The closing table, computed from `metrics.json` by {mod}`fortifai.claims.kr`: the pretrained model's 95% interval
 # must lie above 60%, the untrained control's (pooled over its seeds) must hold 50%.
 
-# %%
-claims = kr_claims.claims(metrics)
-print(publish_claims(claims, "kr_test", output_dir, metrics))
-write_json(output_dir / "metrics.json", metrics)
-display(Markdown(claims_markdown(claims, ours=kr_claims.OURS)))
-record.finish(timings=timings)
+# %% tags=["hide-input"]
+close_chapter("kr_test", record, metrics, kr_claims.claims(metrics), ours=kr_claims.OURS, timings=timings)

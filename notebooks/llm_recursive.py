@@ -13,6 +13,12 @@
 # %% [markdown]
 # # Recursive training of a language model (Algorithm 1)
 #
+# ```{glue:md} verdicts
+# :format: myst
+# ```
+#
+# (Computed by this run: the verdicts of the closing table at the end of the chapter.)
+#
 # This chapter runs the paper's **recursive training protocol** (Sec. 3, **Algorithm 1**, **Fig. 3**) for
 # one or more losses and shows its per-stage curves: the Knowledge Retention test on the first split
 # (the one regenerated at every stage, Sec. 4.5), KR over all splits, and the perplexity of held-out real
@@ -43,21 +49,23 @@ preset = "cpu"  # a tier of presets/llm_recursive/ (smoke, cpu, cpu-wikitext, sm
 overrides: dict = {}  # the preset's values to change, e.g. {"seeds": [0], "methods": ["ce", "tce-0.9"], "epochs": 4}
 output_dir: str | None = None
 
-# %%
+# %% tags=["hide-input"]
 import time
 
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 from tqdm.auto import tqdm
 
-from fortifai import llm_results as lr
-from fortifai import recursive
-from fortifai.plotting import use_style
+from fortifai import llm_results, recursive
+from fortifai.claims import protocol as protocol_claims
+from fortifai.plotting import FigureLog, use_style
 from fortifai.recursive import sweep
-from fortifai.report import spread
-from fortifai.results import RUNS_DIR, RunRecord, resolve_output_dir, save_figure, write_json
+from fortifai.report import close_chapter, spread
+from fortifai.results import RUNS_DIR, RunRecord, resolve_output_dir
 
 use_style()
+
+# %% tags=["hide-input"]
 given_output_dir = output_dir
 output_dir = resolve_output_dir(output_dir, "llm_recursive")
 params = sweep.read_preset(preset, overrides)
@@ -71,6 +79,7 @@ configs = {(run.method, run.seed): run.config for run in planned}
 record = RunRecord(output_dir, params={"preset": preset, "overrides": overrides, **params, "runs_dir": str(runs_dir),
                                       "methods": methods, "seeds": seeds, "kr_failure_threshold": kr_failure_threshold},
                    seed=seeds[0])
+figures = FigureLog(output_dir)
 
 # %% [markdown]
 # ## The runs
@@ -97,17 +106,16 @@ for run in tqdm(planned, desc="runs"):
 # (Tables D2-D5), with the KL divergence of the regenerated text (Fig. 7) and Table E6.
 
 # %%
-runs = {(run.method, run.seed): lr.Run(run.folder, results[run.method, run.seed]["params"],
+runs = {(run.method, run.seed): llm_results.Run(run.folder, results[run.method, run.seed]["params"],
                                       results[run.method, run.seed]["stages"]) for run in planned}
 per_method = {m: [runs[m, s] for s in seeds] for m in methods}
 fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
 for ax, metric in zip(axes, ("kr_split0", "kr_total", "heldout_perplexity")):
-    lr.plot_stages(ax, per_method, metric)
+    llm_results.plot_stages(ax, per_method, metric)
 axes[0].axhline(kr_failure_threshold * 100, color="red", ls=":", lw=1)
 axes[2].set(ylabel="perplexity", yscale="log")
 axes[0].legend(fontsize=8)
-save_figure(fig, output_dir, "stages")
-plt.show()
+figures.publish(fig, "stages")
 
 # %% [markdown]
 # ## Time to failure (Sec. 4.5)
@@ -116,16 +124,16 @@ plt.show()
 # "never" when it stays above it through the last stage, 0 when it starts below it.
 
 # %%
-failure = {m: lr.times_to_failure(per_method[m], kr_failure_threshold) for m in methods}
+failure = {m: llm_results.times_to_failure(per_method[m], kr_failure_threshold) for m in methods}
 rows = ["| method | KR split 0 at M0 | at last stage | KR-total at last stage | time to failure (stages) |",
         "|---|---|---|---|---|"]
 for m in methods:
-    split0, total = lr.metric_matrix(per_method[m], "kr_split0"), lr.metric_matrix(per_method[m], "kr_total")
-    rows.append(f"| {lr.method_label(m)} | {spread(split0[:, 0], '{:.3f}')} | {spread(split0[:, -1], '{:.3f}')} | "
+    split0, total = llm_results.metric_matrix(per_method[m], "kr_split0"), llm_results.metric_matrix(per_method[m], "kr_total")
+    rows.append(f"| {llm_results.method_label(m)} | {spread(split0[:, 0], '{:.3f}')} | {spread(split0[:, -1], '{:.3f}')} | "
                 f"{spread(total[:, -1], '{:.3f}')} | {spread(failure[m], '{:.2f}')} |")
 display(Markdown("\n".join(rows)))
 
-# %%
+# %% tags=["hide-input"]
 metrics = dict(
     methods=methods, seeds=seeds, kr_failure_threshold=kr_failure_threshold,
     runs={f"{m}-seed{s}": dict(method=m, seed=s, label=configs[m, s].label(), folder=runs[m, s].folder.name,
@@ -135,7 +143,6 @@ metrics = dict(
                                       generation_tokens_per_second=[g["tokens_per_second"] for g in st["generation"].values()])
                                  for st in results[m, s]["stages"]] for (m, s) in results},
 )
-write_json(output_dir / "metrics.json", metrics)
 
 # %% [markdown]
 # ## What the protocol does
@@ -145,15 +152,7 @@ write_json(output_dir / "metrics.json", metrics)
 # every stage loses its facts first), seed by seed. Whether a loss delays the failure is the question of
 # {doc}`llm_results`.
 
-# %%
-from fortifai.claims import protocol as protocol_claims  # noqa: E402
-from fortifai.report import claims_markdown, publish_claims  # noqa: E402
-
-claims = protocol_claims.claims(metrics)
-print(publish_claims(claims, "llm_recursive", output_dir, metrics))
-write_json(output_dir / "metrics.json", metrics)
-display(Markdown(claims_markdown(claims, ours=protocol_claims.OURS)))
-
-# %%
-record.finish(timings=timings)
+# %% tags=["hide-input"]
+close_chapter("llm_recursive", record, metrics, protocol_claims.claims(metrics), ours=protocol_claims.OURS,
+              timings=timings)
 print(f"wrote {output_dir}")

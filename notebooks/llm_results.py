@@ -60,8 +60,8 @@ from IPython.display import Markdown, display
 from fortifai import llm_report, recursive
 from fortifai.claims import decisive
 from fortifai.plotting import FigureLog, use_style
-from fortifai.report import claims_markdown, publish_claims
-from fortifai.results import RUNS_DIR, RunRecord, resolve_output_dir, write_json
+from fortifai.report import claims_markdown, close_chapter
+from fortifai.results import RUNS_DIR, RunRecord, resolve_output_dir
 
 use_style()
 paper = llm_report.paper_for(paper_table)
@@ -282,7 +282,5 @@ display(Markdown(claims_markdown(claims, ours="ours (paired over seeds)")))
 metrics = llm_report.chapter_metrics(chapter, runs_dir, paper_table, kr_failure_threshold, gates=gates,
                                      failure=failure, comparisons=claim_details, kl=kl, sweep=sweep,
                                      figures=figures.names)
-print(publish_claims(claims, "llm_results", output_dir, metrics))
-write_json(output_dir / "metrics.json", metrics)
-record.finish()
+close_chapter("llm_results", record, metrics, claims, show=False)
 print(f"wrote {output_dir}")

@@ -13,6 +13,12 @@
 # %% [markdown]
 # # The losses
 #
+# ```{glue:md} verdicts
+# :format: myst
+# ```
+#
+# (Computed by this run: the verdicts of the closing table at the end of the chapter.)
+#
 # This chapter covers the paper's loss functions: **Truncated Cross Entropy** (Sec. 2.2.1),
 #
 # $$\mathrm{TCE}(p_t) = \chi_\gamma(p_t)\,\mathrm{CE}(p_t),\qquad \chi_\gamma(p_t) = \mathbb{1}[p_t \le \gamma],$$
@@ -42,21 +48,23 @@ bench_hidden = 256  # allowed: >= 1
 bench_repeats = 3  # allowed: >= 1
 trainer_steps = 3  # allowed: >= 1
 
-# %%
-import importlib.util
-import math
-import re
+# %% tags=["hide-input"]
 import time
 
-import matplotlib.pyplot as plt
-import numpy as np
 import torch
-import torch.nn.functional as F
+from IPython.display import Markdown, display
 
-from fortifai.losses import Method, compute_loss_func, dynamic_threshold, focal_loss, truncated_cross_entropy
+from fortifai.claims import losses as loss_claims
+from fortifai.losses import benchmark
+from fortifai.losses import chapter as loss_chapter
+from fortifai.plotting import FigureLog, use_style
 from fortifai.recursive.corpus import load_paragraphs
-from fortifai.results import REPO_ROOT, RunRecord, resolve_output_dir, save_figure, write_json
+from fortifai.report import close_chapter
+from fortifai.results import RunRecord, resolve_output_dir
 
+use_style()
+
+# %% tags=["hide-input"]
 output_dir = resolve_output_dir(output_dir, "losses")
 record = RunRecord(
     output_dir,
@@ -67,7 +75,7 @@ record = RunRecord(
     seed=seed,
 )
 torch.manual_seed(seed)
-timings, metrics = {}, {}
+timings, metrics, figures = {}, {}, FigureLog(output_dir)
 
 # %% [markdown]
 # ## 1. The losses and their gradients as functions of $p_t$
@@ -79,48 +87,9 @@ timings, metrics = {}, {}
 
 # %%
 t0 = time.perf_counter()
-p = torch.linspace(1e-3, 1 - 1e-4, 2000, dtype=torch.float64)
-target = torch.zeros(len(p), dtype=torch.long)
-
-
-def curve(fn, **kwargs):
-    logits = torch.stack([p.log(), (1 - p).log()], 1).requires_grad_()
-    loss = fn(logits, target, reduction="none", **kwargs)
-    (grad,) = torch.autograd.grad(loss.sum(), logits)
-    return loss.detach().numpy(), grad[:, 0].numpy()
-
-
-curves = {"CE": curve(F.cross_entropy), Method("tce", tce_gamma).label: curve(truncated_cross_entropy, gamma=tce_gamma)}
-for g in focal_gammas:
-    curves[Method("focal", g).label] = curve(focal_loss, gamma=g)
-
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-for name, (loss, grad) in curves.items():
-    axes[0].plot(p, loss, label=name)
-    axes[1].plot(p, grad, label=name)
-axes[0].set(xlabel="$p_t$", ylabel="loss", ylim=(0, 4), title="loss")
-axes[1].set(xlabel="$p_t$", ylabel=r"$\partial L / \partial z_t$", title="gradient w.r.t. the target logit")
-for ax in axes:
-    ax.axvline(tce_gamma, color="grey", lw=0.8, ls=":")
-axes[0].legend()
-fig.tight_layout()
-save_figure(fig, output_dir, "loss_curves")
-plt.show()
-
-# Facts the curves must show, as numbers.
-ce_loss, ce_grad = curves["CE"]
-tce_loss, tce_grad = curves[Method("tce", tce_gamma).label]
-above = p.numpy() > tce_gamma
-metrics["curves"] = {
-    "tce_equals_ce_below_gamma_max_abs_diff": float(np.abs(tce_loss[~above] - ce_loss[~above]).max()),
-    "tce_max_abs_grad_above_gamma": float(np.abs(tce_grad[above]).max()),
-    "ce_grad_equals_minus_one_minus_p_max_abs_diff": float(np.abs(ce_grad + (1 - p.numpy())).max()),
-}
-for g in focal_gammas:
-    fl, _ = curves[Method("focal", g).label]
-    i_low, i_high = np.searchsorted(p.numpy(), [0.1, 0.9])
-    metrics["curves"][f"focal_{g:g}_over_ce_at_p0.1"] = float(fl[i_low] / ce_loss[i_low])
-    metrics["curves"][f"focal_{g:g}_over_ce_at_p0.9"] = float(fl[i_high] / ce_loss[i_high])
+p, curves = loss_chapter.loss_curves(tce_gamma, focal_gammas)
+figures.publish(loss_chapter.plot_curves(p, curves, tce_gamma), "loss_curves")
+metrics["curves"] = loss_chapter.curve_facts(p, curves, tce_gamma, focal_gammas)  # what the curves must show
 timings["curves_s"] = time.perf_counter() - t0
 metrics["curves"]
 
@@ -140,73 +109,12 @@ metrics["curves"]
 
 # %%
 t0 = time.perf_counter()
-words = re.findall(r"\w+|[^\w\s]", "\n".join(load_paragraphs(text)))
-split = int(train_fraction * len(words))
-uniq, counts = np.unique(np.array(words[:split]), return_counts=True)
-order = np.argsort(-counts, kind="stable")[:bigram_vocab]
-vocab = {w: i for i, w in enumerate(uniq[order])}
-unk = len(vocab)
-V = unk + 1
-ids = np.array([vocab.get(w, unk) for w in words], dtype=np.int64)
-train_ids, test_ids = ids[:split], ids[split:]
-
-pair_counts = np.bincount(train_ids[:-1] * V + train_ids[1:], minlength=V * V).reshape(V, V).astype(np.float32)
-unigram = np.bincount(train_ids, minlength=V).astype(np.float32)
-unigram /= unigram.sum()
-log_p = torch.from_numpy(np.log(pair_counts + bigram_prior * unigram[None, :]))  # rows need no normalising: softmax does it
-del pair_counts
-
-prev, nxt = torch.from_numpy(test_ids[:-1]), torch.from_numpy(test_ids[1:])
-p_t, masked_fracs, n_tokens = [], [], []
-for i in range(0, len(prev), 4096):
-    logits = log_p[prev[i : i + 4096]]
-    tgt = nxt[i : i + 4096]
-    _, frac = truncated_cross_entropy(logits, tgt, tce_gamma, return_masked_fraction=True)
-    masked_fracs.append(frac.item())
-    n_tokens.append(len(tgt))
-    p_t.append(torch.exp(-F.cross_entropy(logits, tgt, reduction="none")))  # independent check of the mask
-p_t = torch.cat(p_t)
-ce = -p_t.log()
-masked = p_t > tce_gamma
-
-# frequency buckets by the rank of the target word in the training counts
-rank = nxt.numpy()  # ids are ranks, <unk> last
-edges = [0, 10, 100, 1000, bigram_vocab, V]
-labels = ["1-10", "11-100", "101-1k", f"1k-{bigram_vocab // 1000}k", "<unk>"]
-bucket = np.digitize(rank, edges[1:-1], right=False)
-rows = []
-for b, label in enumerate(labels):
-    sel = torch.from_numpy(bucket == b)
-    rows.append({
-        "bucket": label,
-        "share_of_tokens": sel.float().mean().item(),
-        "masked_fraction": masked[sel].float().mean().item(),
-        "share_of_ce_removed": (ce[sel & masked].sum() / ce[sel].sum()).item(),
-        "mean_focal_weight_gamma2": ((1 - p_t[sel]) ** 2).mean().item(),
-    })
-gamma_dyn = dynamic_threshold(p_t, dynamic_alpha).item()
-metrics["text"] = {
-    "tokens_train": int(split), "tokens_heldout": int(len(nxt)), "vocab": int(V),
-    "masked_fraction_library": float(np.average(masked_fracs, weights=n_tokens)),
-    "masked_fraction_check": masked.float().mean().item(),
-    "share_of_ce_removed": (ce[masked].sum() / ce.sum()).item(),
-    "dynamic_gamma": gamma_dyn,
-    "dynamic_masked_fraction": (p_t > gamma_dyn).float().mean().item(),
-    "buckets": rows,
-}
-
-fig, ax = plt.subplots(figsize=(7, 3.4))
-x = np.arange(len(labels))
-ax.bar(x - 0.2, [r["masked_fraction"] for r in rows], 0.4, label=f"tokens masked (p_t > {tce_gamma})")
-ax.bar(x + 0.2, [r["share_of_ce_removed"] for r in rows], 0.4, label="share of the bucket's CE removed")
-ax.set(xticks=x, xticklabels=labels, xlabel="frequency rank of the target word", ylabel="fraction",
-       title="TCE mask on held-out Wikipedia text (bigram model)")
-ax.legend()
-fig.tight_layout()
-save_figure(fig, output_dir, "masked_fraction_by_frequency")
-plt.show()
+words = loss_chapter.tokenize_words("\n".join(load_paragraphs(text)))
+metrics["text"], encoded = loss_chapter.bigram_mask(words, bigram_vocab, bigram_prior, train_fraction, tce_gamma,
+                                                    dynamic_alpha)
+figures.publish(loss_chapter.plot_buckets(metrics["text"]["buckets"], tce_gamma), "masked_fraction_by_frequency")
 timings["text_s"] = time.perf_counter() - t0
-{k: v for k, v in metrics["text"].items() if k != "buckets"}, rows
+{k: v for k, v in metrics["text"].items() if k != "buckets"}, metrics["text"]["buckets"]
 
 # %% [markdown]
 # With this weak model the mask is small (a fraction of a percent of the tokens at $\gamma = 0.9$), but it falls
@@ -230,25 +138,12 @@ timings["text_s"] = time.perf_counter() - t0
 
 # %%
 t0 = time.perf_counter()
-spec = importlib.util.spec_from_file_location("bench_losses", REPO_ROOT / "benchmarks" / "losses.py")
-bench = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(bench)
-
 cases = ["ce", "tce", "focal", "authors_tce", "linear+tce", "chunked_tce"]
-x_in = bench.make_loss_inputs(bench_tokens, bench_vocab, bench_hidden, seed=seed)
-times = bench.time_cases(cases, x_in, bench_repeats)
-del x_in
 # memory only for ce and tce: at this size the chunked path runs as a single chunk, so its memory says nothing
-memory = {c: bench.measure_memory(c, bench_vocab, bench_tokens, bench_hidden) for c in ["ce", "tce"]}
-quick = []
-for c in cases:
-    base = bench.BASELINE.get(c, "ce")
-    quick.append({"case": c, "time_ms": 1e3 * times[c], "time_vs_base": times[c] / times[base], "base": base,
-                  "peak_mb": memory.get(c), "mem_vs_base": memory[c] / memory[base] if c in memory else None})
-    print(f"{c:<12} {1e3 * times[c]:8.1f} ms  x{times[c] / times[base]:.2f} vs {base:<10}"
-          + (f" {memory[c]:7.1f} MB  x{memory[c] / memory[base]:.2f}" if c in memory else ""))
+quick = benchmark.quick_benchmark(cases, bench_tokens, bench_vocab, bench_hidden, bench_repeats, seed=seed)
 metrics["benchmark_quick"] = {"tokens": bench_tokens, "vocab": bench_vocab, "hidden": bench_hidden, "rows": quick}
 timings["benchmark_s"] = time.perf_counter() - t0
+display(Markdown(loss_chapter.quick_markdown(quick)))
 
 # %% [markdown]
 # **Full size** (`python benchmarks/losses.py --repeats 3`: $N = 4096$ tokens, float32, $H = 256$ for the
@@ -258,25 +153,12 @@ timings["benchmark_s"] = time.perf_counter() - t0
 # buffer; memory is measured with the inputs made in place), under a load average of 5 to 9 on the two cores from
 # other jobs, so their absolute times are slower than the other rows'; each ratio is to a baseline of its own run.
 #
-# | V | case | time ms | × base | peak MB | × base | base |
-# |---|---|---:|---:|---:|---:|---|
-# | 32k | `F.cross_entropy` | 2595 | 1.00 | 1539 | 1.00 | ce |
-# | 32k | ce (ours) | 1111 | 0.43 | 518 | 0.34 | ce |
-# | 32k | tce | 1140 | 0.44 | 519 | 0.34 | ce |
-# | 32k | focal | 1150 | 0.44 | 520 | 0.34 | ce |
-# | 32k | tce_dynamic | 1157 | 0.45 | 521 | 0.34 | ce |
-# | 32k | authors' TCE | 1569 | 0.60 | 1543 | 1.00 | ce |
-# | 32k | linear + tce † | 6905 | 1.00 | 1037 | 1.00 | linear+tce |
-# | 32k | chunked tce † | 6256 | 0.91 | 178 | 0.17 | linear+tce |
-# | 262k | `F.cross_entropy` | 30992 | 1.00 | 12291 | 1.00 | ce |
-# | 262k | tce | 7295 | 0.24 | 4103 | 0.33 | ce |
-# | 262k | authors' TCE | 26702 | 0.86 | 12295 | 1.00 | ce |
-# | 262k | linear + tce † | 59127 | 1.00 | 8205 | 1.00 | linear+tce |
-# | 262k | chunked tce † | 53031 | 0.90 | 402 | 0.05 | linear+tce |
-# | 32k | Llama step, authors' pattern † | 34529 | 1.00 | 3335 | 1.00 | llama_authors |
-# | 32k | Llama step, our Trainer glue † | 22251 | 0.64 | 1221 | 0.37 | llama_authors |
-# | 32k | Llama step, lean (chunked) glue † | 19807 | 0.57 | 428 | 0.13 | llama_authors |
-#
+
+# %%
+metrics["benchmark_full_size"] = loss_claims.load_benchmark()  # results/benchmarks/losses.json, with its provenance
+display(Markdown(loss_chapter.full_size_markdown(metrics["benchmark_full_size"])))
+
+# %% [markdown]
 # The 32k rows are medians of 3; the 262k rows are single timed runs (a 262k CE step takes ~30 s on two idle
 # cores, so we ran fewer repeats and skipped 128k). The Llama step is a 2-layer, width-256 Llama on 8 × 512
 # tokens. At 262k `F.cross_entropy` holds three $(N, V)$ float32 buffers (12 GB), ours one (4 GB); the chunked
@@ -288,22 +170,11 @@ timings["benchmark_s"] = time.perf_counter() - t0
 # gradient is negligible; at a real head it is as large as the logits, and every path must hold it once. The
 # target: peak ≤ weight gradient + 0.25 × logits, time ≤ 1.3 × the plain path.
 #
-# | N, H, V | case | time s | × plain | peak MB | × plain | limit MB |
-# |---|---|---:|---:|---:|---:|---:|
-# | 1024, 1024, 262k | linear+tce | 29.6 | 1.00 | 2069 | 1.00 | 1280 |
-# | 1024, 1024, 262k | chunked tce | 34.8 | 1.18 | 1173 | 0.57 | 1280 |
-# | 1024, 1024, 262k | linear+focal | 29.5 | 1.00 | 2069 | 1.00 | 1280 |
-# | 1024, 1024, 262k | chunked focal | 33.7 | 1.14 | 1173 | 0.57 | 1280 |
-# | 1024, 1024, 262k | torch lce tce | 52.0 | 1.76 | 1242 | 0.60 | 1280 |
-# | 1024, 1024, 262k | torch lce focal | 49.2 | 1.66 | 1242 | 0.60 | 1280 |
-# | 1024, 1024, 262k | torch lce ce | 36.4 | 1.23 | 2141 | 1.03 | 1280 |
-# | 1024, 1024, 262k | torch lce tce, torch's own chunk ‡ | 504.7 | 13.82 | 1106 | 0.53 | 1280 |
-# | 4096, 2048, 128k | linear+tce | 70.8 | 1.00 | 4025 | 1.00 | 1503 |
-# | 4096, 2048, 128k | chunked tce | 77.4 | 1.09 | 1179 | 0.29 | 1503 |
-# | 4096, 2048, 128k | torch lce tce ‡ | 230.3 | 1.51 | 1256 | 0.31 | 1503 |
-# | 4096, 2048, 128k | torch lce ce ‡ | 125.6 | 0.82 | 2157 | 0.54 | 1503 |
-# | 4096, 2048, 128k | torch lce tce auto ‡ | 153.1 | 1.00 | 1153 | 0.29 | 1503 |
-#
+
+# %%
+display(Markdown(loss_chapter.head_shapes_markdown()))  # fortifai/data/losses_head_shapes.yaml, with its provenance
+
+# %% [markdown]
 # The weight gradient is 1,024 MB at the first shape and 1,002 MB at the second; the logits 1,024 and 2,004 MB.
 # `linear_cross_entropy` (rows "chunked") now holds that one weight gradient plus a 128 MB chunk buffer: within
 # the limit at both shapes, at 1.18× and 1.09× the plain path's time. What it pays for is reading the whole
@@ -332,23 +203,11 @@ timings["benchmark_s"] = time.perf_counter() - t0
 
 # %%
 t0 = time.perf_counter()
-from transformers import LlamaConfig, LlamaForCausalLM, Trainer, TrainingArguments
-
-config = LlamaConfig(vocab_size=V, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                     num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64)
-model = LlamaForCausalLM(config)
-seq = torch.from_numpy(train_ids[: 16 * 32].reshape(16, 32))
-train_dataset = [{"input_ids": row, "labels": row} for row in seq]
-args = TrainingArguments(output_dir=str(output_dir / "scratch"), per_device_train_batch_size=4,
-                         gradient_accumulation_steps=2, max_steps=trainer_steps, learning_rate=1e-3,
-                         use_cpu=True, report_to="none", save_strategy="no", logging_steps=1, disable_tqdm=True,
-                         seed=seed)
-loss_fn = compute_loss_func("tce", gamma=tce_gamma)
-result = Trainer(model=model, args=args, train_dataset=train_dataset, compute_loss_func=loss_fn).train()
-print(f"train loss {result.training_loss:.3f}, masked fraction on the last micro-batch {loss_fn.masked_fraction.item():.3f}")
-metrics["trainer"] = {"steps": trainer_steps, "training_loss": result.training_loss,
-                      "last_masked_fraction": loss_fn.masked_fraction.item()}
+metrics["trainer"] = loss_chapter.trainer_demo(encoded["ids"][: encoded["split"]], encoded["V"], tce_gamma,
+                                               trainer_steps, output_dir, seed=seed)
 timings["trainer_s"] = time.perf_counter() - t0
+print(f"train loss {metrics['trainer']['training_loss']:.3f}, masked fraction on the last micro-batch "
+      f"{metrics['trainer']['last_masked_fraction']:.3f}")
 
 # %% [markdown]
 # (A randomly initialised model puts $p_t \approx 1/V$ on every token, so it masks nothing yet: TCE starts as
@@ -357,27 +216,7 @@ timings["trainer_s"] = time.perf_counter() - t0
 # ## Checks against independent references
 
 # %%
-g = torch.Generator().manual_seed(seed)
-logits = (3 * torch.randn(256, 50, generator=g, dtype=torch.float64)).requires_grad_()
-tgt = torch.randint(0, 50, (256,), generator=g)
-tgt[::5] = -100
-
-
-def diff(fn_a, fn_b):
-    a, b = fn_a(logits), fn_b(logits)
-    ga, gb = torch.autograd.grad(a, logits)[0], torch.autograd.grad(b, logits)[0]
-    return max((a - b).abs().item(), (ga - gb).abs().max().item())
-
-
-ref = lambda z: F.cross_entropy(z, tgt)
-metrics["checks"] = {
-    "tce_gamma1_vs_F_cross_entropy": diff(lambda z: truncated_cross_entropy(z, tgt, 1.0), ref),
-    "focal_gamma0_vs_F_cross_entropy": diff(lambda z: focal_loss(z, tgt, 0.0), ref),
-}
-masked_rows = (torch.softmax(logits.detach(), -1).gather(1, tgt.clamp_min(0)[:, None]).squeeze(1) > 0.2) & (tgt >= 0)
-grad = torch.autograd.grad(truncated_cross_entropy(logits, tgt, 0.2), logits)[0]
-metrics["checks"]["max_abs_grad_at_masked_tokens"] = grad[masked_rows].abs().max().item()
-metrics["checks"]["n_masked_tokens"] = int(masked_rows.sum())
+metrics["checks"] = loss_chapter.identity_checks(seed)
 metrics["checks"]
 
 # %% [markdown]
@@ -387,18 +226,6 @@ metrics["checks"]
 # {mod}`fortifai.claims.losses`. The full-size numbers are read from the committed run of `benchmarks/losses.py`
 # (`results/benchmarks/losses.json`, with its provenance); the rest are computed above, in this run.
 
-# %%
-from IPython.display import Markdown, display  # noqa: E402
-
-from fortifai.claims import losses as loss_claims  # noqa: E402
-from fortifai.report import claims_markdown, publish_claims  # noqa: E402
-
-metrics["benchmark_full_size"] = loss_claims.load_benchmark()
+# %% tags=["hide-input"]
 print("full size:", metrics["benchmark_full_size"]["provenance"])
-claims = loss_claims.claims(metrics)
-print(publish_claims(claims, "losses", output_dir, metrics))
-display(Markdown(claims_markdown(claims, ours=loss_claims.OURS)))
-
-# %%
-write_json(output_dir / "metrics.json", metrics)
-record.finish(timings=timings)
+close_chapter("losses", record, metrics, loss_claims.claims(metrics), ours=loss_claims.OURS, timings=timings)

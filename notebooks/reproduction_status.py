@@ -13,6 +13,10 @@
 # %% [markdown]
 # # Reproduction status
 #
+# ```{glue:md} status_summary
+# :format: myst
+# ```
+#
 # Every figure, table, equation and algorithm of the paper, the chapter that reproduces it, and the verdicts
 # that chapter computed. A verdict is one of **reproduced**, **partly**, **not reproduced**, **inconclusive**
 # (the setting cannot test the claim: the loss changes almost no token before failure, or the regenerated text
@@ -25,21 +29,19 @@
 # ({mod}`fortifai.status`). The chapters recompute their claims whenever the book is built and say whether
 # they agree with the committed ones.
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 claims_dir: str | None = None  # default results/claims (the committed claims of every chapter); allowed: None or existing folder
 output_dir: str | None = None
 
-# %%
-from collections import Counter
+# %% tags=["remove-cell"]
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
 from fortifai import status
-from fortifai.plotting import use_style
-from fortifai.report import CLAIMS_DIR, VERDICTS
-from fortifai.results import RunRecord, resolve_output_dir, save_figure, write_json
+from fortifai.plotting import FigureLog, use_style
+from fortifai.report import CLAIMS_DIR, close_chapter, glue_markdown
+from fortifai.results import RunRecord, resolve_output_dir
 
 use_style()
 output_dir = resolve_output_dir(output_dir, "reproduction_status")
@@ -47,28 +49,15 @@ claims_dir = Path(claims_dir) if claims_dir else CLAIMS_DIR
 record = RunRecord(output_dir, params=dict(claims_dir=str(claims_dir)), seed=None)
 rows = status.status_rows(claims_dir)
 chapters = status.load_chapter_claims(claims_dir)
+glue_markdown("status_summary", status.status_summary(rows, chapters))
 
 # %% [markdown]
 # ## Verdicts by chapter
 #
 # How many of each chapter's claims reached each verdict.
 
-# %%
-order = list(VERDICTS)
-colors = {"reproduced": "#2a9d8f", "partly": "#e9c46a", "not reproduced": "#e76f51", "inconclusive": "#8d99ae",
-          "underpowered": "#b8b8d1"}
-fig, ax = plt.subplots(figsize=(8, 0.5 + 0.45 * max(1, len(chapters))))
-names = list(chapters)
-left = [0] * len(names)
-for word in order:
-    counts = [Counter(c.word for c in chapters[name])[word] for name in names]
-    ax.barh(names, counts, left=left, color=colors[word], label=word)
-    left = [a + b for a, b in zip(left, counts)]
-ax.set(xlabel="claims", title="verdicts of each chapter's claims")
-ax.invert_yaxis()
-ax.legend(fontsize=8, loc="lower right")
-save_figure(fig, output_dir, "verdicts")
-plt.show()
+# %% tags=["remove-input"]
+FigureLog(output_dir).publish(status.plot_verdicts(chapters), "verdicts")
 
 # %% [markdown]
 # ## Every item of the paper
@@ -76,15 +65,9 @@ plt.show()
 # Per item: what it shows, the chapter, and each claim on it with its verdict and our number (the spread and
 # the test behind each number are in the chapter's closing table).
 
-# %%
+# %% tags=["remove-input"]
 display(Markdown(status.status_markdown(rows)))
 
-# %%
-write_json(output_dir / "metrics.json", dict(
-    claims_dir=str(claims_dir),
-    items=[{"refs": r["refs"], "chapter": r["chapter"], "verdict": r["verdict"],
-            "claims": [{"chapter": ch, "claim": c.claim, "verdict": c.word} for ch, c in r["claims"]]} for r in rows],
-    not_yet=[", ".join(r["refs"]) for r in rows if not r["claims"]],
-))
-record.finish()
+# %% tags=["remove-cell"]
+close_chapter("reproduction_status", record, status.status_metrics(rows, claims_dir))
 print(f"{sum(1 for r in rows if r['claims'])} of {len(rows)} items have claims; wrote {output_dir}")

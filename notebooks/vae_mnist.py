@@ -13,6 +13,12 @@
 # %% [markdown]
 # # A VAE retrained on its own samples: plain ELBO against the clipped ELBO
 #
+# ```{glue:md} verdicts
+# :format: myst
+# ```
+#
+# (Computed by this run: the verdicts of the closing table at the end of the chapter.)
+#
 # **Reproduces:** Section 4.8 and Fig. 9 of the paper: the clipped ELBO
 # E_q[χ_γ(p(x|z)) log p(x|z)] − KL(q(z|x) ‖ p(z)) with χ_γ = 1[p ≤ γ], and the claim that recursive
 # training with the plain ELBO degrades by the 10th generation while (dynamic) clipping "preserves the
@@ -57,16 +63,21 @@ seeds = 3  # allowed: >= 1
 seed = 0  # allowed: >= 0
 output_dir: str | None = None
 
-# %%
+# %% tags=["hide-input"]
 import time
 
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from fortifai.results import RunRecord, resolve_output_dir, save_figure, write_json
+from fortifai.claims import vae as vae_claims
+from fortifai.plotting import FigureLog, use_style
+from fortifai.report import close_chapter
+from fortifai.results import RunRecord, resolve_output_dir
 from fortifai.toys import mnist, vae
 
+use_style()
+
+# %% tags=["hide-input"]
 output_dir = resolve_output_dir(output_dir, "vae_mnist")
 record = RunRecord(
     output_dir,
@@ -80,6 +91,7 @@ vae.check_threshold(gamma=gamma)
 vae.check_threshold(alpha=alpha)
 methods = {"ELBO": {}, vae.method_label(gamma=gamma): {"gamma": gamma}, vae.method_label(alpha=alpha): {"alpha": alpha}}
 timings = {}
+figures = FigureLog(output_dir)
 
 # %% [markdown]
 # ## Data and the digit classifier
@@ -116,8 +128,7 @@ timings["recursive_s"] = time.perf_counter() - t0
 
 # %%
 fig = vae.plot_samples(result["images"], data.image_shape)
-save_figure(fig, output_dir, "fig9_samples")
-plt.show()
+figures.publish(fig, "fig9_samples")
 
 # %% [markdown]
 # ## Collapse, measured: median and min–max band over seeds
@@ -125,8 +136,7 @@ plt.show()
 
 # %%
 fig = vae.plot_metrics(summary, real)
-save_figure(fig, output_dir, "collapse_metrics")
-plt.show()
+figures.publish(fig, "collapse_metrics")
 
 # %% [markdown]
 # A fixed threshold meets a limit of its own here: a grey target pixel x can never be reconstructed with a
@@ -134,7 +144,7 @@ plt.show()
 # train on, γ masks fewer and fewer pixels and the clipped ELBO turns back into the plain ELBO (see
 # "pixels masked in training"). The dynamic threshold adapts to the batch and keeps masking.
 
-# %%
+# %% tags=["hide-input"]
 metrics = {
     "setting": {"source": data.source, "image_shape": data.image_shape, "n_train": n_train,
                 "generations": generations, "seeds": seeds, "methods": methods},
@@ -143,7 +153,6 @@ metrics = {
     "methods": summary,
     "class_mix_median": {label: np.median(v, 0) for label, v in result["class_mix"].items()},
 }
-write_json(output_dir / "metrics.json", metrics)
 
 # %% [markdown]
 # What the default run shows (measured on two shared CPU cores; the table below is recomputed on every run):
@@ -161,16 +170,5 @@ write_json(output_dir / "metrics.json", metrics)
 # better in most seeds; not reproduced otherwise). "Better" means a smaller Fréchet distance to real digits and,
 # for the "distinct digits" claim, a class mix closer to uniform (higher entropy).
 
-# %%
-from IPython.display import Markdown  # noqa: E402
-
-from fortifai.claims import vae as vae_claims  # noqa: E402
-from fortifai.report import claims_markdown, publish_claims  # noqa: E402
-
-claims = vae_claims.claims(metrics)
-print(publish_claims(claims, "vae_mnist", output_dir, metrics))
-write_json(output_dir / "metrics.json", metrics)
-Markdown(claims_markdown(claims, ours=vae_claims.OURS))
-
-# %%
-record.finish(timings=timings)
+# %% tags=["hide-input"]
+close_chapter("vae_mnist", record, metrics, vae_claims.claims(metrics), ours=vae_claims.OURS, timings=timings)
