@@ -239,6 +239,15 @@ def test_the_book_default_preset_names_the_committed_runs():
     assert len(runs) == 12 and all((run.folder / "metrics.json").is_file() for run in runs)
 
 
+@pytest.mark.parametrize("gamma, low, high", [(1.0, 0.0, 0.0), (1e-6, 0.99, 1.0)])
+def test_masked_fraction_at_the_ends_of_gamma(tmp_path, gamma, low, high):
+    """TCE with gamma = 1 masks nothing (p_t <= 1 always); with gamma = 1e-6 it masks every token a model of a
+    few hundred words gives more than a millionth, i.e. nearly all: the engine's record follows the loss."""
+    config = recursive.RecursiveConfig(**TOY, loss="tce", gamma=gamma)
+    stage0 = recursive.run(config, tmp_path / "run", toy_hooks(), progress=False, until_stage=0)["stages"][0]
+    assert low <= stage0["train"]["masked_fraction_mean"] <= high
+
+
 def test_until_stage_stops_after_m0_and_the_same_run_goes_on(tmp_path):
     config = recursive.RecursiveConfig(**TOY, loss="tce", gamma=0.9, last_stage_regenerates="split0")
     first = recursive.run(config, tmp_path / "run", toy_hooks(), progress=False, until_stage=0)
@@ -246,7 +255,9 @@ def test_until_stage_stops_after_m0_and_the_same_run_goes_on(tmp_path):
     stage0 = first["stages"][0]
     # the instruments: masking per epoch over every batch, fidelity of each regenerated split, KR chance at M0
     assert len(stage0["train"]["masked_fraction_by_epoch"]) == TOY["epochs"]
-    assert 0 <= stage0["train"]["masked_fraction_mean"] <= 1
+    # the loss's own count of masked tokens, against the monitor's separate count of p_t > 0.9 (one epoch)
+    assert stage0["train"]["masked_fraction_mean"] == pytest.approx(
+        stage0["train"]["confident_fraction_by_epoch"]["0.9"][0], abs=1e-9)
     assert set(stage0["regeneration_fidelity"]) == {"0"} and "ngram4_precision" in stage0["regeneration_fidelity"]["0"]
     assert stage0["kr_chance"]["splits"] == list(range(1, TOY["stages"]))
     full = recursive.run(config, tmp_path / "run", toy_hooks(), progress=False)

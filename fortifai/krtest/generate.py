@@ -57,8 +57,6 @@ _NATIONALITIES = """African American Arab Argentine Armenian Asian Australian Au
 Chinese Cuban Danish Dutch Egyptian English European Finnish French German Greek Hungarian Indian Indonesian Iranian
 Irish Israeli Italian Japanese Korean Mexican Norwegian Persian Polish Portuguese Roman Russian Scottish Spanish
 Swedish Swiss Turkish Ukrainian Vietnamese Welsh""".split()
-_LANGUAGES = """Arabic Bengali Chinese English French German Greek Hebrew Hindi Italian Japanese Korean Latin Persian
-Portuguese Russian Sanskrit Spanish Turkish""".split()
 _ENTITY_LISTS = {"month": _MONTHS, "weekday": _WEEKDAYS, "country": _COUNTRIES, "nationality": _NATIONALITIES}
 _ENTITY_OF = {name: kind for kind, names in _ENTITY_LISTS.items() for name in names}
 

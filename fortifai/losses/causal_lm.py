@@ -105,6 +105,3 @@ def compute_loss_func(loss: str = "tce", *, ignore_index: int = -100, **loss_kwa
     _compute_loss.masked_fraction = None
     _compute_loss.loss = loss
     return _compute_loss
-
-
-# --------------------------------------------------------------------------------------------------

@@ -335,9 +335,3 @@ def loss_from_token_ce(
         raise ValueError(f"ce must be a floating-point tensor of shape (N,) = {tuple(target.shape)}, "
                          f"got {tuple(getattr(ce, 'shape', ()))}")
     return _loss_from_ce(loss, params, ce, target.to(ce.device) != ignore_index, reduction, return_masked_fraction)
-
-
-# --------------------------------------------------------------------------------------------------
-# Module forms
-# --------------------------------------------------------------------------------------------------
-

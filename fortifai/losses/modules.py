@@ -111,7 +111,3 @@ class FocalLoss(nn.Module):
 
     def extra_repr(self) -> str:
         return f"gamma={self.gamma}, alpha={self.alpha}, ignore_index={self.ignore_index}, reduction={self.reduction!r}"
-
-
-# --------------------------------------------------------------------------------------------------
-# Causal-LM glue (transformers conventions)

@@ -41,12 +41,6 @@ def check_threshold(gamma: float | None = None, alpha: float | None = None) -> N
     LOSS_SPECS["tce_dynamic"].main.check_optional(alpha, "no dynamic threshold")
 
 
-def pixel_likelihood(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """``p(x_i | z)`` per pixel under the decoder's Bernoulli, without gradient."""
-    with torch.no_grad():
-        return torch.exp(-F.binary_cross_entropy_with_logits(logits.float(), x.float(), reduction="none"))
-
-
 def clipped_elbo_loss(
     logits: torch.Tensor,
     x: torch.Tensor,
