@@ -164,7 +164,8 @@ def decisive_test(recursive: dict[str, list[Run]], control: dict[str, list[Run]]
             continue
         share = share_avoided(method_loss, baseline_loss)
         verdict, why = plan_verdict(baseline_loss, share["ci_low"], share["ci_high"], paper)
-        entry = dict(seeds=seeds, **share, verdict=verdict, why=why,
+        questions = {r.seed: r.stages[0].get("kr", {}).get("0", {}).get("n") for r in recursive[PLAN["method"]]}
+        entry = dict(seeds=seeds, **share, verdict=verdict, why=why, questions=[questions.get(s) for s in seeds],
                      power=seeds_for_power(method_loss, baseline_loss, paper))
         if control:
             c_method, c_base, c_seeds = decisive_pairs(control, endpoint)
@@ -192,15 +193,16 @@ def decisive_settings(groups: dict[tuple, list[Run]]) -> tuple[dict[str, list[Ru
 
 def decisive_markdown(result: dict[str, Any]) -> str:
     """The plan and, where runs are in, each endpoint's share of CE's loss avoided with its verdict, as a table."""
-    rows = ["| endpoint | seeds | CE's loss M0→M3 | TCE 0.9's | share of CE's loss avoided (95% paired bootstrap) "
-            "| verdict | seed pairs for 80% power |", "|---|---|---|---|---|---|---|"]
+    rows = ["| endpoint | seeds (KR questions on split 0) | CE's loss M0→M3 | TCE 0.9's | share of CE's loss avoided "
+            "(95% paired bootstrap) | verdict | seed pairs for 80% power |", "|---|---|---|---|---|---|---|"]
     for endpoint, e in result["endpoints"].items():
         if not e["seeds"]:
             rows.append(f"| {ENDPOINTS[endpoint]} | 0 | | | | {e['verdict']} | |")
             continue
         interval = (f"[{e['ci_low']:+.0%}, {e['ci_high']:+.0%}]" if np.isfinite(e["ci_low"]) else "no interval")
         pairs = e["power"]["pairs"]
-        rows.append(f"| {ENDPOINTS[endpoint]} | {len(e['seeds'])} | {np.mean(e['baseline_loss']):+.3g} "
+        questions = ", ".join(str(n) for n in e["questions"])
+        rows.append(f"| {ENDPOINTS[endpoint]} | {len(e['seeds'])} ({questions}) | {np.mean(e['baseline_loss']):+.3g} "
                     f"| {np.mean(e['method_loss']):+.3g} | {e['estimate']:+.0%} {interval} | **{e['verdict']}**: "
                     f"{e['why']} | {pairs if pairs is not None else 'more than 10,000'} |")
     return "\n".join(rows)
