@@ -406,7 +406,6 @@ def _finish_stage(i, model, tokenizer, current, data, train_metrics, config, dir
                   load_base=None) -> None:
     """Regenerate the splits M_i trained on, evaluate M_i, and mark stage i finished."""
     from .fidelity import stage_fidelity
-
     from .likelihood import paragraph_nll
 
     stage_dir = directory.stage(i)
