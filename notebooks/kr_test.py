@@ -56,6 +56,8 @@ seed = 0  # allowed: >= 0
 output_dir: str | None = None
 
 # %% tags=["hide-input"]
+import time
+
 from IPython.display import Markdown, display
 
 from fortifai import krtest
@@ -83,9 +85,11 @@ figures = FigureLog(output_dir)
 # authors' file format (`kr_questions.json`), so anyone can score their own model on it or bring their own file.
 
 # %%
+started = time.perf_counter()
 drawn = kr_chapter.draw_questions(source, n_paragraphs, per_paragraph, min_words, seed)
 questions, counts = drawn.questions, drawn.counts
 krtest.write_questions(questions, output_dir / "kr_questions.json")
+generate_s = time.perf_counter() - started
 print(f"{drawn.n_source_paragraphs} paragraphs in {source!r}; {len(drawn.picked)} drawn; {len(questions)} questions "
       f"({len(questions) / len(drawn.picked):.1f} per paragraph); by kind: {counts}")
 
@@ -138,7 +142,8 @@ metrics = {
     "models": roles, **found,
     "score_seconds": score_s, "questions_per_second": {n: len(questions) / s for n, s in score_s.items()},
 }
-timings = {**{f"load_{r}_s": s["load_s"] for r, s in scored.items()}, **{f"score_{r}_s": v for r, v in score_s.items()}}
+timings = {"generate_s": generate_s, **{f"load_{r}_s": s["load_s"] for r, s in scored.items()},
+           **{f"score_{r}_s": v for r, v in score_s.items()}}
 
 # %% [markdown]
 # ## What we find

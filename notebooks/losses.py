@@ -132,7 +132,8 @@ timings["text_s"] = time.perf_counter() - t0
 # `linear_cross_entropy(hidden, weight, target, "tce")` goes further for large vocabularies: it computes the lm_head
 # and the loss in chunks of tokens and forms the gradients in the forward pass, never holding the $(N, V)$ logits.
 #
-# Below, a quick run of `benchmarks/losses.py` at $N$ = `bench_tokens`, $V$ = `bench_vocab` (time: median of
+# Below, a quick run of the cases `benchmarks/losses.py` measures (`fortifai.losses.benchmark.quick_benchmark`) at
+# $N$ = `bench_tokens`, $V$ = `bench_vocab` (time: median of
 # `bench_repeats` interleaved runs; memory: rise of peak RSS in a fresh process). Ratios are to `F.cross_entropy`
 # for the loss rows and to the plain `linear + tce` path for the chunked row.
 
@@ -152,7 +153,7 @@ display(Markdown(loss_chapter.quick_markdown(quick)))
 # marked † were measured again after issue 15 (the chunked path now holds one weight gradient and one chunk
 # buffer; memory is measured with the inputs made in place), under a load average of 5 to 9 on the two cores from
 # other jobs, so their absolute times are slower than the other rows'; each ratio is to a baseline of its own run.
-#
+# The rows are read from the committed run, `results/benchmarks/losses.json`, never typed here.
 
 # %%
 metrics["benchmark_full_size"] = loss_claims.load_benchmark()  # results/benchmarks/losses.json, with its provenance
@@ -168,8 +169,8 @@ display(Markdown(loss_chapter.full_size_markdown(metrics["benchmark_full_size"])
 # **At real LM-head shapes** (issue 15: `python benchmarks/losses.py --vocab --no-llama --head-shapes N,H,V`;
 # float32, TCE γ = 0.9, ratios to the plain path of the same run; same load as above). At $H = 256$ the weight
 # gradient is negligible; at a real head it is as large as the logits, and every path must hold it once. The
-# target: peak ≤ weight gradient + 0.25 × logits, time ≤ 1.3 × the plain path.
-#
+# target: peak ≤ weight gradient + 0.25 × logits, time ≤ 1.3 × the plain path. The rows are read from
+# `fortifai/data/losses_head_shapes.yaml`, where their provenance is.
 
 # %%
 display(Markdown(loss_chapter.head_shapes_markdown()))  # fortifai/data/losses_head_shapes.yaml, with its provenance
@@ -214,6 +215,11 @@ print(f"train loss {metrics['trainer']['training_loss']:.3f}, masked fraction on
 # CE and truncates only once the model becomes confident.)
 #
 # ## Checks against independent references
+#
+# The identities the closing table states, in float64 on random logits with ignored targets
+# (`fortifai.losses.chapter.identity_checks`): TCE with $\gamma = 1$ and focal loss with $\gamma = 0$ against
+# `F.cross_entropy`, and the gradient at the tokens TCE masks. The losses' other properties are tested in
+# `tests/test_losses.py`.
 
 # %%
 metrics["checks"] = loss_chapter.identity_checks(seed)

@@ -170,7 +170,8 @@ def memory_child(case, v, n, h):
         Path("/proc/self/clear_refs").write_text("5")
         before, peak = _status_kib("VmRSS"), lambda: _status_kib("VmHWM")
     except OSError:
-        before, peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        peak = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # noqa: E731
     started = time.perf_counter()
     step_fn(case)(case, x)
     seconds = time.perf_counter() - started

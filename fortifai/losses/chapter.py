@@ -36,7 +36,8 @@ def loss_curves(tce_gamma: float, focal_gammas, points: int = 2000) -> tuple[np.
         (grad,) = torch.autograd.grad(loss.sum(), logits)
         return loss.detach().numpy(), grad[:, 0].numpy()
 
-    curves = {"CE": curve(F.cross_entropy), Method("tce", tce_gamma).label: curve(truncated_cross_entropy, gamma=tce_gamma)}
+    curves = {"CE": curve(F.cross_entropy),
+              Method("tce", tce_gamma).label: curve(truncated_cross_entropy, gamma=tce_gamma)}
     for g in focal_gammas:
         curves[Method("focal", g).label] = curve(focal_loss, gamma=g)
     return p.numpy(), curves
@@ -231,7 +232,8 @@ def trainer_demo(train_ids: np.ndarray, vocab_size: int, gamma: float, steps: in
 
 
 CASE_LABELS = {"ce": "`F.cross_entropy`", "ce_fortifai": "ce (ours)", "authors_tce": "authors' TCE",
-               "linear+tce": "linear + tce", "chunked_tce": "chunked tce", "llama_authors": "Llama step, authors' pattern",
+               "linear+tce": "linear + tce", "chunked_tce": "chunked tce",
+               "llama_authors": "Llama step, authors' pattern",
                "llama_ours": "Llama step, our Trainer glue", "llama_lean": "Llama step, lean (chunked) glue"}
 REMEASURED = {"linear+tce", "chunked_tce", "llama_authors", "llama_ours", "llama_lean"}  # † rows: after issue 15
 
@@ -253,10 +255,12 @@ def head_shapes_markdown(path: str | Path = HEAD_SHAPES_YAML) -> str:
     import yaml
 
     rows = yaml.safe_load(Path(path).read_text())["rows"]
-    lines = ["| N, H, V | case | time s | × plain | peak MB | × plain | limit MB |", "|---|---|---:|---:|---:|---:|---:|"]
+    lines = ["| N, H, V | case | time s | × plain | peak MB | × plain | limit MB |",
+             "|---|---|---:|---:|---:|---:|---:|"]
     for r in rows:
         n, h, v = (int(x) for x in r["shape"].split(","))
-        lines.append(f"| {n}, {h}, {v // 1000}k | {r['label']}{' ‡' if r.get('marked') else ''} | {r['time_s']:.1f} | "
+        label = r["label"] + (" ‡" if r.get("marked") else "")
+        lines.append(f"| {n}, {h}, {v // 1000}k | {label} | {r['time_s']:.1f} | "
                      f"{r['time_ratio']:.2f} | {r['peak_mb']:.0f} | {r['mem_ratio']:.2f} | {r['limit_mb']:.0f} |")
     return "\n".join(lines)
 
