@@ -166,12 +166,12 @@ def regenerate(model, tokenizer, texts: list[str], config: RecursiveConfig, prog
     ``paragraph_separator="blank_line"``). Its first ``new_tokens`` tokens are kept; every later window is replaced
     by the model's continuation of the (up to) ``context_tokens`` tokens before it in the *input* stream, so the
     windows are independent and batched, and each window gets exactly as many tokens as it had (no early EOS).
-    With ``"blank_line"`` the windows are cut within each paragraph (``new_tokens`` from its start, the last one
-    shorter) and the break tokens between paragraphs are kept: a regenerated split has the paragraphs of its input,
-    and a newline the model writes inside a paragraph becomes a space. With ``"eos"`` (the first committed runs)
-    the windows run over the whole stream and the text is split back at whatever blank lines it holds. Beam search
-    runs through :func:`fortifai.recursive.decoding.beam_search` (the same tokens as ``generate``, each prompt run
-    once).
+    With ``"blank_line"`` the windows are cut within each paragraph (``new_tokens`` from its start; the last one,
+    shorter, keeps the first tokens of a ``new_tokens`` continuation) and the break tokens are kept: a regenerated
+    split has the paragraphs of its input, and a newline the model writes inside a paragraph becomes a space. With
+    ``"eos"`` (the first committed runs) the windows run over the whole stream and the text is split back at
+    whatever blank lines it holds. Beam search runs through :func:`fortifai.recursive.decoding.beam_search` (the
+    same tokens as ``generate``, each prompt run once).
     """
     from .lmdata import PARAGRAPH_BREAK
 
@@ -179,13 +179,13 @@ def regenerate(model, tokenizer, texts: list[str], config: RecursiveConfig, prog
     if config.paragraph_separator == "blank_line":
         stream, segments = paragraph_stream(tokenizer, texts)
         windows = [(s, min(step, b - s)) for a, b in segments for s in range(a, b, step) if s >= step]
-        asked = windows
-    else:  # as the first runs did: every window generates new_tokens, the last one is cut to what is left
+    else:
         stream = tokenizer(PARAGRAPH_BREAK.join(texts), add_special_tokens=False)["input_ids"]
         windows = [(s, min(step, len(stream) - s)) for s in range(step, len(stream), step)]
-        asked = [(s, step) for s, _ in windows]
     started = time.perf_counter()
-    pieces = _generate_windows(model, tokenizer, stream, asked, config, progress)
+    # every window generates new_tokens and keeps as many as it had: one batch shape for all (a paragraph's last
+    # window, shorter, would otherwise make a batch of its own length)
+    pieces = _generate_windows(model, tokenizer, stream, [(s, step) for s, _ in windows], config, progress)
     seconds = time.perf_counter() - started
     new_stream = list(stream)
     for s, length in windows:
