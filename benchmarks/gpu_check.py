@@ -285,8 +285,8 @@ def section_kr(cfg, device, tiny):
     import numpy as np
 
     from fortifai.krtest import generate_questions, score_questions, score_questions_per_item
-    from fortifai.recursive.corpus import load_paragraphs
-    from fortifai.recursive.pretrain import _fit_tokenizer
+    from fortifai.lm.corpus import load_paragraphs
+    from fortifai.lm.pretrain import _fit_tokenizer
 
     paragraphs = load_paragraphs(str(TEXT), min_words=40)
     questions = generate_questions(paragraphs, per_paragraph=5, seed=0)[:cfg["kr_questions"]]
@@ -388,7 +388,7 @@ def section_smoke(cfg, device, out: Path, deadline: float, force_fallback: bool 
     """
     import yaml
 
-    from fortifai.recursive.corpus import SourceUnavailableError, load_paragraphs
+    from fortifai.lm.corpus import SourceUnavailableError, load_paragraphs
 
     preset = yaml.safe_load(SMOKE.read_text())
     overrides, fallback = {}, "forced (--smoke-fallback)" if force_fallback else None

@@ -39,8 +39,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from fortifai.krtest import generate_questions, score_questions, score_questions_per_item  # noqa: E402
 from fortifai.krtest.score import _continuation_ids, _prefix_tree  # noqa: E402
-from fortifai.recursive.corpus import load_paragraphs  # noqa: E402
-from fortifai.recursive.models import load_model  # noqa: E402
+from fortifai.lm.corpus import load_paragraphs  # noqa: E402
+from fortifai.lm.models import load_model  # noqa: E402
 
 
 def work_ratio(tokenizer, questions) -> float:

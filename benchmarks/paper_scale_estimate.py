@@ -22,8 +22,8 @@ from pathlib import Path
 
 import yaml
 
-from fortifai.recursive.corpus import load_paragraphs
-from fortifai.recursive.models import load_tokenizer
+from fortifai.lm.corpus import load_paragraphs
+from fortifai.lm.models import load_tokenizer
 
 REPO = Path(__file__).resolve().parent.parent
 PARAMETERS = {"meta-llama/Llama-3.2-1B": 1.24e9, "google/gemma-3-1b-pt": 1.0e9}  # from the model cards

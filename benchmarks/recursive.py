@@ -2,7 +2,7 @@
 
 Prints, per model, training tokens/s (forward + TCE loss + backward + AdamW step at the tier's block and
 batch size) and regeneration tokens/s at the tier's decoding, twice: through ``model.generate`` (each prompt
-copied once per beam before its first forward pass) and through :func:`fortifai.recursive.decoding.beam_search` (each
+copied once per beam before its first forward pass) and through :func:`fortifai.lm.decoding.beam_search` (each
 prompt run once, its KV cache repeated over the beams; the same tokens), interleaved, the median of repeated
 runs, and the ratios measured in the same run. Then the same two costs (training, and regeneration through
 ``beam_search``) in fp32 and under bfloat16 autocast (``precision: bf16`` of a recursive run), interleaved, and
@@ -25,9 +25,9 @@ import torch
 import yaml
 
 from fortifai import recursive
+from fortifai.lm import corpus, models, pretrain
+from fortifai.lm.decoding import beam_search
 from fortifai.losses import causal_lm_loss
-from fortifai.recursive import corpus, models, pretrain
-from fortifai.recursive.decoding import beam_search
 
 
 def load(name: str, texts: list[str]):
@@ -38,7 +38,7 @@ def load(name: str, texts: list[str]):
 
 def training_rate(model, tokenizer, texts, block_size: int, batch_size: int, repeats: int,
                   bf16: bool = False) -> float:
-    from fortifai.recursive.lmdata import block_dataset
+    from fortifai.lm.lmdata import block_dataset
 
     blocks = block_dataset(tokenizer, texts, block_size).blocks[:batch_size]
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)

@@ -17,7 +17,7 @@ import os
 import sys
 from pathlib import Path
 
-from .runner import ParameterError, add_params_options, load_params
+from .book.runner import ParameterError, add_params_options, load_params
 
 
 def _positive(text: str) -> int:
@@ -116,7 +116,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _list() -> int:
-    from .runner import list_notebooks, read_parameters
+    from .book.runner import list_notebooks, read_parameters
 
     for notebook in list_notebooks():
         print(notebook.relative_to(notebook.parent.parent))
@@ -126,7 +126,7 @@ def _list() -> int:
 
 
 def _run(args) -> int:
-    from .runner import run_notebook
+    from .book.runner import run_notebook
 
     try:
         given = load_params(args.params_file, args.param)

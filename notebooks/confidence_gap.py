@@ -47,11 +47,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
-from fortifai import llm_results as lr
 from fortifai import recursive
+from fortifai.book.plotting import FigureLog, use_style
+from fortifai.book.report import close_chapter
 from fortifai.claims import confidence as confidence_claims
-from fortifai.plotting import FigureLog, use_style
-from fortifai.report import close_chapter
+from fortifai.recursive import runs as llm_runs
 from fortifai.results import RUNS_DIR, RunRecord, resolve_output_dir
 
 use_style()
@@ -61,10 +61,10 @@ output_dir = resolve_output_dir(output_dir, "confidence_gap")
 runs_dir = Path(runs_dir) if runs_dir else RUNS_DIR
 record = RunRecord(output_dir, params=dict(runs_dir=str(runs_dir), method=method), seed=0)
 # Fig. 1 needs M0 only: runs still going count once their M0 is finished; pretrained models first
-runs = [r for r in lr.load_runs(runs_dir, partial=True) if "confidence" in r.stages[0]]
-groups = lr.group_runs(runs)
+runs = [r for r in llm_runs.load_runs(runs_dir, partial=True) if "confidence" in r.stages[0]]
+groups = llm_runs.group_runs(runs)
 settings = sorted({s for s, m in groups if m == method},
-                  key=lambda s: (str(dict(s)["model"]).startswith("scratch"), lr.setting_name(s)))
+                  key=lambda s: (str(dict(s)["model"]).startswith("scratch"), llm_runs.setting_name(s)))
 if not settings:
     raise RuntimeError(f"no finished run of method={method!r} with confidence records in {runs_dir}; the runs "
                        "made before fortifai recorded them have none: rerun `fortifai sweep`")
@@ -83,18 +83,18 @@ edges = np.linspace(0, 1, recursive.CONFIDENCE_BINS + 1)  # the bins the engine 
 for s_index, setting in enumerate(settings):
     members = groups[setting, method]
     fig, axes = plt.subplots(1, 2, figsize=(12, 3.8), sharey=True)
-    for ax, which, title in zip(axes, ("base", "model"), ("base model", f"fine-tuned ($M_0$, {lr.method_label(method)})")):
+    for ax, which, title in zip(axes, ("base", "model"), ("base model", f"fine-tuned ($M_0$, {llm_runs.method_label(method)})")):
         for j, text in enumerate(TEXTS):
             counts = np.sum([r.stages[0]["confidence"][which][text]["histogram"] for r in members], axis=0)
             share = counts / counts.sum()
             ax.stairs(share, edges, color=f"C{j}", label=text)
             means = [r.stages[0]["confidence"][which][text]["mean"] for r in members]
             ax.axvline(np.mean(means), color=f"C{j}", ls=":", lw=1)
-            summary[f"{lr.setting_name(setting)} | {which} | {text}"] = means
+            summary[f"{llm_runs.setting_name(setting)} | {which} | {text}"] = means
         ax.set(title=title, xlabel="probability of the target token", yscale="log")
     axes[0].set_ylabel("share of tokens")
     axes[0].legend()
-    fig.suptitle(f"{lr.setting_name(setting)}, {len(members)} seed(s)")
+    fig.suptitle(f"{llm_runs.setting_name(setting)}, {len(members)} seed(s)")
     figures.publish(fig, f"confidence_{s_index}")
 
 # %% [markdown]
@@ -112,10 +112,10 @@ for setting in settings:
             for text in TEXTS:
                 v = np.array([r.stages[0]["confidence"][which][text][key] if key == "mean"
                               else r.stages[0]["confidence"][which][text][key]["0.9"] for r in members])
-                mean, sem = lr.mean_and_sem(v[:, None])
-                cells.append(lr.fmt_cell(mean[0], sem[0], len(v), scale=1, digits=3) if key == "mean"
-                             else lr.fmt_cell(mean[0], sem[0], len(v)) + " %")
-        rows.append(f"| {lr.setting_name(setting)} | {'base' if which == 'base' else 'M0'} | " + " | ".join(cells) + " |")
+                mean, sem = llm_runs.mean_and_sem(v[:, None])
+                cells.append(llm_runs.fmt_cell(mean[0], sem[0], len(v), scale=1, digits=3) if key == "mean"
+                             else llm_runs.fmt_cell(mean[0], sem[0], len(v)) + " %")
+        rows.append(f"| {llm_runs.setting_name(setting)} | {'base' if which == 'base' else 'M0'} | " + " | ".join(cells) + " |")
 display(Markdown("\n".join(rows)))
 
 # %% [markdown]
@@ -128,7 +128,7 @@ display(Markdown("\n".join(rows)))
 gaps = {}
 for s_index, setting in enumerate(settings):
     per = {m: [r for r in rs if "confidence" in r.stages[0] and len(r.stages) == r.params["stages"]]
-           for m, rs in lr.by_method(groups, setting).items()}  # through the stages: finished runs only
+           for m, rs in llm_runs.by_method(groups, setting).items()}  # through the stages: finished runs only
     per = {m: members for m, members in per.items() if members}
     if not per:
         continue
@@ -136,13 +136,13 @@ for s_index, setting in enumerate(settings):
     for j, (m, members) in enumerate(per.items()):
         values = np.array([[st["confidence"]["model"]["generated"]["mean"] - st["confidence"]["model"]["unseen"]["mean"]
                             for st in r.stages] for r in members])
-        mean, sem = lr.mean_and_sem(values)
+        mean, sem = llm_runs.mean_and_sem(values)
         x = np.arange(values.shape[1])
-        ax.plot(x, mean, marker="o", color=f"C{j}", label=f"{lr.method_label(m)} (n={len(members)})")
+        ax.plot(x, mean, marker="o", color=f"C{j}", label=f"{llm_runs.method_label(m)} (n={len(members)})")
         ax.fill_between(x, mean - sem, mean + sem, color=f"C{j}", alpha=0.2, lw=0)
-        gaps[f"{lr.setting_name(setting)} | {m}"] = values.tolist()
+        gaps[f"{llm_runs.setting_name(setting)} | {m}"] = values.tolist()
     ax.axhline(0, color="grey", lw=0.8)
-    ax.set(xlabel="stage (model $M_i$)", ylabel="mean p: generated - unseen", title=lr.setting_name(setting))
+    ax.set(xlabel="stage (model $M_i$)", ylabel="mean p: generated - unseen", title=llm_runs.setting_name(setting))
     ax.legend(fontsize=8)
     figures.publish(fig, f"gap_stages_{s_index}")
 

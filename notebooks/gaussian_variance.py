@@ -72,9 +72,9 @@ import time
 import numpy as np
 from IPython.display import Markdown, display
 
+from fortifai.book.plotting import FigureLog, use_style
+from fortifai.book.report import close_chapter
 from fortifai.claims import gaussian as gaussian_claims
-from fortifai.plotting import FigureLog, use_style
-from fortifai.report import close_chapter
 from fortifai.results import RunRecord, resolve_output_dir
 from fortifai.toys import gaussian, gaussian_figures
 

@@ -61,9 +61,9 @@ output_dir: str | None = None
 # %% tags=["hide-input"]
 import time
 
+from fortifai.book.plotting import FigureLog, use_style
+from fortifai.book.report import close_chapter
 from fortifai.claims import gmm as gmm_claims
-from fortifai.plotting import FigureLog, use_style
-from fortifai.report import close_chapter
 from fortifai.results import RunRecord, resolve_output_dir
 from fortifai.toys import gmm, gmm_figures
 

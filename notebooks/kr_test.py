@@ -61,10 +61,10 @@ import time
 from IPython.display import Markdown, display
 
 from fortifai import krtest
+from fortifai.book.plotting import FigureLog, use_style
+from fortifai.book.report import close_chapter
 from fortifai.claims import kr as kr_claims
 from fortifai.krtest import chapter as kr_chapter
-from fortifai.plotting import FigureLog, use_style
-from fortifai.report import close_chapter
 from fortifai.results import RunRecord, resolve_output_dir
 
 use_style()

@@ -56,11 +56,12 @@ import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 from tqdm.auto import tqdm
 
-from fortifai import llm_results, recursive
+from fortifai import recursive
+from fortifai.book.plotting import FigureLog, use_style
+from fortifai.book.report import close_chapter, spread
 from fortifai.claims import protocol as protocol_claims
-from fortifai.plotting import FigureLog, use_style
+from fortifai.recursive import runs as llm_runs
 from fortifai.recursive import sweep
-from fortifai.report import close_chapter, spread
 from fortifai.results import RUNS_DIR, RunRecord, resolve_output_dir
 
 use_style()
@@ -106,12 +107,12 @@ for run in tqdm(planned, desc="runs"):
 # (Tables D2-D5), with the KL divergence of the regenerated text (Fig. 7) and Table E6.
 
 # %%
-runs = {(run.method, run.seed): llm_results.Run(run.folder, results[run.method, run.seed]["params"],
+runs = {(run.method, run.seed): llm_runs.Run(run.folder, results[run.method, run.seed]["params"],
                                       results[run.method, run.seed]["stages"]) for run in planned}
 per_method = {m: [runs[m, s] for s in seeds] for m in methods}
 fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
 for ax, metric in zip(axes, ("kr_split0", "kr_total", "heldout_perplexity")):
-    llm_results.plot_stages(ax, per_method, metric)
+    llm_runs.plot_stages(ax, per_method, metric)
 axes[0].axhline(kr_failure_threshold * 100, color="red", ls=":", lw=1)
 axes[2].set(ylabel="perplexity", yscale="log")
 axes[0].legend(fontsize=8)
@@ -124,12 +125,12 @@ figures.publish(fig, "stages")
 # "never" when it stays above it through the last stage, 0 when it starts below it.
 
 # %%
-failure = {m: llm_results.times_to_failure(per_method[m], kr_failure_threshold) for m in methods}
+failure = {m: llm_runs.times_to_failure(per_method[m], kr_failure_threshold) for m in methods}
 rows = ["| method | KR split 0 at M0 | at last stage | KR-total at last stage | time to failure (stages) |",
         "|---|---|---|---|---|"]
 for m in methods:
-    split0, total = llm_results.metric_matrix(per_method[m], "kr_split0"), llm_results.metric_matrix(per_method[m], "kr_total")
-    rows.append(f"| {llm_results.method_label(m)} | {spread(split0[:, 0], '{:.3f}')} | {spread(split0[:, -1], '{:.3f}')} | "
+    split0, total = llm_runs.metric_matrix(per_method[m], "kr_split0"), llm_runs.metric_matrix(per_method[m], "kr_total")
+    rows.append(f"| {llm_runs.method_label(m)} | {spread(split0[:, 0], '{:.3f}')} | {spread(split0[:, -1], '{:.3f}')} | "
                 f"{spread(total[:, -1], '{:.3f}')} | {spread(failure[m], '{:.2f}')} |")
 display(Markdown("\n".join(rows)))
 

@@ -30,7 +30,7 @@
 #   questions on text it was never fine-tuned on (the measured chance below), which leaves less room between
 #   chance and M0. The primary endpoint is therefore the *drop* of KR-split 0 from M0, paired by seed.
 # - the same tier on **counterfactual leads** (`-p dataset wikipedia-offline-counterfactual`, see
-#   {mod}`fortifai.recursive.counterfactual`): the years, numbers, named entities and ordinals of every paragraph
+#   {mod}`fortifai.lm.counterfactual`): the years, numbers, named entities and ordinals of every paragraph
 #   replaced consistently by seeded random ones, so that no prior knows them and only training on a split can
 #   answer its KR questions. The base model's accuracy on both texts before any training is shown below the gate.
 # - the **cpu tier** (`cpu.yaml`, `cpu-wikitext.yaml`): a 1.4M-parameter Llama pretrained from scratch on text
@@ -57,14 +57,15 @@ from pathlib import Path
 
 from IPython.display import Markdown, display
 
-from fortifai import llm_report, recursive
+from fortifai import recursive
+from fortifai.book.plotting import FigureLog, use_style
+from fortifai.book.report import claims_markdown, close_chapter
 from fortifai.claims import decisive
-from fortifai.plotting import FigureLog, use_style
-from fortifai.report import claims_markdown, close_chapter
+from fortifai.recursive import chapter as llm_chapter
 from fortifai.results import RUNS_DIR, RunRecord, resolve_output_dir
 
 use_style()
-paper = llm_report.paper_for(paper_table)
+paper = llm_chapter.paper_for(paper_table)
 output_dir = resolve_output_dir(output_dir, "llm_results")
 runs_dir = Path(runs_dir) if runs_dir else RUNS_DIR
 if kr_failure_threshold is None:
@@ -73,7 +74,7 @@ record = RunRecord(output_dir, params=dict(runs_dir=str(runs_dir), paper_table=p
                                            kr_failure_threshold=kr_failure_threshold, min_seeds=min_seeds,
                                            n_boot=n_boot), seed=0)
 # every run with M0 finished (the gate needs no more); the comparisons take the finished runs only
-chapter = llm_report.ChapterRuns.load(runs_dir, min_seeds)
+chapter = llm_chapter.ChapterRuns.load(runs_dir, min_seeds)
 figures = FigureLog(output_dir)
 
 # %% [markdown]
@@ -104,7 +105,7 @@ figures = FigureLog(output_dir)
 # %%
 arms = decisive.decisive_settings(chapter.groups)  # recursive arm, control arm: {method: finished runs}
 test = decisive.decisive_test(*arms)
-display(Markdown(llm_report.decisive_summary(test)))
+display(Markdown(llm_chapter.decisive_summary(test)))
 display(Markdown(decisive.decisive_markdown(test)))
 if arms[0]:
     figures.publish(decisive.decisive_figure(*arms), "decisive_trajectories")
@@ -124,8 +125,8 @@ display(Markdown(decisive.other_settings_markdown(decisive.other_settings(chapte
 # decoding window.
 
 # %%
-display(Markdown(llm_report.runs_table(chapter)))
-display(Markdown(llm_report.setting_table(chapter)))
+display(Markdown(llm_chapter.runs_table(chapter)))
+display(Markdown(llm_chapter.setting_table(chapter)))
 
 # %% [markdown]
 # ## Knowledge retention per stage (Figs. 4, A1 and 6, A2)
@@ -136,7 +137,7 @@ display(Markdown(llm_report.setting_table(chapter)))
 # ± one standard error; dashed: the paper's values from the table `paper_table` names (D2: LLaMA-3.2-1B on WikiText-2, the default).
 
 # %%
-llm_report.kr_figures(chapter, paper, kr_failure_threshold, figures.publish)
+llm_chapter.kr_figures(chapter, paper, kr_failure_threshold, figures.publish)
 
 # %% [markdown]
 # ## Can these runs test the claim? The gate at M0
@@ -153,26 +154,26 @@ llm_report.kr_figures(chapter, paper, kr_failure_threshold, figures.publish)
 # under 20% of the 4-grams.
 
 # %%
-gates = llm_report.run_gates(chapter)
-display(Markdown(llm_report.gate_table(chapter, gates)))
+gates = llm_chapter.run_gates(chapter)
+display(Markdown(llm_chapter.gate_table(chapter, gates)))
 
 # %% [markdown]
 # KR chance by kind of change (M0 on the splits it has not trained on, CE runs, pooled over seeds, %): a kind
 # far from 50% answers from word frequency or from the context, not from retention.
 
 # %%
-display(Markdown(llm_report.chance_by_kind_table(chapter)))
+display(Markdown(llm_chapter.chance_by_kind_table(chapter)))
 
 # %% [markdown]
 # What a pretrained model answers before it trains on anything: the base model on the KR questions of the same
 # paragraphs of the real Wikipedia leads and of their counterfactual version
-# ({mod}`fortifai.recursive.counterfactual`: years shifted, numbers, named entities and ordinals replaced
+# ({mod}`fortifai.lm.counterfactual`: years shifted, numbers, named entities and ordinals replaced
 # consistently within each paragraph), written by `scripts/kr_prior.py` (accuracy, Wilson 95% interval). Near
 # 50% on the counterfactual text means that only training on the split can answer it: the setting for a
 # KR-test with room to fall below M0.
 
 # %%
-display(Markdown(llm_report.kr_prior_table()))
+display(Markdown(llm_chapter.kr_prior_table()))
 
 # %% [markdown]
 # Regeneration fidelity of split 0 through the stages (4-gram precision of each regeneration against the text
@@ -181,7 +182,7 @@ display(Markdown(llm_report.kr_prior_table()))
 # 0.9, which TCE 0.9 would have masked).
 
 # %%
-llm_report.fidelity_figures(chapter, figures.publish)
+llm_chapter.fidelity_figures(chapter, figures.publish)
 
 # %% [markdown]
 # ## Time to failure (Sec. 4.5, Figs. 6 and A2)
@@ -195,7 +196,7 @@ llm_report.fidelity_figures(chapter, figures.publish)
 # gives).
 
 # %%
-failure_markdown, failure = llm_report.failure_table(chapter, paper_table, n_boot)
+failure_markdown, failure = llm_chapter.failure_table(chapter, paper_table, n_boot)
 display(Markdown(failure_markdown))
 
 # %% [markdown]
@@ -206,7 +207,7 @@ display(Markdown(failure_markdown))
 # runs 0.9 and 0.99 only; a lower gamma masks more tokens and departs further from CE.
 
 # %%
-sweep = llm_report.gamma_sweep_figures(chapter, kr_failure_threshold, figures.publish)
+sweep = llm_chapter.gamma_sweep_figures(chapter, kr_failure_threshold, figures.publish)
 if not sweep:
     print("No setting has TCE runs at two or more thresholds.")
 
@@ -221,7 +222,7 @@ if not sweep:
 # The smollm2 tier runs no benchmark (its preset leaves lm-eval out for time): its panels are empty.
 
 # %%
-llm_report.benchmarks_figures(chapter, paper, figures.publish)
+llm_chapter.benchmarks_figures(chapter, paper, figures.publish)
 
 # %% [markdown]
 # ## Every stage, every metric (Tables D2-D5)
@@ -229,7 +230,7 @@ llm_report.benchmarks_figures(chapter, paper, figures.publish)
 # Ours: mean ± standard error over seeds, in %. Paper: the table `paper_table` names, the same method and stage.
 
 # %%
-display(Markdown(llm_report.stage_tables(chapter, paper)))
+display(Markdown(llm_chapter.stage_tables(chapter, paper)))
 
 # %% [markdown]
 # ## Before and after collapse (Tables 1-4)
@@ -238,7 +239,7 @@ display(Markdown(llm_report.stage_tables(chapter, paper)))
 # synthetic accumulation), each for CE and TCE 0.9; Table 1's "KR-test" is KR-total.
 
 # %%
-display(Markdown(llm_report.stage_tables(chapter, paper, methods=("ce", "tce-0.9"), stages=[0, 5])))
+display(Markdown(llm_chapter.stage_tables(chapter, paper, methods=("ce", "tce-0.9"), stages=[0, 5])))
 
 # %% [markdown]
 # ## KL divergence of the regenerated text (Figs. 7, A3)
@@ -248,7 +249,7 @@ display(Markdown(llm_report.stage_tables(chapter, paper, methods=("ce", "tce-0.9
 # words missing from one side dominate; "smoothed": 0.5 added to every count.
 
 # %%
-kl = llm_report.kl_figures(chapter, figures.publish)
+kl = llm_chapter.kl_figures(chapter, figures.publish)
 
 # %% [markdown]
 # ## One passage through the stages (Table E6)
@@ -257,7 +258,7 @@ kl = llm_report.kl_figures(chapter, figures.publish)
 # `new_tokens` tokens of a split are kept, everything after them is the model's. First 300 characters.
 
 # %%
-display(Markdown(llm_report.passage_table(chapter)))
+display(Markdown(llm_chapter.passage_table(chapter)))
 
 # %% [markdown]
 # ## What reproduces
@@ -266,20 +267,20 @@ display(Markdown(llm_report.passage_table(chapter)))
 # to failure (measured threshold) is judged on the paired bootstrap interval of the ratio; KR differences on
 # the paired t interval over seeds (with three seeds the bootstrap has ten distinct resamples and is shown
 # beside it), with the exact sign test, the smallest difference the seeds and the questions could detect at
-# 80% power, and McNemar per seed as secondary. Verdicts ({func}`fortifai.report.judge`): **inconclusive** when
+# 80% power, and McNemar per seed as secondary. Verdicts ({func}`fortifai.book.report.judge`): **inconclusive** when
 # the gate fails (the loss masks under 5% of tokens at M0, or M0's regeneration keeps under 20% of the
 # 4-grams), and for the time to failure also when no CE run fails within its stages (there is no failure to
 # delay); **underpowered** when the interval holds both no effect and the paper's effect; otherwise
 # **reproduced**, **partly** or **not reproduced**.
 
 # %%
-claims, claim_details = llm_report.chapter_claims(chapter, n_boot)
+claims, claim_details = llm_chapter.chapter_claims(chapter, n_boot)
 claims = decisive.decisive_claims(test) + claims  # the decisive test's rows first
 print(f"{len(claims)} comparisons in this chapter (no correction for multiplicity: read each interval on its own)")
 display(Markdown(claims_markdown(claims, ours="ours (paired over seeds)")))
 
 # %% tags=["hide-input"]
-metrics = llm_report.chapter_metrics(chapter, runs_dir, paper_table, kr_failure_threshold, gates=gates,
+metrics = llm_chapter.chapter_metrics(chapter, runs_dir, paper_table, kr_failure_threshold, gates=gates,
                                      failure=failure, comparisons=claim_details, kl=kl, sweep=sweep,
                                      figures=figures.names)
 close_chapter("llm_results", record, metrics, claims, show=False)

@@ -35,7 +35,7 @@
 # %% tags=["parameters"]
 seed = 0  # allowed: >= 0
 output_dir: str | None = None
-text = "wikipedia-offline"  # a fortifai.recursive.corpus source or a text file; "wikitext-2-test" needs a copy or the hub
+text = "wikipedia-offline"  # a fortifai.lm.corpus source or a text file; "wikitext-2-test" needs a copy or the hub
 tce_gamma = 0.9  # allowed: >= 0
 focal_gammas = [1.0, 2.0]  # allowed: each >= 0
 dynamic_alpha = 1.0
@@ -54,12 +54,12 @@ import time
 import torch
 from IPython.display import Markdown, display
 
+from fortifai.book.plotting import FigureLog, use_style
+from fortifai.book.report import close_chapter
 from fortifai.claims import losses as loss_claims
+from fortifai.lm.corpus import load_paragraphs
 from fortifai.losses import benchmark
 from fortifai.losses import chapter as loss_chapter
-from fortifai.plotting import FigureLog, use_style
-from fortifai.recursive.corpus import load_paragraphs
-from fortifai.report import close_chapter
 from fortifai.results import RunRecord, resolve_output_dir
 
 use_style()

@@ -24,9 +24,9 @@
 # no chapter has a claim on yet says **not yet**.
 #
 # Nothing on this page is typed: each chapter, run at its default parameters, saves its closing claims into
-# `results/claims/<chapter>.json` ({func}`fortifai.report.publish_claims`, committed with the code), each claim
+# `results/claims/<chapter>.json` ({func}`fortifai.book.report.publish_claims`, committed with the code), each claim
 # naming the paper's items it tests, and this page joins them with the list of the paper's items
-# ({mod}`fortifai.status`). The chapters recompute their claims whenever the book is built and say whether
+# ({mod}`fortifai.book.status`). The chapters recompute their claims whenever the book is built and say whether
 # they agree with the committed ones.
 
 # %% tags=["parameters", "remove-cell"]
@@ -38,9 +38,9 @@ from pathlib import Path
 
 from IPython.display import Markdown, display
 
-from fortifai import status
-from fortifai.plotting import FigureLog, use_style
-from fortifai.report import CLAIMS_DIR, close_chapter, glue_markdown
+from fortifai.book import status
+from fortifai.book.plotting import FigureLog, use_style
+from fortifai.book.report import CLAIMS_DIR, close_chapter, glue_markdown
 from fortifai.results import RunRecord, resolve_output_dir
 
 use_style()

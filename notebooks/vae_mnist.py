@@ -69,9 +69,9 @@ import time
 import numpy as np
 import torch
 
+from fortifai.book.plotting import FigureLog, use_style
+from fortifai.book.report import close_chapter
 from fortifai.claims import vae as vae_claims
-from fortifai.plotting import FigureLog, use_style
-from fortifai.report import close_chapter
 from fortifai.results import RunRecord, resolve_output_dir
 from fortifai.toys import mnist, vae
 

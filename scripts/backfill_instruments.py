@@ -2,7 +2,7 @@
 
     python scripts/backfill_instruments.py [RUNS_DIR]        # default results/llm_recursive/runs
 
-Per run: ``regeneration_fidelity`` in every stage's metrics (fortifai.recursive.fidelity, from ``generated.json`` and the
+Per run: ``regeneration_fidelity`` in every stage's metrics (fortifai.recursive.instruments.fidelity, from ``generated.json`` and the
 run's data) and ``kr_chance`` in stage 0's (fortifai.krtest.kr_chance, from M0's stored answers on the splits it
 had not trained on). No model is loaded. The masked fraction per epoch cannot be recovered: it needs the
 training batches; the chapters fall back to the share of trained tokens above gamma, an upper bound.
@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 from fortifai.krtest import kr_chance  # noqa: E402
 from fortifai.recursive import read_run_data  # noqa: E402
-from fortifai.recursive.fidelity import backfill_run  # noqa: E402
+from fortifai.recursive.instruments.fidelity import backfill_run  # noqa: E402
 from fortifai.results import RUNS_DIR, read_json, write_json  # noqa: E402
 
 

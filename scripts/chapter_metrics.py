@@ -27,7 +27,7 @@ IGNORED = {"wall_time_s", "seconds", "elapsed_s", "runtime_s", "questions_per_se
 
 
 def run(out: Path, only: list[str]) -> None:
-    from fortifai.runner import run_notebook
+    from fortifai.book.runner import run_notebook
 
     out.mkdir(parents=True, exist_ok=True)
     for notebook in sorted((REPO / "notebooks").glob("*.py")):

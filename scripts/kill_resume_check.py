@@ -24,8 +24,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+from fortifai.book.runner import add_params_options, load_params  # noqa: E402
 from fortifai.recursive import sweep  # noqa: E402
-from fortifai.runner import add_params_options, load_params  # noqa: E402
 
 TIMING_KEYS = {"train_seconds", "train_tokens_per_second", "seconds", "tokens_per_second"}
 
@@ -54,7 +54,7 @@ def main() -> int:
     args = parser.parse_args()
     try:  # the parameters are checked before anything starts
         sweep.run_config(sweep.split_preset(load_params(args.params_file, args.param))[0])
-    except ValueError as error:  # fortifai.runner.ParameterError too
+    except ValueError as error:  # fortifai.book.runner.ParameterError too
         parser.error(str(error))
     shutil.rmtree(args.work_dir, ignore_errors=True)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}

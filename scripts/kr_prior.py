@@ -6,7 +6,7 @@
 The same paragraphs (a seeded sample of those with at least ``--min-words`` words) are taken from every source; a
 source's questions are made by the KR generator (default kinds, 5 per paragraph) and scored by the base model.
 A pretrained model that knows the facts answers far above 50%, which leaves the KR-test no room below M0; the
-counterfactual text (``fortifai.recursive.counterfactual``) is meant to bring it back near 50%. Prints accuracy
+counterfactual text (``fortifai.lm.counterfactual``) is meant to bring it back near 50%. Prints accuracy
 overall and by kind with Wilson intervals, and writes them as JSON (atomically) to ``--out``.
 """
 
@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from fortifai import krtest  # noqa: E402
-from fortifai.recursive import corpus, models  # noqa: E402
+from fortifai.lm import corpus, models  # noqa: E402
 from fortifai.results import REPO_ROOT, write_json  # noqa: E402
 
 

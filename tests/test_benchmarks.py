@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from fortifai.recursive import benchmarks, corpus
-from fortifai.recursive.benchmarks import blimp_phenomena, run_benchmarks
+from fortifai.lm import corpus
+from fortifai.recursive.instruments import benchmarks
+from fortifai.recursive.instruments.benchmarks import blimp_phenomena, run_benchmarks
 
 PHENOMENA = ["adjunct_island", "anaphor_gender_agreement"]
 LIMIT = 5  # the excerpts hold 5 pairs per phenomenon and 20 GSM8K problems
@@ -16,7 +17,7 @@ LIMIT = 5  # the excerpts hold 5 pairs per phenomenon and 20 GSM8K problems
 
 @pytest.fixture(scope="module")
 def tiny():
-    from fortifai.recursive.models import load_model
+    from fortifai.lm.models import load_model
 
     return load_model("tiny-random", seed=0)
 
@@ -124,7 +125,7 @@ def test_local_data_with_no_copy_named_takes_the_hubs_items_when_reachable(monke
     monkeypatch.setattr(lm_eval.tasks, "TaskManager", lambda **kwargs: kwargs)
     monkeypatch.setattr(lm_eval, "simple_evaluate", simple_evaluate)
     result = run_benchmarks(None, None, tasks=["gsm8k"], data="local", limit=4)["gsm8k"]
-    assert calls == [(["gsm8k"], {})]  # the harness's own task files (TaskManager()), not fortifai/recursive/tasks
+    assert calls == [(["gsm8k"], {})]  # the harness's own task files (TaskManager()), not fortifai/recursive/instruments/tasks
     assert result["data"] == "hub" and result["value"] == 0.25 and result["n"] == 4
     monkeypatch.setenv("FORTIFAI_SHARED_DATA", str(fixture_data))
     calls.clear()

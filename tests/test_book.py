@@ -2,7 +2,7 @@
 
 import yaml
 
-from fortifai.runner import read_parameters
+from fortifai.book.runner import read_parameters
 
 
 def _toc_files(node):

@@ -14,14 +14,14 @@ import pytest
 import torch
 import yaml
 
+from fortifai.book.report import VERDICTS, Claim, close_chapter, verdict_summary
+from fortifai.book.status import status_summary
 from fortifai.claims import losses as loss_claims
-from fortifai.krtest import KRQuestion
 from fortifai.krtest import chapter as kr_chapter
+from fortifai.krtest import KRQuestion
 from fortifai.losses import benchmark
 from fortifai.losses import chapter as loss_chapter
-from fortifai.report import VERDICTS, Claim, close_chapter, verdict_summary
 from fortifai.results import RunRecord
-from fortifai.status import status_summary
 
 
 def test_curve_facts_against_closed_forms():

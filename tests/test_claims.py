@@ -5,13 +5,13 @@ import json
 
 import numpy as np
 
-from fortifai import status
+from fortifai.book import status
+from fortifai.book.report import VERDICTS
 from fortifai.claims import confidence as confidence_claims
 from fortifai.claims import kr as kr_claims
 from fortifai.claims import losses as loss_claims
 from fortifai.claims import protocol as protocol_claims
 from fortifai.claims import vae as vae_claims
-from fortifai.report import VERDICTS
 
 
 def _check_schema(claims):

@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from fortifai import cli
+from fortifai.book.runner import ParameterError, load_params
 from fortifai.recursive import sweep
-from fortifai.runner import ParameterError, load_params
 
 REPO = Path(__file__).resolve().parent.parent
 SMOKE = REPO / "presets" / "llm_recursive" / "smoke.yaml"

@@ -6,8 +6,8 @@ import re
 import pytest
 import torch
 
-from fortifai.recursive import corpus, models
-from fortifai.recursive.corpus import SourceUnavailableError, load_paragraphs, shared_data_dir, wikitext_detokenize
+from fortifai.lm import corpus, models
+from fortifai.lm.corpus import SourceUnavailableError, load_paragraphs, shared_data_dir, wikitext_detokenize
 
 
 def test_shared_data_dir_only_from_env(monkeypatch, tmp_path):
@@ -132,7 +132,7 @@ def test_imagination_of_web_offline_mixes_wikitext_and_gsm8k_and_says_hellaswag_
 
 
 def test_counterfactual_text_changes_the_facts_consistently_and_keeps_the_rest():
-    from fortifai.recursive.counterfactual import counterfactual
+    from fortifai.lm.counterfactual import counterfactual
 
     text = ("Ada was born in France in March 1815 and moved to Peru in 1840, where 12,500 people lived. "
             "By 1840 the French town had 12,500 people and a Tuesday market, the first in the region.")
@@ -152,7 +152,7 @@ def test_counterfactual_text_changes_the_facts_consistently_and_keeps_the_rest()
 
 
 def test_counterfactual_source_is_the_transform_of_the_offline_leads():
-    from fortifai.recursive.counterfactual import counterfactual
+    from fortifai.lm.counterfactual import counterfactual
 
     real = load_paragraphs("wikipedia-offline", min_words=40)
     fake = load_paragraphs("wikipedia-offline-counterfactual", min_words=40)

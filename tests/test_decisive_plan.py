@@ -8,7 +8,7 @@ import yaml
 
 from fortifai import stats
 from fortifai.claims import decisive, llm
-from fortifai.llm_results import paper_tables
+from fortifai.recursive.runs import paper_tables
 
 from pathlib import Path
 
@@ -77,7 +77,7 @@ def test_pairs_for_power_inverts_the_detectable_difference():
 
 
 def _run(tmp_path, method, seed, margins, nll, regenerate=True):
-    from fortifai.llm_results import Run
+    from fortifai.recursive.runs import Run
     from fortifai.results import write_json
 
     folder = tmp_path / f"{method}-{seed}-{regenerate}"
@@ -92,7 +92,7 @@ def _run(tmp_path, method, seed, margins, nll, regenerate=True):
 
 
 def test_the_decisive_test_reads_both_arms_and_applies_the_plan(tmp_path):
-    from fortifai.llm_results import group_runs
+    from fortifai.recursive.runs import group_runs
 
     runs = []
     for seed, drop in enumerate([1.0, 1.2, 0.8]):
@@ -116,7 +116,7 @@ def test_the_decisive_figure_draws_every_seed_and_the_mean_of_each_arm(tmp_path)
     import matplotlib
 
     matplotlib.use("Agg")
-    from fortifai.llm_results import group_runs
+    from fortifai.recursive.runs import group_runs
 
     runs = [_run(tmp_path, m, seed, [2.0, 1.8, 1.5, 1.2], [1, 1.1, 1.2, 1.3], regenerate=arm)
             for m in ("ce", "tce-0.9") for seed in (0, 1) for arm in (True, False)]
@@ -127,7 +127,7 @@ def test_the_decisive_figure_draws_every_seed_and_the_mean_of_each_arm(tmp_path)
 
 
 def test_the_decisive_claims_lead_with_the_primary_endpoint(tmp_path):
-    from fortifai.llm_results import group_runs
+    from fortifai.recursive.runs import group_runs
 
     runs = []
     for seed, drop in enumerate([1.0, 1.2, 0.8]):
@@ -141,7 +141,7 @@ def test_the_decisive_claims_lead_with_the_primary_endpoint(tmp_path):
 
 def test_other_settings_say_why_they_cannot_test_the_claim(tmp_path, monkeypatch):
     from fortifai.claims import llm as claims_llm
-    from fortifai.llm_results import group_runs
+    from fortifai.recursive.runs import group_runs
 
     runs = [_run(tmp_path, m, 0, [2.0, 2.0, 2.0, 2.0], [1, 1, 1, 1]) for m in ("ce", "tce-0.9")]
     other = _run(tmp_path / "other", "tce-0.9", 0, [2.0] * 4, [1] * 4)

@@ -7,7 +7,7 @@ import pytest
 import torch
 from scipy.special import rel_entr
 
-from fortifai.recursive.divergence import (confidence_gap, confidence_summary, kl_from_counts, token_counts,
+from fortifai.recursive.instruments.divergence import (confidence_gap, confidence_summary, kl_from_counts, token_counts,
                                  token_probabilities, unigram_kl, unigram_kl_report)
 
 
@@ -57,7 +57,7 @@ def test_bad_inputs_raise_clear_errors(call, message):
 
 @pytest.fixture(scope="module")
 def tiny():
-    from fortifai.recursive.models import load_model
+    from fortifai.lm.models import load_model
 
     return load_model("tiny-random", seed=0)
 

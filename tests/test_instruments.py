@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from fortifai.krtest import KRFormatError, kr_chance, load_questions, proportion_interval
-from fortifai.recursive import fidelity
-from fortifai.recursive.masking import MaskingMonitor, target_probabilities
+from fortifai.recursive.instruments import fidelity
+from fortifai.recursive.instruments.masking import MaskingMonitor, target_probabilities
 
 
 def test_ngram_precision_is_clipped_and_by_hand():
@@ -101,8 +101,8 @@ def test_masking_monitor_counts_every_batch_per_epoch(tmp_path):
 
 
 def test_beam_search_gives_the_tokens_of_generate():
-    from fortifai.recursive.decoding import beam_search
-    from fortifai.recursive.models import tiny_random_model
+    from fortifai.lm.decoding import beam_search
+    from fortifai.lm.models import tiny_random_model
 
     model = tiny_random_model(vocab_size=97, seed=3)
     generator = torch.Generator().manual_seed(0)

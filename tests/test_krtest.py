@@ -29,7 +29,7 @@ PARAGRAPHS = [
 
 @pytest.fixture(scope="module")
 def tiny():
-    from fortifai.recursive.models import load_model
+    from fortifai.lm.models import load_model
 
     return load_model("tiny-random", seed=0)
 

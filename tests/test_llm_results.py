@@ -1,4 +1,4 @@
-"""fortifai.llm_results: reading runs back, aggregating seeds, the paper's tables, the time-to-failure ratio."""
+"""fortifai.recursive.runs: reading runs back, aggregating seeds, the paper's tables, the time-to-failure ratio."""
 
 import json
 from pathlib import Path
@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fortifai import llm_results
+from fortifai.recursive import runs as llm_runs
 
 
 def fake_run(folder, loss="ce", gamma=None, seed=0, kr_split0=(1.0, 0.8, 0.6), kr_other=(0.5, 0.5, 0.5),
@@ -34,28 +34,28 @@ def test_runs_group_by_setting_and_method_and_aggregate_seeds(tmp_path):
     fake_run(tmp_path / "tce-0", loss="tce", gamma=0.9, seed=0)
     fake_run(tmp_path / "other-data", dataset="wikitext-2-test")
     (tmp_path / "unfinished").mkdir()  # no metrics.json: not a finished run
-    groups = llm_results.group_runs(llm_results.load_runs(tmp_path))
+    groups = llm_runs.group_runs(llm_runs.load_runs(tmp_path))
     assert sorted(m for _, m in groups) == ["ce", "ce", "tce-0.9"]  # two settings; CE in both
     setting = next(s for s, m in groups if m == "tce-0.9")
-    per = llm_results.by_method(groups, setting)
+    per = llm_runs.by_method(groups, setting)
     assert list(per) == ["ce", "tce-0.9"] and [r.seed for r in per["ce"]] == [0, 1]
-    values = llm_results.metric_matrix(per["ce"], "kr_split0")
+    values = llm_runs.metric_matrix(per["ce"], "kr_split0")
     assert values.tolist() == [[1.0, 0.8, 0.6], [1.0, 0.6, 0.4]]
-    mean, sem = llm_results.mean_and_sem(values)
+    mean, sem = llm_runs.mean_and_sem(values)
     assert np.allclose(mean, [1.0, 0.7, 0.5]) and np.allclose(sem, [0.0, 0.1, 0.1])
-    assert llm_results.metric_matrix(per["ce"], "kr_total")[0].tolist() == [0.75, 0.65, 0.55]
-    assert np.isnan(llm_results.metric_matrix(per["ce"], "blimp")).all()
+    assert llm_runs.metric_matrix(per["ce"], "kr_total")[0].tolist() == [0.75, 0.65, 0.55]
+    assert np.isnan(llm_runs.metric_matrix(per["ce"], "blimp")).all()
 
 
 def test_a_repeated_seed_is_refused(tmp_path):
     fake_run(tmp_path / "a", seed=3)
     fake_run(tmp_path / "b", seed=3)
     with pytest.raises(ValueError, match="same seed"):
-        llm_results.group_runs(llm_results.load_runs(tmp_path))
+        llm_runs.group_runs(llm_runs.load_runs(tmp_path))
 
 
 def test_paper_tables_and_their_time_to_failure():
-    tables = llm_results.paper_tables()
+    tables = llm_runs.paper_tables()
     assert sorted(tables) == ["D2", "D3", "D4", "D5"]
     d2 = tables["D2"]
     assert d2["model"] == "LLaMA-3.2-1B" and d2["values"]["ce"]["kr_total"][0] == pytest.approx(0.640)
@@ -64,15 +64,15 @@ def test_paper_tables_and_their_time_to_failure():
     assert d2["values"]["tce-0.9"]["blimp"][0] == pytest.approx(0.768)
     assert d2["values"]["ce"]["kr_total"][5] == pytest.approx(0.692)
     # CE's KR-split 0 crosses 75% between M1 (77.9%) and M2 (73.7%)
-    assert llm_results.paper_time_to_failure("D2", "ce") == pytest.approx(1 + 2.9 / 4.2)
+    assert llm_runs.paper_time_to_failure("D2", "ce") == pytest.approx(1 + 2.9 / 4.2)
 
 
 def test_stage_table_shows_ours_beside_the_paper_and_says_what_was_not_run(tmp_path):
     fake_run(tmp_path / "ce", blimp=[0.6, 0.55, 0.5])
     fake_run(tmp_path / "tce", loss="tce", gamma=0.9, blimp=[0.62, 0.6, 0.58])
-    groups = llm_results.group_runs(llm_results.load_runs(tmp_path))
-    per = llm_results.by_method(groups, next(iter(groups))[0])
-    table = llm_results.stage_table_markdown(per, paper=llm_results.paper_tables()["D2"], stages=[0])
+    groups = llm_runs.group_runs(llm_runs.load_runs(tmp_path))
+    per = llm_runs.by_method(groups, next(iter(groups))[0])
+    table = llm_runs.stage_table_markdown(per, paper=llm_runs.paper_tables()["D2"], stages=[0])
     lines = table.splitlines()
     assert lines[0].startswith("| stage | method | seeds | BLiMP ours | BLiMP paper |")
     assert "| M0 | CE | 1 | 60.0 | 75.1 |" in lines[2]
@@ -106,7 +106,7 @@ def claim_run(folder, loss="ce", gamma=None, seed=0, split0=(0.9, 0.8, 0.6), mas
 def test_gate_measures_chance_and_the_threshold_from_the_runs_answers(tmp_path):
     from fortifai.claims import llm as lc
 
-    (run,) = llm_results.load_runs(claim_run(tmp_path / "a").parent)
+    (run,) = llm_runs.load_runs(claim_run(tmp_path / "a").parent)
     gate = lc.run_gate(run)
     assert gate["kr_chance"] == 0.6 and gate["kr_chance_by_kind"] == {"entity": 0.2, "year": 1.0}
     assert gate["kr_split0_m0"] == 0.9 and gate["threshold_measured"] == pytest.approx(0.75)
@@ -124,8 +124,8 @@ def test_setting_claims_pair_seeds_and_apply_the_gates(tmp_path):
                                       ((1.0, 0.8, 0.6), (1.0, 0.9, 0.7)))):
         claim_run(tmp_path / f"ce{seed}", seed=seed, split0=ce)
         claim_run(tmp_path / f"tce{seed}", "tce", 0.9, seed, tce, masked=0.25)
-    groups = llm_results.group_runs(llm_results.load_runs(tmp_path))
-    per = llm_results.by_method(groups, next(iter(groups))[0])
+    groups = llm_runs.group_runs(llm_runs.load_runs(tmp_path))
+    per = llm_runs.by_method(groups, next(iter(groups))[0])
     claims, details = lc.setting_claims(per, "toy", n_boot=2000)
     assert details["n_comparisons"] == len(claims) == 5
     kl = details["comparisons"]["tce-0.9 kl"]
@@ -142,8 +142,8 @@ def test_setting_claims_pair_seeds_and_apply_the_gates(tmp_path):
         for stage in metrics["stages"]:
             stage["train"]["masked_fraction_mean"] = 0.01
         (tmp_path / f"tce{seed}" / "metrics.json").write_text(json.dumps(metrics))
-    groups = llm_results.group_runs(llm_results.load_runs(tmp_path))
-    claims, _ = lc.setting_claims(llm_results.by_method(groups, next(iter(groups))[0]), "toy", n_boot=200)
+    groups = llm_runs.group_runs(llm_runs.load_runs(tmp_path))
+    claims, _ = lc.setting_claims(llm_runs.by_method(groups, next(iter(groups))[0]), "toy", n_boot=200)
     assert all(c.verdict.startswith("inconclusive") for c in claims)
 
 
@@ -152,8 +152,8 @@ def test_runs_of_one_seed_with_other_questions_are_not_paired(tmp_path):
 
     claim_run(tmp_path / "ce", seed=0)
     claim_run(tmp_path / "tce", "tce", 0.9, 0, masked=0.2, items=[[{"kind": "number"}] * 10, [{"kind": "year"}] * 10])
-    groups = llm_results.group_runs(llm_results.load_runs(tmp_path))
-    per = llm_results.by_method(groups, next(iter(groups))[0])
+    groups = llm_runs.group_runs(llm_runs.load_runs(tmp_path))
+    per = llm_runs.by_method(groups, next(iter(groups))[0])
     with pytest.raises(ValueError, match="same seed but other KR questions"):
         lc.paired(per["tce-0.9"], per["ce"])
 
@@ -164,8 +164,8 @@ def test_time_to_failure_is_inconclusive_when_no_ce_run_fails(tmp_path):
     for seed in range(3):  # KR split 0 never falls below 75% (paper rule) nor halfway to chance (measured rule)
         claim_run(tmp_path / f"ce{seed}", seed=seed, split0=(1.0, 0.9, 0.9))
         claim_run(tmp_path / f"tce{seed}", "tce", 0.9, seed, (1.0, 1.0, 0.9), masked=0.3)
-    groups = llm_results.group_runs(llm_results.load_runs(tmp_path))
-    claims, details = lc.setting_claims(llm_results.by_method(groups, next(iter(groups))[0]), "toy", n_boot=200)
+    groups = llm_runs.group_runs(llm_runs.load_runs(tmp_path))
+    claims, details = lc.setting_claims(llm_runs.by_method(groups, next(iter(groups))[0]), "toy", n_boot=200)
     failure = details["comparisons"]["tce-0.9 time to failure"]["measured"]
     assert failure["baseline_censored"] == 3 and failure["stages"] == 3
     (delay,) = [c for c in claims if "delays failure" in c.claim]
@@ -173,9 +173,9 @@ def test_time_to_failure_is_inconclusive_when_no_ce_run_fails(tmp_path):
     assert not any(c.word == "inconclusive" for c in claims if c is not delay)  # the KR comparisons still judge
 
 
-# ------------------------------------------------------------------ the chapter's tables and figures (llm_report)
+# ------------------------------------------------------------------ the chapter's tables and figures (fortifai.recursive.chapter)
 
-from fortifai import llm_report  # noqa: E402
+from fortifai.recursive import chapter as llm_chapter  # noqa: E402
 from fortifai.recursive import KR_FAILURE_THRESHOLD  # noqa: E402
 
 SETTING_PARAMS = dict(learning_rate=0.001, epochs=2, checkpoint_selection="last", split_paragraphs=4, batch_size=8,
@@ -227,7 +227,7 @@ def interpolated_failure(values, threshold):
 def paper_yaml():
     import yaml
 
-    return yaml.safe_load((Path(llm_results.__file__).parent / "data" / "paper_llm_tables.yaml").read_text())
+    return yaml.safe_load((Path(llm_runs.__file__).parents[1] / "data" / "paper_llm_tables.yaml").read_text())
 
 
 def rows_of(table: str, start: str) -> list[list[str]]:
@@ -244,30 +244,30 @@ def test_chapter_runs_keep_started_runs_for_the_gate_and_put_pretrained_models_f
     chapter_run(tmp_path, "a-ce0", model="scratch-llama-small")  # sorts first by name, shown last
     chapter_run(tmp_path, "a-tce0", "tce", 0.9, model="scratch-llama-small")
     chapter_run(tmp_path, "b-tce0", "tce", 0.9, dataset="wikitext-2-test")  # no CE: gate only, no comparison
-    chapter = llm_report.ChapterRuns.load(tmp_path)
-    names = [llm_results.setting_name(s) for s in chapter.gate_settings]
+    chapter = llm_chapter.ChapterRuns.load(tmp_path)
+    names = [llm_runs.setting_name(s) for s in chapter.gate_settings]
     assert names == ["smollm2-135m on wikipedia-offline", "smollm2-135m on wikitext-2-test",
                      "scratch-llama-small on wikipedia-offline"]
-    assert [llm_results.setting_name(s) for s in chapter.settings] == [names[0], names[2]]
+    assert [llm_runs.setting_name(s) for s in chapter.settings] == [names[0], names[2]]
     first = chapter.gate_settings[0]
     assert [r.folder.name for r in chapter.per(first)["tce-0.9"]] == ["s-tce0"]
     assert [r.folder.name for r in chapter.per(first, started=True)["tce-0.9"]] == ["s-tce0", "s-tce1"]
-    assert rows_of(llm_report.runs_table(chapter), "smollm2-135m on wikipedia-offline")[0][1] == \
+    assert rows_of(llm_chapter.runs_table(chapter), "smollm2-135m on wikipedia-offline")[0][1] == \
         "CE (2 / 2), TCE γ=0.9 (1 / 2)"
     # two seeds asked for: TCE 0.9 of the first setting has one finished, so only CE is compared there
-    strict = llm_report.ChapterRuns.load(tmp_path, min_seeds=2)
+    strict = llm_chapter.ChapterRuns.load(tmp_path, min_seeds=2)
     assert list(strict.per(first)) == ["ce"] and len(strict.settings) == 1
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(RuntimeError, match="has finished M0"):
-        llm_report.ChapterRuns.load(empty)
+        llm_chapter.ChapterRuns.load(empty)
 
 
 def test_setting_table_shows_each_settings_parameters_beside_the_papers(tmp_path):
     chapter_run(tmp_path, "ce0")
-    table = llm_report.setting_table(llm_report.ChapterRuns.load(tmp_path))
+    table = llm_chapter.setting_table(llm_chapter.ChapterRuns.load(tmp_path))
     paper = paper_yaml()["setting"]
-    assert llm_results.paper_setting() == {k: str(v) for k, v in paper.items()} and len(paper) == 7
+    assert llm_runs.paper_setting() == {k: str(v) for k, v in paper.items()} and len(paper) == 7
     assert rows_of(table, "learning rate")[0] == ["learning rate", "0.001", paper["learning rate"]]
     assert rows_of(table, "checkpoint")[0][1] == "last epoch"
     assert rows_of(table, "context / new tokens / beams")[0][1] == "128 / 16 / 1"
@@ -282,16 +282,16 @@ def test_gate_table_means_each_gate_over_seeds(tmp_path):
     for seed in (0, 1):
         chapter_run(tmp_path, f"ce{seed}", seed=seed, split0=((0.9, 1.0)[seed], 0.8, 0.6), unseen=((6, 8)[seed], 10),
                     stage_extra=[{"regeneration_fidelity": fidelity[seed]}, {}, {}])
-    chapter = llm_report.ChapterRuns.load(tmp_path)
-    gates = llm_report.run_gates(chapter)
+    chapter = llm_chapter.ChapterRuns.load(tmp_path)
+    gates = llm_chapter.run_gates(chapter)
     assert sorted(gates) == ["ce0", "ce1"]
-    (row,) = rows_of(llm_report.gate_table(chapter, gates), "smollm2")
+    (row,) = rows_of(llm_chapter.gate_table(chapter, gates), "smollm2")
     low = np.mean([binomtest(k, 10).proportion_ci(method="wilson").low for k in (6, 8)])
     high = np.mean([binomtest(k, 10).proportion_ci(method="wilson").high for k in (6, 8)])
     # chance 0.6 and 0.8; M0 on split 0: 0.9 and 1.0; measured thresholds halfway: 0.75 and 0.9
     assert row == ["smollm2-135m on wikipedia-offline", "CE", "2", "0.0%", "70.0%", "0.60 (0.80)", "–",
                    f"70.0% [{low:.1%}, {high:.1%}]", "95.0%", f"{KR_FAILURE_THRESHOLD:.0%} / 82.5%"]
-    assert llm_report.mean_text([None, None]) == "–" and llm_report.mean_text([0.1, None, 0.3]) == "20.0%"
+    assert llm_chapter.mean_text([None, None]) == "–" and llm_chapter.mean_text([0.1, None, 0.3]) == "20.0%"
 
 
 def test_chance_by_kind_pools_the_ce_runs_questions(tmp_path):
@@ -299,39 +299,39 @@ def test_chance_by_kind_pools_the_ce_runs_questions(tmp_path):
     chapter_run(tmp_path, "ce0", unseen=(5, 10), kinds=["year"] * 5 + ["entity"] * 5)
     chapter_run(tmp_path, "ce1", seed=1, unseen=(6, 10))
     chapter_run(tmp_path, "tce0", "tce", 0.9, unseen=(0, 10), kinds=["number"] * 10)  # not CE: not pooled
-    chapter = llm_report.ChapterRuns.load(tmp_path)
-    pooled = llm_report.chance_by_kind(chapter.per(chapter.gate_settings[0])["ce"])
+    chapter = llm_chapter.ChapterRuns.load(tmp_path)
+    pooled = llm_chapter.chance_by_kind(chapter.per(chapter.gate_settings[0])["ce"])
     assert pooled == {"entity": (0.0, 5), "year": (pytest.approx(11.0), 15)}
-    (row,) = rows_of(llm_report.chance_by_kind_table(chapter), "smollm2")
+    (row,) = rows_of(llm_chapter.chance_by_kind_table(chapter), "smollm2")
     assert row[1] == f"entity 0% (n=5), year {11 / 15:.0%} (n=15)"
 
 
 def test_kr_prior_table_reads_the_prior_file_or_says_it_is_missing(tmp_path):
-    assert llm_report.kr_prior_table(tmp_path / "none.json").startswith("Not measured here")
+    assert llm_chapter.kr_prior_table(tmp_path / "none.json").startswith("Not measured here")
     prior = {"model": "m", "paragraphs": 12, "seed": 3, "sources": {"real": {
         "accuracy": 0.8125, "interval": [0.7, 0.9], "n": 16, "by_kind": {"year": {"accuracy": 0.5, "n": 4}}}}}
     (tmp_path / "prior.json").write_text(json.dumps(prior))
-    table = llm_report.kr_prior_table(tmp_path / "prior.json")
+    table = llm_chapter.kr_prior_table(tmp_path / "prior.json")
     assert table.startswith("m, 12 paragraphs (seed 3):")
     assert rows_of(table, "real")[0] == ["real", "81.2% [70.0%, 90.0%]", "16", "year 50% (n=4)"]
 
 
 def test_fidelity_and_masked_fraction_pad_runs_still_going(tmp_path):
-    assert np.array_equal(llm_results.padded([[1, None], [2]]), [[1, np.nan], [2, np.nan]], equal_nan=True)
+    assert np.array_equal(llm_runs.padded([[1, None], [2]]), [[1, np.nan], [2, np.nan]], equal_nan=True)
     fid = [{"regeneration_fidelity": {"0": {"ngram4_precision": p}}} for p in (0.5, 0.4, 0.0)]
     masked = [{"masked_fraction_by_epoch": e} for e in ([0.2, 0.3], [0.4], [0.5])]
     chapter_run(tmp_path, "tce0", "tce", 0.9, stage_extra=fid, train_extra=masked)
     chapter_run(tmp_path, "tce1", "tce", 0.9, seed=1, finished=2, stage_extra=fid,
                 train_extra=[{"masked_fraction_by_epoch": [0.1, 0.1]}, {"masked_fraction_by_epoch": [0.2]}, {}])
     chapter_run(tmp_path, "ce0", train_extra=[{"confident_fraction_by_epoch": {"0.9": [0.6]}}, {}, {}])
-    chapter = llm_report.ChapterRuns.load(tmp_path)
+    chapter = llm_chapter.ChapterRuns.load(tmp_path)
     per = chapter.per(chapter.gate_settings[0], started=True)
-    values = llm_report.fidelity_values(per["tce-0.9"])
+    values = llm_chapter.fidelity_values(per["tce-0.9"])
     assert np.array_equal(values, [[0.5, 0.4, 0.0], [0.5, 0.4, np.nan]], equal_nan=True)  # 0.0 is a value
-    assert np.allclose(llm_report.masked_by_epoch(per["tce-0.9"], "tce-0.9"), [0.15, 0.2, 0.3, 0.5])
-    assert llm_report.masked_by_epoch(per["ce"], "ce") is None  # CE recorded its share at M0 only
+    assert np.allclose(llm_chapter.masked_by_epoch(per["tce-0.9"], "tce-0.9"), [0.15, 0.2, 0.3, 0.5])
+    assert llm_chapter.masked_by_epoch(per["ce"], "ce") is None  # CE recorded its share at M0 only
     published = []
-    llm_report.fidelity_figures(chapter, lambda fig, name: published.append((fig, name)))
+    llm_chapter.fidelity_figures(chapter, lambda fig, name: published.append((fig, name)))
     (fig, name), = published
     lines = {line.get_label(): line.get_ydata() for line in fig.axes[0].lines}
     assert name == "gate_0" and np.allclose(lines["TCE γ=0.9"], [50.0, 40.0, 0.0])
@@ -344,8 +344,8 @@ def test_failure_table_pairs_seeds_and_shows_the_papers_time_to_failure(tmp_path
         chapter_run(tmp_path, f"ce{seed}", seed=seed, split0=ce[seed])
         chapter_run(tmp_path, f"tce{seed}", "tce", 0.9, seed, tce[seed],
                     train_extra=[{"masked_fraction_mean": 0.3}] * 3)
-    chapter = llm_report.ChapterRuns.load(tmp_path)
-    table, failure = llm_report.failure_table(chapter, "D2", n_boot=200)
+    chapter = llm_chapter.ChapterRuns.load(tmp_path)
+    table, failure = llm_chapter.failure_table(chapter, "D2", n_boot=200)
     paper = failure["smollm2-135m on wikipedia-offline | tce-0.9 | paper"]
     expect_ce = [interpolated_failure(v, KR_FAILURE_THRESHOLD) for v in ce]
     expect_tce = [min(interpolated_failure(v, KR_FAILURE_THRESHOLD), 3) for v in tce]  # never: the run's length
@@ -370,17 +370,17 @@ def test_gamma_sweep_orders_thresholds_with_ce_as_gamma_one(tmp_path):
         chapter_run(tmp_path, method, loss, gamma, split0=split0)
         chapter_run(tmp_path, method + "-other", loss, gamma, split0=split0, dataset="wikitext-2-test")
     (tmp_path / "tce-0.5-other").rename(tmp_path.parent / "moved")  # the second setting keeps one TCE threshold
-    chapter = llm_report.ChapterRuns.load(tmp_path)
+    chapter = llm_chapter.ChapterRuns.load(tmp_path)
     first, second = chapter.settings
-    sweep = llm_report.gamma_sweep(chapter.per(first), KR_FAILURE_THRESHOLD)
+    sweep = llm_chapter.gamma_sweep(chapter.per(first), KR_FAILURE_THRESHOLD)
     assert list(sweep["ttf"]) == ["tce-0.5", "tce-0.9", "ce"]
     assert sweep["ttf"]["tce-0.5"] == pytest.approx([interpolated_failure(runs["tce-0.5"], KR_FAILURE_THRESHOLD)])
     assert sweep["ttf"]["tce-0.9"] == [3.0]  # never below: counted as the run's length
     assert sweep["kr_split0"]["ce"] == pytest.approx([60.0])
     assert sweep["kr_total"]["ce"] == pytest.approx([(6 + 6) / 20 * 100])
-    assert llm_report.gamma_sweep(chapter.per(second)) == {}
+    assert llm_chapter.gamma_sweep(chapter.per(second)) == {}
     published = []
-    values = llm_report.gamma_sweep_figures(chapter, KR_FAILURE_THRESHOLD, lambda f, n: published.append((f, n)))
+    values = llm_chapter.gamma_sweep_figures(chapter, KR_FAILURE_THRESHOLD, lambda f, n: published.append((f, n)))
     assert [n for _, n in published] == ["gamma_sweep_0"]
     assert values["smollm2-135m on wikipedia-offline | tce-0.9 | kr_split0"] == pytest.approx([80.0])
     x, y = published[0][0].axes[1].lines[0].get_data()
@@ -389,9 +389,9 @@ def test_gamma_sweep_orders_thresholds_with_ce_as_gamma_one(tmp_path):
 
 def test_kl_values_are_the_unigram_kl_of_each_stages_regeneration(tmp_path):
     chapter_run(tmp_path, "ce0", split0=(0.9, 0.8), real="a a b", generated=["a b", "b b"])
-    chapter = llm_report.ChapterRuns.load(tmp_path)
+    chapter = llm_chapter.ChapterRuns.load(tmp_path)
     (setting,) = chapter.settings
-    values = llm_report.kl_values(chapter.per(setting)["ce"])
+    values = llm_chapter.kl_values(chapter.per(setting)["ce"])
 
     def smoothed(generated, real, vocabulary=("a", "b", "the", "river", "floods")):  # every word of the run's texts
         p = np.array([generated.split().count(w) + 0.5 for w in vocabulary])
@@ -402,7 +402,7 @@ def test_kl_values_are_the_unigram_kl_of_each_stages_regeneration(tmp_path):
     assert values["smoothed"].shape == (1, 2)
     assert values["smoothed"][0] == pytest.approx([smoothed("a b", "a a b"), smoothed("b b", "a a b")])
     published = []
-    kl = llm_report.kl_figures(chapter, lambda f, n: published.append(n))
+    kl = llm_chapter.kl_figures(chapter, lambda f, n: published.append(n))
     assert published == ["kl_0"] and kl["smollm2-135m on wikipedia-offline | ce | smoothed"][0] == \
         pytest.approx(values["smoothed"][0].tolist())
 
@@ -415,12 +415,12 @@ def test_passage_table_shows_split_0_through_the_stages(tmp_path):
     chapter_run(tmp_path, "tce1", "tce", 0.9, seed=1, split0=(0.9, 0.8), real="other")  # not a first seed
     chapter_run(tmp_path, "b-ce0", dataset="wikitext-2-test", split0=(0.9, 0.8), real="one")
     chapter_run(tmp_path, "b-tce0", "tce", 0.9, dataset="wikitext-2-test", split0=(0.9, 0.8), real="another")
-    first, second = llm_report.passage_table(llm_report.ChapterRuns.load(tmp_path)).split("\n\n**")
+    first, second = llm_chapter.passage_table(llm_chapter.ChapterRuns.load(tmp_path)).split("\n\n**")
     assert first.startswith("**smollm2-135m on wikipedia-offline**, seed 0")
     assert rows_of(first, "stage")[0] == ["stage", "CE", "TCE γ=0.9"]
-    assert rows_of(first, "real")[0] == ["real"] + ["a / b " + long[:llm_report.PASSAGE_CHARS - 6]] * 2
+    assert rows_of(first, "real")[0] == ["real"] + ["a / b " + long[:llm_chapter.PASSAGE_CHARS - 6]] * 2
     assert rows_of(first, "M0")[0] == ["M0", "m0 / one two", "t0"]
-    assert rows_of(first, "M1")[0][1] == ("m1 " + long)[:llm_report.PASSAGE_CHARS]
+    assert rows_of(first, "M1")[0][1] == ("m1 " + long)[:llm_chapter.PASSAGE_CHARS]
     assert "drew different splits" not in first  # the first seeds (0) share their split
     assert second.startswith("smollm2-135m on wikitext-2-test**") and second.endswith(
         "(The methods' first seeds drew different splits: the passages differ.)")
@@ -430,14 +430,14 @@ def test_stage_tables_restrict_methods_and_stages_and_metrics_keep_every_matrix(
     for method, split0 in {"ce": (0.9, 0.8, 0.6), "tce-0.9": (0.9, 0.9, 0.8), "tce-0.5": (0.9, 0.6, 0.5)}.items():
         loss, gamma = ("ce", None) if method == "ce" else ("tce", float(method[4:]))
         chapter_run(tmp_path, method, loss, gamma, split0=split0)
-    chapter = llm_report.ChapterRuns.load(tmp_path)
-    paper = llm_report.paper_for("D2")
-    table = llm_report.stage_tables(chapter, paper, methods=("ce", "tce-0.9"), stages=[0, 5])
+    chapter = llm_chapter.ChapterRuns.load(tmp_path)
+    paper = llm_chapter.paper_for("D2")
+    table = llm_chapter.stage_tables(chapter, paper, methods=("ce", "tce-0.9"), stages=[0, 5])
     assert [r[:2] for r in rows_of(table, "M")] == [["M0", "CE"], ["M0", "TCE γ=0.9"], ["M5", "CE"], ["M5", "TCE γ=0.9"]]
     assert rows_of(table, "M5")[0][3:5] == ["–", "64.3"]  # ours has three stages; D2's CE KR-split 0 at M5
     with pytest.raises(ValueError, match="paper_table must be one of"):
-        llm_report.paper_for("D9")
-    metrics = llm_report.chapter_metrics(chapter, tmp_path, "D2", KR_FAILURE_THRESHOLD, gates={}, failure={},
+        llm_chapter.paper_for("D9")
+    metrics = llm_chapter.chapter_metrics(chapter, tmp_path, "D2", KR_FAILURE_THRESHOLD, gates={}, failure={},
                                          comparisons={}, kl={}, sweep={}, figures=["a"])
     ours = metrics["settings"]["smollm2-135m on wikipedia-offline"]
     assert list(ours) == ["ce", "tce-0.9", "tce-0.5"] and ours["tce-0.5"]["kr_split0"] == [[0.9, 0.6, 0.5]]
@@ -449,7 +449,7 @@ def test_stage_tables_restrict_methods_and_stages_and_metrics_keep_every_matrix(
 
 
 def test_decisive_summary_prints_the_papers_shares_and_the_rule():
-    text = llm_report.decisive_summary({"paper_share": 0.171, "paper_share_same_length": 0.26, "headline": 0.57,
+    text = llm_chapter.decisive_summary({"paper_share": 0.171, "paper_share_same_length": 0.26, "headline": 0.57,
                                         "rule": "reproduced if lo > 0"})
     abstract = paper_yaml()["headline"]["abstract"]
     assert text.startswith("The paper's share of CE's loss avoided (Table D2, KR-split 0): **17%** from M0 to M5, 26%")

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import yaml
 
-from fortifai.report import VERDICTS, Claim
-from fortifai.runner import run_notebook
-from fortifai.status import paper_refs
+from fortifai.book.report import VERDICTS, Claim
+from fortifai.book.runner import run_notebook
+from fortifai.book.status import paper_refs
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.py"))

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from fortifai import recursive
-from fortifai.recursive import pretrain, sweep
+from fortifai.lm import pretrain
+from fortifai.recursive import sweep
 
 REPO = Path(__file__).resolve().parent.parent
 WORDS = ("river city king army north south church river music album band season game team school war "

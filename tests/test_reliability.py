@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from fortifai import recursive, runner
-from fortifai.recursive import pretrain, sweep
+from fortifai import recursive
+from fortifai.book import runner
+from fortifai.lm import pretrain
+from fortifai.recursive import sweep
 from fortifai.results import read_json, save_figure, write_json
 
 REPO = Path(__file__).resolve().parent.parent
@@ -240,7 +242,7 @@ def test_fortifai_run_refuses_a_value_in_under_2_s_before_a_kernel(tmp_path):
 
 
 def test_a_claims_folder_that_does_not_exist_is_refused(tmp_path):
-    from fortifai.status import status_rows
+    from fortifai.book.status import status_rows
 
     with pytest.raises(FileNotFoundError, match="claims_dir '.*nothing' is not a folder"):
         status_rows(tmp_path / "nothing")

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from fortifai.runner import ParameterError, check_parameters, parse_value, read_parameters, run_name
+from fortifai.book.runner import ParameterError, check_parameters, parse_value, read_parameters, run_name
 
 NOTEBOOK = "notebooks/gaussian_variance.py"
 

@@ -1,4 +1,4 @@
-"""fortifai.stats (paired over seeds) against hand-computed cases and scipy; fortifai.report.judge."""
+"""fortifai.stats (paired over seeds) against hand-computed cases and scipy; fortifai.book.report.judge."""
 
 import math
 
@@ -7,7 +7,7 @@ import pytest
 from scipy import stats as sps
 
 from fortifai import stats
-from fortifai.report import judge
+from fortifai.book.report import judge
 
 
 def test_paired_bootstrap_keeps_the_pairs():

@@ -1,11 +1,11 @@
-"""fortifai.status: the paper's items joined with the chapters' committed claims; fortifai.report.publish_claims."""
+"""fortifai.book.status: the paper's items joined with the chapters' committed claims; fortifai.book.report.publish_claims."""
 
 import json
 
 import pytest
 
-from fortifai import status
-from fortifai.report import Claim, publish_claims
+from fortifai.book import status
+from fortifai.book.report import Claim, publish_claims
 
 
 def test_paper_references_are_parsed_into_items():
@@ -38,7 +38,8 @@ def test_status_rows_join_claims_by_their_paper_items(tmp_path):
 
 
 def test_publish_claims_refuses_other_words_and_writes_only_for_the_default_run(tmp_path, monkeypatch):
-    from fortifai import report, results
+    from fortifai import results
+    from fortifai.book import report
 
     monkeypatch.setattr(report, "CLAIMS_DIR", tmp_path / "claims")
     monkeypatch.setattr(results, "REPO_ROOT", tmp_path)

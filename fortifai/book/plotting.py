@@ -47,7 +47,7 @@ class FigureLog:
     def publish(self, fig, name: str) -> None:
         import matplotlib.pyplot as plt
 
-        from .results import save_figure
+        from ..results import save_figure
 
         save_figure(fig, self.output_dir, name)
         self.names.append(name)

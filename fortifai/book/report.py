@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-CLAIMS_DIR = Path(__file__).resolve().parent.parent / "results" / "claims"
+CLAIMS_DIR = Path(__file__).resolve().parents[2] / "results" / "claims"
 
 
 @dataclass
@@ -62,7 +62,7 @@ def publish_claims(claims: list[Claim], chapter: str, output_dir: str | Path, me
     """Put the claims into ``metrics["claims"]`` (the caller writes metrics.json) and, when ``output_dir`` is the
     chapter's default run, into the committed ``results/claims/<chapter>.json``; return a line saying whether the
     verdicts agree with the committed ones (a fresh default run should reproduce them)."""
-    from .results import read_json, resolve_output_dir, write_json
+    from ..results import read_json, resolve_output_dir, write_json
 
     unknown = sorted({c.word for c in claims} - set(VERDICTS))
     if unknown:
@@ -106,7 +106,7 @@ def close_chapter(chapter: str, record: Any, metrics: dict[str, Any], claims: li
     the chapter showed its table earlier."""
     from IPython.display import Markdown, display
 
-    from .results import write_json
+    from ..results import write_json
 
     if claims is not None:
         print(publish_claims(claims, chapter, record.output_dir, metrics))

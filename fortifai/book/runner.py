@@ -31,7 +31,7 @@ from typing import Any, Callable
 
 import yaml
 
-from .results import REPO_ROOT
+from ..results import REPO_ROOT
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 

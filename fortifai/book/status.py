@@ -3,7 +3,7 @@
     rows = status_rows()                     # one per paper item (fortifai/data/paper_items.yaml)
     claims = load_chapter_claims()           # {chapter: [Claim]} from results/claims/<chapter>.json
 
-A chapter run at its default parameters saves its closing claims (:func:`fortifai.report.publish_claims`)
+A chapter run at its default parameters saves its closing claims (:func:`fortifai.book.report.publish_claims`)
 into ``results/claims/<chapter>.json``, which is committed; each claim names the paper's items it tests
 (``Claim.paper``, e.g. ``"Figs. 6, A2; Sec. 4.5"``). This module joins the two, so the page holds no number
 of its own.
@@ -41,13 +41,13 @@ def paper_refs(text: str) -> set[str]:
 def paper_items() -> list[dict[str, Any]]:
     import yaml
 
-    return yaml.safe_load((Path(__file__).resolve().parent / "data" / "paper_items.yaml").read_text())["items"]
+    return yaml.safe_load((Path(__file__).resolve().parent.parent / "data" / "paper_items.yaml").read_text())["items"]
 
 
 def load_chapter_claims(claims_dir: str | Path = CLAIMS_DIR) -> dict[str, list[Claim]]:
     """The committed claims of every chapter, by chapter name; a folder that does not exist is refused (it would
     read as "no chapter has a claim yet")."""
-    from .results import read_json
+    from ..results import read_json
 
     if not Path(claims_dir).is_dir():
         raise FileNotFoundError(f"claims_dir {str(claims_dir)!r} is not a folder (default: {CLAIMS_DIR})")

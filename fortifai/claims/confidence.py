@@ -1,11 +1,11 @@
 """The confidence-gap chapter's closing claims (Fig. 1, Sec. 2.1.1), computed from its ``metrics.json``.
 
-    claims = confidence_claims.claims(metrics)          # list of fortifai.report.Claim
+    claims = confidence_claims.claims(metrics)          # list of fortifai.book.report.Claim
 
 ``metrics["stage0_mean_p"]`` maps ``"<setting> | <model> | <text>"`` (model ``base`` or ``model``, the fine-tuned
 M0; text ``trained``, ``unseen`` or ``generated``) to the mean probability of the target, one value per seed.
 Per setting, three claims of Fig. 1: the fine-tuned model is more confident on its own generations than on unseen
-text, and on the text it was trained on (judged by :func:`fortifai.report.judge` on the paired t interval of the
+text, and on the text it was trained on (judged by :func:`fortifai.book.report.judge` on the paired t interval of the
 difference over seeds, which share their splits: **reproduced** when it lies above 0, **underpowered** with one
 seed); the base model is about equally confident on both parts of the real text (**reproduced** when its mean
 absolute difference is under a quarter of the fine-tuned model's, in at least two seeds).
@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .. import stats
-from ..report import Claim, judge
+from ..book.report import Claim, judge
 
 OURS = "ours (mean over seeds)"  # the heading of the table's "ours" column
 BASE_GAP_FRACTION = 0.25  # "about equally confident": the base model's gap under this share of the fine-tuned one's

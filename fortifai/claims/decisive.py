@@ -5,7 +5,7 @@ existed (presets/llm_recursive/decisive.yaml) and is never changed after: the se
 share of CE's M0-to-M3 loss on split 0's mean KR margin that TCE 0.9 avoids, paired by seed), the secondaries,
 the paper's value on the same footing (computed from Table D2) and the rule that turns the interval into a verdict.
 
-    result = decisive_test(*decisive_settings(groups))      # groups: fortifai.llm_results.group_runs(...)
+    result = decisive_test(*decisive_settings(groups))      # groups: fortifai.recursive.runs.group_runs(...)
     result["endpoints"]["kr_margin_split0"]["verdict"]
 """
 
@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .. import stats
-from ..llm_results import Run, paper_headline, paper_tables
+from ..recursive.runs import Run, paper_headline, paper_tables
 from ..recursive import kr_accuracy
 from .llm import paired
 
@@ -92,7 +92,7 @@ def paper_share(stage: int = PLAN["paper_stage"], table: str = PLAN["paper_table
                 method: str = PLAN["method"]) -> float:
     """The share of CE's KR-split 0 loss from M0 to ``stage`` that ``method`` avoids in the paper's ``table``:
     Table D2 gives 1 - 13.3/16.0 at M5 and 1 - 6.7/9.0 at M3."""
-    from ..llm_results import paper_tables
+    from ..recursive.runs import paper_tables
 
     values = paper_tables()[table]["values"]
     loss = {m: values[m]["kr_split0"][0] - values[m]["kr_split0"][stage] for m in (method, "ce")}
@@ -180,7 +180,7 @@ def decisive_test(recursive: dict[str, list[Run]], control: dict[str, list[Run]]
 
 
 def decisive_settings(groups: dict[tuple, list[Run]]) -> tuple[dict[str, list[Run]], dict[str, list[Run]]]:
-    """From :func:`fortifai.llm_results.group_runs`: the plan's setting's runs by method, recursive arm and control
+    """From :func:`fortifai.recursive.runs.group_runs`: the plan's setting's runs by method, recursive arm and control
     arm (``regenerate: false``)."""
     arms: tuple[dict[str, list[Run]], dict[str, list[Run]]] = ({}, {})
     for (setting, method), runs in groups.items():
@@ -213,7 +213,7 @@ def decisive_figure(recursive: dict[str, list[Run]], control: dict[str, list[Run
     (dashed), thin lines per seed and the mean over seeds bold. Returns the matplotlib figure."""
     import matplotlib.pyplot as plt
 
-    from ..llm_results import method_label
+    from ..recursive.runs import method_label
 
     endpoints = (PLAN["primary"], *PLAN["secondaries"])
     titles = {"kr_margin_split0": "KR margin, split 0 (nats)", "kr_split0": "KR accuracy, split 0",
@@ -241,7 +241,7 @@ def decisive_figure(recursive: dict[str, list[Run]], control: dict[str, list[Run
 def decisive_claims(result: dict[str, Any]) -> list:
     """The decisive test's rows of the chapter's closing table: the primary endpoint first, then the secondaries,
     each with its share, interval, the paper's value and the verdict of the plan's rule (none before the runs)."""
-    from ..report import Claim
+    from ..book.report import Claim
 
     rows = []
     for endpoint, e in result["endpoints"].items():
@@ -267,8 +267,8 @@ def other_settings(started: dict[tuple, list[Run]]) -> list[dict[str, Any]]:
     """What the settings other than the decisive test's can say about the central claim, from their M0 gates
     (``started``: runs at M0 or later by (setting, method)): whether CE can fail there (the measured KR chance
     against the paper's failure threshold) and whether TCE can act (the share of tokens TCE 0.9 masks at M0)."""
-    from ..llm_results import setting_name
-    from ..report import MIN_MASKED_FRACTION
+    from ..recursive.runs import setting_name
+    from ..book.report import MIN_MASKED_FRACTION
     from .llm import PAPER_THRESHOLD, run_gate
 
     decisive = {id(r) for arm in decisive_settings(started) for runs in arm.values() for r in runs}

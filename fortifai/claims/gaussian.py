@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..report import Claim, spread
+from ..book.report import Claim, spread
 from ..toys.gaussian import method_label, theory_generations_to_threshold, variance_factor
 
 

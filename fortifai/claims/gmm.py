@@ -1,6 +1,6 @@
 """The GMM chapter's closing claims (Sec. 4.7, Fig. 8), computed from the chapter's ``metrics.json``.
 
-    claims = gmm_claims.claims(metrics)          # list of fortifai.report.Claim
+    claims = gmm_claims.claims(metrics)          # list of fortifai.book.report.Claim
 
 The truncation's verdict says what it rests on: our GMM experiment adds a sampling bias lambda (ours, not the
 paper's: its Algorithm 2 has none) that shrinks every generation by lambda^2, and dropping the densest 1 - gamma of
@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..report import Claim
+from ..book.report import Claim
 from ..toys import gmm
 
 

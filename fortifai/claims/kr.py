@@ -1,6 +1,6 @@
 """The KR-test chapter's closing claims (Sec. 4.2.1, Sec. 4.5, Appendix B), computed from its ``metrics.json``.
 
-    claims = kr_claims.claims(metrics)          # list of fortifai.report.Claim
+    claims = kr_claims.claims(metrics)          # list of fortifai.book.report.Claim
 
 The test is only meaningful if a model that has read the text clears chance clearly and one that knows nothing
 does not: the pretrained model's 95% bootstrap interval must lie above ``MIN_PRETRAINED`` (60%), and the
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..report import Claim, spread
+from ..book.report import Claim, spread
 
 OURS = "ours (accuracy [95% bootstrap CI])"  # the heading of the table's "ours" column
 MIN_PRETRAINED = 0.60  # the lower end of the pretrained model's interval must clear it

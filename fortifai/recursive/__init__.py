@@ -1,9 +1,11 @@
 """The recursive training protocol of the paper (Algorithm 1, Fig. 3) for causal LMs.
 
-One module each: :mod:`.config` (the parameters), :mod:`.protocol` (splits, schedule, run directory), :mod:`.engine`
-(train, regenerate, evaluate, resume), :mod:`.analysis` (finished runs), :mod:`.sweep` (a grid of runs, locally or
-on Slurm), and what the engine uses: :mod:`.corpus`, :mod:`.lmdata`, :mod:`.models`, :mod:`.pretrain`,
-:mod:`.decoding`, :mod:`.masking`, :mod:`.fidelity`, :mod:`.likelihood`, :mod:`.divergence`, :mod:`.benchmarks`, :mod:`.counterfactual`.
+One module each: :mod:`.config` (the parameters), :mod:`.protocol` (splits, schedule, the run folder and its
+files), :mod:`.engine` (train, regenerate, evaluate, resume), :mod:`.sweep` (a grid of runs, locally or on Slurm),
+:mod:`.runs` (the read side: run folders read back, aggregated over seeds, beside the paper's tables) and
+:mod:`.chapter` (the results chapter's tables and figures). What the engine measures is in :mod:`.instruments`;
+the language-model plumbing it shares with the other chapters (corpus, models, pretraining, decoding) in
+:mod:`fortifai.lm`.
 
 N+1 real splits D_0..D_N of equal size (N = 5: six models M0..M5). Stage i trains M_i, starting from
 M_{i-1} (M_0 from the pretrained model), on
@@ -34,10 +36,10 @@ Run directory::
     metrics.json                  every stage's metrics, when the run is complete
 """
 
-from .analysis import generated_kl, kr_accuracy, stage_table, time_to_failure
+from .runs import generated_kl, kr_accuracy, stage_table, time_to_failure
 from .config import KR_FAILURE_THRESHOLD, LAST_STAGE_REGENERATES, RecursiveConfig, parse_method, run_folder_name
 from .engine import CONFIDENCE_BINS, Hooks, confidence_profile, default_hooks, regenerate, run, train_stage
-from .lmdata import PARAGRAPH_BREAK, split_documents
+from ..lm.lmdata import PARAGRAPH_BREAK, split_documents
 from .protocol import (DATA_FOLDER, RunDirectory, RunFolderBusyError, lock_run_folder, make_splits, read_run_data,
                        run_folder_owner, training_schedule)
 

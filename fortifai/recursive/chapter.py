@@ -6,7 +6,7 @@
     kl = kl_figures(chapter, publish)                           # one figure per setting; the numbers drawn
 
 Tables are Markdown strings. A figure function draws one figure per setting, hands it to ``publish(fig, name)``
-(:meth:`fortifai.plotting.FigureLog.publish`) and returns the numbers it drew, for the chapter's ``metrics.json``
+(:meth:`fortifai.book.plotting.FigureLog.publish`) and returns the numbers it drew, for the chapter's ``metrics.json``
 (:func:`chapter_metrics`). The statistics are :mod:`fortifai.claims.llm`'s; this module arranges them.
 """
 
@@ -18,12 +18,12 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from .claims import llm as llm_claims
-from .llm_results import (METRICS, Run, by_method, group_runs, load_runs, mean_and_sem, method_label, metric_matrix,
+from ..claims import llm as llm_claims
+from .runs import (METRICS, Run, by_method, group_runs, load_runs, mean_and_sem, method_label, metric_matrix,
                           padded, paper_headline, paper_setting, paper_tables, paper_time_to_failure, plot_stages,
                           setting_name, stage_table_markdown, times_to_failure)
-from .recursive import KR_FAILURE_THRESHOLD, generated_kl, read_run_data
-from .results import REPO_ROOT, read_json
+from . import KR_FAILURE_THRESHOLD, generated_kl, read_run_data
+from ..results import REPO_ROOT, read_json
 
 Publish = Callable[[Any, str], None]
 KR_PRIOR = REPO_ROOT / "results" / "gates" / "kr_prior.json"  # written by scripts/kr_prior.py
@@ -77,7 +77,7 @@ class ChapterRuns:
 
 
 def paper_for(table: str) -> dict[str, Any]:
-    """The paper's table ``table`` (D2-D5) of :func:`fortifai.llm_results.paper_tables`; ValueError naming the
+    """The paper's table ``table`` (D2-D5) of :func:`fortifai.recursive.runs.paper_tables`; ValueError naming the
     tables otherwise."""
     if table not in paper_tables():
         raise ValueError(f"paper_table must be one of {sorted(paper_tables())}, got {table!r}")
@@ -371,7 +371,7 @@ def kl_figures(chapter: ChapterRuns, publish: Publish) -> dict[str, list]:
 
 def stage_tables(chapter: ChapterRuns, paper: dict[str, Any], methods: Sequence[str] | None = None,
                  stages: Sequence[int] | None = None) -> str:
-    """Tables D2-D5 per setting (:func:`fortifai.llm_results.stage_table_markdown`); ``methods`` and ``stages``
+    """Tables D2-D5 per setting (:func:`fortifai.recursive.runs.stage_table_markdown`); ``methods`` and ``stages``
     restrict them (Tables 1-4: CE and TCE 0.9 at M0 and M5)."""
     tables = []
     for setting in chapter.settings:

@@ -54,7 +54,7 @@ class RecursiveConfig:
     checkpoint_selection: str = "heldout_loss"
     seed: int = 0  # the splits, KR items, data order and decoding of a run
     pretrain_seed: int = 0  # a scratch model's pretraining text and weights: shared by runs of every seed
-    # lm-eval benchmarks after every stage (Tables D2-D5): a subset of fortifai.recursive.benchmarks.TASKS, their data
+    # lm-eval benchmarks after every stage (Tables D2-D5): a subset of fortifai.recursive.instruments.benchmarks.TASKS, their data
     # ("hub" or "local": a copy named by FORTIFAI_SHARED_DATA) and items per task (per BLiMP phenomenon; None: all)
     benchmarks: list = field(default_factory=list)
     benchmark_data: str = "hub"
@@ -109,7 +109,7 @@ class RecursiveConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
-        from .corpus import SOURCES
+        from ..lm.corpus import SOURCES
 
         if self.dataset not in SOURCES and not Path(str(self.dataset)).expanduser().is_file():
             raise ValueError(f"dataset must be one of {sorted(SOURCES)} or a path to a text file, got {self.dataset!r}")
@@ -141,7 +141,7 @@ class RecursiveConfig:
             raise ValueError(f"regenerate must be true or false, got {self.regenerate!r}")
         if self.checkpoint_selection not in ("heldout_loss", "last"):
             raise ValueError(f"checkpoint_selection must be 'heldout_loss' or 'last', got {self.checkpoint_selection!r}")
-        from .benchmarks import DATA_CHOICES, TASKS
+        from .instruments.benchmarks import DATA_CHOICES, TASKS
 
         if not isinstance(self.benchmarks, (list, tuple)) or any(b not in TASKS for b in self.benchmarks):
             raise ValueError(f"benchmarks must be a list of names from {list(TASKS)}, got {self.benchmarks!r}")

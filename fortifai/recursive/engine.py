@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from ..results import read_json, write_json
 from .config import RecursiveConfig
-from .lmdata import split_documents
+from ..lm.lmdata import split_documents
 from .protocol import RunDirectory, make_splits, training_schedule
 
 
@@ -38,7 +38,7 @@ def default_hooks(config: RecursiveConfig, log: Callable[[str], None] = print) -
 
     Checks that the model can be had before anything expensive (a hub name offline fails here, at once).
     """
-    from . import corpus, models, pretrain
+    from ..lm import corpus, models, pretrain
     from .. import krtest
 
     if config.model not in pretrain.SCRATCH_MODELS:
@@ -97,15 +97,15 @@ class _EvalAsCE:
 
 def train_stage(model, tokenizer, texts: list[str], heldout: list[str], config: RecursiveConfig, work_dir: Path,
                 progress: bool = True) -> dict[str, Any]:
-    """Train ``model`` in place on ``texts`` (documents: see :func:`fortifai.recursive.lmdata.split_documents`)
+    """Train ``model`` in place on ``texts`` (documents: see :func:`fortifai.lm.lmdata.split_documents`)
     with the configured loss; keep the epoch with the best held-out CE (or the last)."""
     import torch
     from transformers import Trainer, TrainingArguments
     from transformers.trainer_utils import get_last_checkpoint
 
-    from .lmdata import block_dataset
+    from ..lm.lmdata import block_dataset
     from ..losses import compute_loss_func
-    from .masking import MaskingMonitor
+    from .instruments.masking import MaskingMonitor
 
     train = block_dataset(tokenizer, texts, config.block_size)
     evaluation = block_dataset(tokenizer, heldout, config.block_size)
@@ -170,10 +170,10 @@ def regenerate(model, tokenizer, texts: list[str], config: RecursiveConfig, prog
     shorter, keeps the first tokens of a ``new_tokens`` continuation) and the break tokens are kept: a regenerated
     split has the paragraphs of its input, and a newline the model writes inside a paragraph becomes a space. With
     ``"eos"`` (the first committed runs) the windows run over the whole stream and the text is split back at
-    whatever blank lines it holds. Beam search runs through :func:`fortifai.recursive.decoding.beam_search` (the
+    whatever blank lines it holds. Beam search runs through :func:`fortifai.lm.decoding.beam_search` (the
     same tokens as ``generate``, each prompt run once).
     """
-    from .lmdata import PARAGRAPH_BREAK
+    from ..lm.lmdata import PARAGRAPH_BREAK
 
     step = config.new_tokens
     if config.paragraph_separator == "blank_line":
@@ -207,7 +207,7 @@ def paragraph_stream(tokenizer, texts: list[str]) -> tuple[list[int], list[tuple
     """The token stream of ``texts`` joined by a blank line (as training tokenizes a split) and, per paragraph,
     the ``[start, end)`` token range that lies within it (from the fast tokenizer's character offsets); the tokens
     between two ranges are the break."""
-    from .lmdata import PARAGRAPH_BREAK
+    from ..lm.lmdata import PARAGRAPH_BREAK
 
     if not getattr(tokenizer, "is_fast", False):
         raise ValueError("paragraph_separator='blank_line' needs a fast tokenizer (character offsets)")
@@ -230,7 +230,7 @@ def _generate_windows(model, tokenizer, stream: list[int], windows: list[tuple[i
     import torch
     from tqdm.auto import tqdm
 
-    from .decoding import beam_search
+    from ..lm.decoding import beam_search
 
     context = config.context_tokens
     device = next(model.parameters()).device
@@ -393,7 +393,7 @@ def confidence_profile(model, tokenizer, texts: dict[str, list[str]], config: Re
     """Per named text set: the summary of the model's per-token probabilities of the target and their histogram."""
     import numpy as np
 
-    from .divergence import confidence_gap
+    from .instruments.divergence import confidence_gap
 
     model.eval()
     gap = confidence_gap(model, tokenizer, texts, batch_size=config.eval_batch_size, max_length=config.block_size)
@@ -405,8 +405,8 @@ def confidence_profile(model, tokenizer, texts: dict[str, list[str]], config: Re
 def _finish_stage(i, model, tokenizer, current, data, train_metrics, config, directory, hooks, progress,
                   load_base=None) -> None:
     """Regenerate the splits M_i trained on, evaluate M_i, and mark stage i finished."""
-    from .fidelity import stage_fidelity
-    from .likelihood import paragraph_nll
+    from .instruments.fidelity import stage_fidelity
+    from .instruments.likelihood import paragraph_nll
 
     stage_dir = directory.stage(i)
     generated, generation_stats = {}, {}
@@ -446,7 +446,7 @@ def _finish_stage(i, model, tokenizer, current, data, train_metrics, config, dir
 
         metrics["kr_chance"] = kr_chance(data["kr_items"], kr, unseen=range(1, len(data["kr_items"])))
     if config.benchmarks:
-        from .benchmarks import run_benchmarks
+        from .instruments.benchmarks import run_benchmarks
 
         metrics["benchmarks"] = run_benchmarks(model, tokenizer, tasks=list(config.benchmarks), data=config.benchmark_data,
                                                limit=config.benchmark_limit, batch_size=config.eval_batch_size,

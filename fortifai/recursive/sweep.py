@@ -36,7 +36,7 @@ import submitit
 from . import RecursiveConfig, parse_method, run_folder_name
 from .protocol import run_folder_owner
 from ..results import REPO_ROOT, RUNS_DIR
-from ..runner import ParameterError, load_params
+from ..book.runner import ParameterError, load_params
 
 PRESET_DIR = REPO_ROOT / "presets" / "llm_recursive"
 # a preset's keys that are not parameters of one run: the grid, and what the chapters read
@@ -151,7 +151,7 @@ def plan(params: Mapping[str, Any], methods: Sequence[str] | None = None, seeds:
 def resolve(runs: Sequence[Run]) -> None:
     """Check once for the grid that each of its models and data sets can be had here (a hub name offline, a
     missing copy): one error before any run starts, not the same failure in every run."""
-    from . import corpus
+    from ..lm import corpus
     from .engine import default_hooks
 
     for config in {(run.config.model, run.config.dataset): run.config for run in runs}.values():

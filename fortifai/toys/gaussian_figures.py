@@ -29,7 +29,7 @@ def plot_variance(runs: dict, sampling_bias: float, collapse_fraction: float, n_
     """Fig. 2: median and 10-90% band of the variance over generations per method, Eq. 4 dashed."""
     import matplotlib.pyplot as plt
 
-    from ..plotting import band
+    from ..book.plotting import band
 
     generations = next(iter(runs.values())).variance.shape[1] - 1
     t = np.arange(generations + 1)
@@ -106,7 +106,7 @@ def plot_estimators(estimators: dict):
     """Fig. C4b: the estimated mean and standard deviation over generations, median and 10-90% band."""
     import matplotlib.pyplot as plt
 
-    from ..plotting import band
+    from ..book.plotting import band
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     colors = {"perfect": "#9467bd", "noisy": "#2ca02c"}

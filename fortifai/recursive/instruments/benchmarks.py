@@ -15,7 +15,7 @@ What is measured (the harness's defaults, which the paper's tables use):
 ``data="hub"`` reads the hub's copies (``nyu-mll/blimp``, ``Rowan/hellaswag``, ``openai/gsm8k``) through the
 harness's own task files; ``data="local"`` reads the JSONL files ``blimp/<phenomenon>.jsonl`` and
 ``gsm8k/{train,test}.jsonl`` under ``data_dir``, else under the folder env ``FORTIFAI_SHARED_DATA`` names,
-through the task files shipped in ``fortifai/recursive/tasks/`` (the harness's files with a local loader). When neither
+through the task files shipped in ``fortifai/recursive/instruments/tasks/`` (the harness's files with a local loader). When neither
 names a folder, ``data="local"`` takes the hub's copies if the hub is reachable and otherwise reports the task
 as not run, with how to provide a copy; each result's ``data`` says where its items came from. HellaSwag has
 no offline copy: without the hub it is reported as not run, with the reason, never as 0.
@@ -45,7 +45,7 @@ def local_dataset(files: dict[str, str], data_dir: str | None = None, **_metadat
     """The harness's ``custom_dataset`` hook: a DatasetDict of local JSONL files (paths relative to ``data_dir``)."""
     import datasets
 
-    from .corpus import shared_data_dir
+    from ...lm.corpus import shared_data_dir
 
     root = Path(data_dir) if data_dir else shared_data_dir()
     if root is None:
@@ -73,10 +73,10 @@ def _check(tasks, data, limit, blimp_subset, data_dir) -> tuple[list[str], Path 
     if blimp_subset is not None:
         bad = [p for p in blimp_subset if p not in blimp_phenomena()]
         if bad or not blimp_subset:
-            raise ValueError(f"blimp_phenomena must be None (all 67) or names from fortifai.recursive.benchmarks.blimp_phenomena(), "
+            raise ValueError(f"blimp_phenomena must be None (all 67) or names from fortifai.recursive.instruments.benchmarks.blimp_phenomena(), "
                              f"got unknown {bad or blimp_subset!r}")
     if data == "local":
-        from .corpus import shared_data_dir
+        from ...lm.corpus import shared_data_dir
 
         root = Path(data_dir) if data_dir else shared_data_dir()
         for task in tasks:  # a folder that is named must hold the data
@@ -119,7 +119,7 @@ def run_benchmarks(model, tokenizer, tasks: Sequence[str] = TASKS, data: str = "
     ``data``: where the items came from, "local" or "hub" (see the module's docstring for ``data="local"``).
     """
     tasks, root = _check(tasks, data, limit, blimp_phenomena_subset, data_dir)
-    from .corpus import hub_reachable
+    from ...lm.corpus import hub_reachable
 
     out: dict[str, dict[str, Any]] = {}
     source: dict[str, str] = {}  # where each task's items come from: "local" or "hub"

@@ -59,7 +59,7 @@ def distinct_n(texts: str | Sequence[str], n: int) -> float | None:
 
 def repeated_sentences(paragraphs: Sequence[str]) -> float | None:
     """Share of the sentences that repeat an earlier sentence of the text verbatim; None for no sentence."""
-    from ..krtest.generate import split_sentences
+    from ...krtest.generate import split_sentences
 
     sentences = [s for p in paragraphs for s in split_sentences(p)]
     return 1 - len(set(sentences)) / len(sentences) if sentences else None
@@ -126,8 +126,8 @@ def backfill_run(run_dir: str | Path) -> int:
 
     Rewrites ``stage_<i>/metrics.json`` and, when present, the run's ``metrics.json`` (atomically).
     """
-    from . import read_run_data
-    from ..results import read_json, write_json
+    from ..protocol import read_run_data
+    from ...results import read_json, write_json
 
     run_dir = Path(run_dir)
     data = read_run_data(run_dir)

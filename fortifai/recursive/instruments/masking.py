@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from ..losses.spec import LOSS_SPECS, RECURSIVE_LOSSES, check_choice
+from ...losses.spec import LOSS_SPECS, RECURSIVE_LOSSES, check_choice
 
 CONFIDENCE_LEVELS = (0.9, 0.99)
 _ROWS = 512  # tokens per chunk when p_t is recomputed (a full (B*T, V) float32 copy would double the logits' memory)
@@ -91,14 +91,14 @@ class MaskingMonitor:
             self.epochs.append(entry)
         self._reset()
         if self.path is not None:
-            from ..results import write_json
+            from ...results import write_json
 
             write_json(self.path, self.epochs)
 
     def restore(self, epochs_done: float) -> None:
         """On a resumed stage: the saved entries up to the checkpoint's epoch."""
         if self.path is not None and self.path.is_file():
-            from ..results import read_json
+            from ...results import read_json
 
             self.epochs = [e for e in read_json(self.path) if e["epoch"] <= epochs_done + 1e-6]
         self._reset()
