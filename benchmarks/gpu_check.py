@@ -258,11 +258,11 @@ def per_item_scores(model, tokenizer, questions):
     import numpy as np
 
     from fortifai.krtest import validate_questions
-    from fortifai.krtest.score import _continuation_ids
+    from fortifai.krtest.score import continuation_ids
 
     questions = validate_questions(list(questions))
     device = next(model.parameters()).device
-    contexts, trues, falses = _continuation_ids(tokenizer, questions, " ")
+    contexts, trues, falses = continuation_ids(tokenizer, questions, " ")
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     out = np.zeros((len(questions), 2))
     with torch.inference_mode():
@@ -286,11 +286,11 @@ def section_kr(cfg, device, tiny):
 
     from fortifai.krtest import generate_questions, score_questions, score_questions_per_item
     from fortifai.lm.corpus import load_paragraphs
-    from fortifai.lm.pretrain import _fit_tokenizer
+    from fortifai.lm.pretrain import fit_tokenizer
 
     paragraphs = load_paragraphs(str(TEXT), min_words=40)
     questions = generate_questions(paragraphs, per_paragraph=5, seed=0)[:cfg["kr_questions"]]
-    tokenizer = _fit_tokenizer(paragraphs, 4000)  # byte-level BPE of the text itself: no tokenizer has to travel
+    tokenizer = fit_tokenizer(paragraphs, 4000)  # byte-level BPE of the text itself: no tokenizer has to travel
     rows = []
     for name in cfg["kr_models"]:
         model = random_llama(TINY_SHAPE if name == "tiny" else SHAPES[name], device)

@@ -38,7 +38,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from fortifai.krtest import generate_questions, score_questions, score_questions_per_item  # noqa: E402
-from fortifai.krtest.score import _continuation_ids, _prefix_tree  # noqa: E402
+from fortifai.krtest.score import continuation_ids, prefix_tree  # noqa: E402
 from fortifai.lm.corpus import load_paragraphs  # noqa: E402
 from fortifai.lm.models import load_model  # noqa: E402
 
@@ -46,9 +46,9 @@ from fortifai.lm.models import load_model  # noqa: E402
 def work_ratio(tokenizer, questions) -> float:
     """Token positions the per-item loop runs through the model (both sequences whole) over the distinct ones of
     the prefix tree: on a compute-bound CPU the speed-up cannot exceed it by much."""
-    contexts, trues, falses = _continuation_ids(tokenizer, questions, " ")
+    contexts, trues, falses = continuation_ids(tokenizer, questions, " ")
     sequences = [c + cont for c, t, f in zip(contexts, trues, falses) for cont in (t, f)]
-    return sum(map(len, sequences)) / len(_prefix_tree(sequences)[0])
+    return sum(map(len, sequences)) / len(prefix_tree(sequences)[0])
 
 
 def main() -> int:

@@ -117,7 +117,7 @@ def test_each_kind_of_change_is_of_its_kind(questions):
         if q.kind == "year":
             assert old.isdigit() and new.isdigit() and 0 < abs(int(old) - int(new)) <= 12
         elif q.kind == "ordinal":
-            assert old.lower() in krtest.generate._ORDINALS and new.lower() in krtest.generate._ORDINALS
+            assert old.lower() in krtest.generate.ORDINALS and new.lower() in krtest.generate.ORDINALS
         elif q.kind == "antonym":
             assert krtest.generate._ANTONYM_OF[old.lower()] == new.lower()
         elif q.kind == "negation":
@@ -209,7 +209,7 @@ def test_tree_packing_does_not_change_scores(tiny, questions):
 
 
 def test_prefix_tree_shares_prefixes_and_masks_along_ancestors():
-    tokens, parents, depths, paths = krtest.score._prefix_tree([[5, 6, 7], [5, 6, 8], [5, 9]])
+    tokens, parents, depths, paths = krtest.score.prefix_tree([[5, 6, 7], [5, 6, 8], [5, 9]])
     assert tokens == [5, 6, 7, 8, 9] and parents == [-1, 0, 1, 1, 0] and depths == [0, 1, 2, 2, 1]
     assert paths == [[0, 1, 2], [0, 1, 3], [0, 4]]
     sees = krtest.score._tree_mask(parents, 6) == 0

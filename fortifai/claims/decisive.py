@@ -269,7 +269,8 @@ def other_settings(started: dict[tuple, list[Run]]) -> list[dict[str, Any]]:
     against the paper's failure threshold) and whether TCE can act (the share of tokens TCE 0.9 masks at M0)."""
     from ..recursive.runs import setting_name
     from ..book.report import MIN_MASKED_FRACTION
-    from .llm import PAPER_THRESHOLD, run_gate
+    from ..recursive.config import KR_FAILURE_THRESHOLD
+    from .llm import run_gate
 
     decisive = {id(r) for arm in decisive_settings(started) for runs in arm.values() for r in runs}
     out = []
@@ -282,11 +283,11 @@ def other_settings(started: dict[tuple, list[Run]]) -> list[dict[str, Any]]:
         masked = [run_gate(r)["masked_fraction_m0"] for r in runs.get(PLAN["method"], [])]
         masked = [m for m in masked if m is not None]
         entry = dict(setting=setting_name(setting), chance=float(np.mean(chance)) if chance else None,
-                     masked=float(np.mean(masked)) if masked else None, threshold=PAPER_THRESHOLD)
+                     masked=float(np.mean(masked)) if masked else None, threshold=KR_FAILURE_THRESHOLD)
         reasons = []
-        if entry["chance"] is not None and entry["chance"] >= PAPER_THRESHOLD:
+        if entry["chance"] is not None and entry["chance"] >= KR_FAILURE_THRESHOLD:
             reasons.append(f"its measured KR chance, {entry['chance']:.0%}, lies above the failure threshold "
-                           f"{PAPER_THRESHOLD:.0%}: CE cannot fail there")
+                           f"{KR_FAILURE_THRESHOLD:.0%}: CE cannot fail there")
         if entry["masked"] is not None and entry["masked"] < MIN_MASKED_FRACTION:
             reasons.append(f"TCE 0.9 masks {entry['masked']:.1%} of the tokens at M0 (under "
                            f"{MIN_MASKED_FRACTION:.0%}): it is CE almost everywhere")

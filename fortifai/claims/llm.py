@@ -23,11 +23,11 @@ import numpy as np
 
 from .. import stats
 from ..krtest import kr_chance, mcnemar
-from ..recursive.runs import Run, method_label, paper_headline, paper_tables
-from ..recursive import KR_FAILURE_THRESHOLD, kr_accuracy, read_run_data, time_to_failure
 from ..book.report import Claim, judge
+from ..recursive.config import KR_FAILURE_THRESHOLD
+from ..recursive.protocol import read_run_data
+from ..recursive.runs import Run, kr_accuracy, method_label, paper_headline, paper_tables, time_to_failure
 
-PAPER_THRESHOLD = KR_FAILURE_THRESHOLD  # Sec. 4.5: the paper's rule, one definition in fortifai.recursive.config
 THRESHOLD_RULES = ("measured", "paper")
 PAPER_TABLE = "D2"  # LLaMA-3.2-1B on WikiText-2: the table the paper's figures 6 and A2 draw
 PAPER_ITEMS = {"kr_drop": "Fig. 6; Table D2", "kr_split0": "Fig. 6; Table D2", "kr_total": "Figs. 4, A1; Tables 2, 4"}
@@ -104,14 +104,14 @@ def run_gate(run: Run) -> dict[str, Any]:
                 kr_chance=None if chance is None else chance["accuracy"],
                 kr_chance_interval=None if chance is None else [chance["ci_low"], chance["ci_high"]],
                 kr_chance_by_kind=None if chance is None else {k: v["accuracy"] for k, v in chance["by_kind"].items()},
-                kr_split0_m0=m0, threshold_paper=PAPER_THRESHOLD, threshold_measured=measured)
+                kr_split0_m0=m0, threshold_paper=KR_FAILURE_THRESHOLD, threshold_measured=measured)
 
 
 def failure_time(run: Run, rule: str = "measured") -> float:
     """Stages until KR-split 0 falls below the run's failure threshold (``rule``: measured or the paper's 75%)."""
     if rule not in THRESHOLD_RULES:
         raise ValueError(f"rule must be one of {THRESHOLD_RULES}, got {rule!r}")
-    threshold = PAPER_THRESHOLD if rule == "paper" else run_gate(run)["threshold_measured"]
+    threshold = KR_FAILURE_THRESHOLD if rule == "paper" else run_gate(run)["threshold_measured"]
     if threshold is None:
         return math.nan
     return time_to_failure(run.values("kr_split0"), threshold)
@@ -251,7 +251,8 @@ def setting_claims(per: dict[str, list[Run]], name: str, rule: str = "measured",
                           f"{other['ci_high']:.2f}]" if other["ratio"] is not None else "")
             headline = (f"; the abstract says {paper_headline()['abstract']}x, the conclusion "
                         f"{paper_headline()['conclusion']}x" if method == "tce-0.9" else "")
-            claims.append(Claim(f"{name}: {label} delays failure over CE (Table {PAPER_TABLE} interpolated at 75%: "
+            claims.append(Claim(f"{name}: {label} delays failure over CE (Table {PAPER_TABLE} interpolated at "
+                                f"{KR_FAILURE_THRESHOLD:.0%}: "
                                 f"{paper['ratio']:.2f}x{headline})",
                                 _fmt_ratio(main) + other_text + f"; {gate_text}", f"{verdict}: {why}",
                                 "Figs. 6, A2; Sec. 4.5"))

@@ -57,10 +57,10 @@ _NATIONALITIES = """African American Arab Argentine Armenian Asian Australian Au
 Chinese Cuban Danish Dutch Egyptian English European Finnish French German Greek Hungarian Indian Indonesian Iranian
 Irish Israeli Italian Japanese Korean Mexican Norwegian Persian Polish Portuguese Roman Russian Scottish Spanish
 Swedish Swiss Turkish Ukrainian Vietnamese Welsh""".split()
-_ENTITY_LISTS = {"month": _MONTHS, "weekday": _WEEKDAYS, "country": _COUNTRIES, "nationality": _NATIONALITIES}
-_ENTITY_OF = {name: kind for kind, names in _ENTITY_LISTS.items() for name in names}
+ENTITY_LISTS = {"month": _MONTHS, "weekday": _WEEKDAYS, "country": _COUNTRIES, "nationality": _NATIONALITIES}
+_ENTITY_OF = {name: kind for kind, names in ENTITY_LISTS.items() for name in names}
 
-_ORDINALS = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth",
+ORDINALS = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth",
              "eleventh", "twelfth"]
 _NUMBER_WORDS = ["two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve"]
 _ANTONYM_PAIRS = [
@@ -84,14 +84,14 @@ _ANTONYM_PAIRS = [
 _ANTONYM_OF = {**{a: b for a, b in _ANTONYM_PAIRS}, **{b: a for a, b in _ANTONYM_PAIRS}}
 _AUXILIARIES = ("is", "was", "are", "were", "has", "have", "had", "can", "could", "will", "would", "does", "did",
                 "should", "may", "might", "must")
-_ENTITY_BLOCK = set(_ORDINALS) | {"The", "A", "An", "In", "On", "At", "Of", "And", "But", "It", "He", "She", "They",
+_ENTITY_BLOCK = set(ORDINALS) | {"The", "A", "An", "In", "On", "At", "Of", "And", "But", "It", "He", "She", "They",
                                   "This", "That", "These", "Those", "His", "Her", "Its", "Their", "I", "We", "As"}
 
 # words too common before a name to say what kind of name follows ("the Tibetan Plateau", "the Manhattan Project")
 _GENERIC_CUES = {"the", "a", "an", "of", "and", "or", "in", "on", "at", "to", "from", "for", "as", "into", "its",
                  "his", "her", "their", "that", "which", "is", "was", "are", "were", "also", "between", "both"}
 
-_NUMBER = re.compile(r"(?<![\w.,/-])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(?![\w/]|[.,]\d|-\d|–\d)")
+NUMBER = re.compile(r"(?<![\w.,/-])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(?![\w/]|[.,]\d|-\d|–\d)")
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
 _NAME = re.compile(r"(?<=[a-z,] )([A-Z][a-z]+(?: [A-Z][a-z]+){1,2})(?![\w'-])")
 
@@ -107,13 +107,13 @@ class _Change:
         return sentence[:self.start] + self.false + sentence[self.start + len(self.true):]
 
 
-def _match_case(word: str, like: str) -> str:
+def match_case(word: str, like: str) -> str:
     if like.isupper() and len(like) > 1:
         return word.upper()
     return word[:1].upper() + word[1:] if like[:1].isupper() else word
 
 
-def _changed_number(text: str, rng: random.Random) -> str | None:
+def changed_number(text: str, rng: random.Random) -> str | None:
     digits = text.replace(",", "")
     if "." in digits:  # change the last decimal
         head, _, tail = digits.rpartition(".")
@@ -133,21 +133,21 @@ def _changed_number(text: str, rng: random.Random) -> str | None:
 
 def _number_changes(sentence: str, rng: random.Random) -> list[_Change]:
     changes = []
-    for m in _NUMBER.finditer(sentence):
+    for m in NUMBER.finditer(sentence):
         text = m.group(1)
         if re.fullmatch(r"1\d{3}|20[0-3]\d", text):  # a year
             year = int(text)
             new = year + rng.choice([d for d in range(-12, 13) if d and year + d <= 2025])
             changes.append(_Change("year", m.start(1), text, str(new)))
         else:
-            new = _changed_number(text, rng)
+            new = changed_number(text, rng)
             if new and new != text:
                 changes.append(_Change("number", m.start(1), text, new))
     for m in _WORD.finditer(sentence):
         word = m.group(0)
         if word.lower() in _NUMBER_WORDS:
             new = rng.choice([w for w in _NUMBER_WORDS if w != word.lower()])
-            changes.append(_Change("number", m.start(), word, _match_case(new, word)))
+            changes.append(_Change("number", m.start(), word, match_case(new, word)))
     return changes
 
 
@@ -156,13 +156,13 @@ def _word_changes(sentence: str, rng: random.Random) -> list[_Change]:
     words = list(_WORD.finditer(sentence))
     for j, m in enumerate(words):
         word, lower = m.group(0), m.group(0).lower()
-        if lower in _ORDINALS:
-            i = _ORDINALS.index(lower)
-            new = _ORDINALS[i + 1] if i == 0 else _ORDINALS[i + rng.choice([-1, 1])] if i + 1 < len(_ORDINALS) else _ORDINALS[i - 1]
-            changes.append(_Change("ordinal", m.start(), word, _match_case(new, word)))
+        if lower in ORDINALS:
+            i = ORDINALS.index(lower)
+            new = ORDINALS[i + 1] if i == 0 else ORDINALS[i + rng.choice([-1, 1])] if i + 1 < len(ORDINALS) else ORDINALS[i - 1]
+            changes.append(_Change("ordinal", m.start(), word, match_case(new, word)))
         elif lower in _ANTONYM_OF:
             if not re.search(rf"\b{_ANTONYM_OF[lower]}\b", sentence, re.I):  # not "small and small"
-                changes.append(_Change("antonym", m.start(), word, _match_case(_ANTONYM_OF[lower], word)))
+                changes.append(_Change("antonym", m.start(), word, match_case(_ANTONYM_OF[lower], word)))
         elif word in _AUXILIARIES and 0 < j < len(words) - 1 and words[j - 1].group(0) not in _AUXILIARIES:
             nxt = words[j + 1]
             if nxt.group(0) == "not" and sentence[m.end():nxt.start()] == " ":  # "was not built" -> "was built"

@@ -12,7 +12,7 @@ NORMALIZATIONS = ("mean", "first_k")
 SHARINGS = ("tree", "none")
 
 
-def _continuation_ids(tokenizer, questions: Sequence[KRQuestion], delimiter: str):
+def continuation_ids(tokenizer, questions: Sequence[KRQuestion], delimiter: str):
     """Token ids of each context and of each continuation, tokenized separately (lm-eval's convention)."""
     def encode(texts):
         return tokenizer(list(texts), add_special_tokens=False)["input_ids"]
@@ -81,7 +81,7 @@ def _target_logprobs(model, ids, mask, positions, rows, cols, targets):
     return _head_logprobs(model, hidden, targets)
 
 
-def _prefix_tree(sequences):
+def prefix_tree(sequences):
     """The prefix tree (trie) of token sequences: ``tokens``, ``parents`` and ``depths`` per node (a parent is
     always listed before its children) and, per sequence, the node of each of its tokens."""
     tokens, parents, depths, paths, child = [], [], [], [], {}
@@ -164,7 +164,7 @@ def _score_tree(model, sequences, starts, batch_size, pack_tokens, device, progr
     token_logprobs: list[np.ndarray | None] = [None] * len(sequences)
     with torch.inference_mode():
         for batch in forwards:
-            trees = [_prefix_tree([sequences[j] for q in row for j in (2 * q, 2 * q + 1)]) for row in batch]
+            trees = [prefix_tree([sequences[j] for q in row for j in (2 * q, 2 * q + 1)]) for row in batch]
             width = max(len(tree[0]) for tree in trees)
             ids = torch.zeros((len(batch), width), dtype=torch.long)
             positions = torch.zeros((len(batch), width), dtype=torch.long)
@@ -226,7 +226,7 @@ def score_questions(model, tokenizer, questions: Sequence[KRQuestion | dict], ba
     if not questions:
         return np.zeros((0, 2))
     max_length = max_length or getattr(model.config, "max_position_embeddings", None) or 2048
-    contexts, trues, falses = _continuation_ids(tokenizer, questions, delimiter)
+    contexts, trues, falses = continuation_ids(tokenizer, questions, delimiter)
     sequences, starts = [], []  # two per question: context + true, context + false
     for ctx, true, false in zip(contexts, trues, falses):
         if not true or not false:
@@ -287,7 +287,7 @@ def score_questions_per_item(model, tokenizer, questions: Sequence[KRQuestion | 
     questions = _check_scoring_args(questions, 1, normalization)
     if not questions:
         return np.zeros((0, 2))
-    contexts, trues, falses = _continuation_ids(tokenizer, questions, delimiter)
+    contexts, trues, falses = continuation_ids(tokenizer, questions, delimiter)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     out = np.zeros((len(questions), 2))
     items = range(len(questions))

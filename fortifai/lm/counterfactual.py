@@ -23,12 +23,12 @@ import random
 import re
 from collections.abc import Sequence
 
-from ..krtest.generate import _ENTITY_LISTS, _NUMBER, _ORDINALS, _changed_number, _match_case
+from ..krtest.generate import ENTITY_LISTS, NUMBER, ORDINALS, changed_number, match_case
 
 _YEAR = re.compile(r"^(1\d{3}|20\d{2})$")
-_ENTITY = re.compile(r"\b(" + "|".join(sorted({n for names in _ENTITY_LISTS.values() for n in names},
+_ENTITY = re.compile(r"\b(" + "|".join(sorted({n for names in ENTITY_LISTS.values() for n in names},
                                                 key=len, reverse=True)) + r")\b")
-_ORDINAL = re.compile(r"\b(" + "|".join(sorted(_ORDINALS, key=len, reverse=True)) + r")\b", re.IGNORECASE)
+_ORDINAL = re.compile(r"\b(" + "|".join(sorted(ORDINALS, key=len, reverse=True)) + r")\b", re.IGNORECASE)
 
 
 def counterfactual_paragraph(paragraph: str, rng: random.Random) -> str:
@@ -42,19 +42,19 @@ def counterfactual_paragraph(paragraph: str, rng: random.Random) -> str:
             if _YEAR.match(text):
                 numbers[text] = str(min(max(int(text) + shift, 1000), 2099))
             else:
-                numbers[text] = _changed_number(text, rng) or text
+                numbers[text] = changed_number(text, rng) or text
         return numbers[text]
 
     permutation = {}
-    for names in _ENTITY_LISTS.values():
+    for names in ENTITY_LISTS.values():
         shuffled = list(names)
         rng.shuffle(shuffled)
         permutation.update(zip(names, shuffled))
-    ordinals = list(_ORDINALS)
+    ordinals = list(ORDINALS)
     rng.shuffle(ordinals)
-    ordinal = dict(zip(_ORDINALS, ordinals))
-    paragraph = _NUMBER.sub(number, paragraph)
-    paragraph = _ORDINAL.sub(lambda m: _match_case(ordinal[m.group(0).lower()], m.group(0)), paragraph)
+    ordinal = dict(zip(ORDINALS, ordinals))
+    paragraph = NUMBER.sub(number, paragraph)
+    paragraph = _ORDINAL.sub(lambda m: match_case(ordinal[m.group(0).lower()], m.group(0)), paragraph)
     return _ENTITY.sub(lambda m: permutation[m.group(0)], paragraph)
 
 

@@ -51,7 +51,7 @@ SCRATCH_MODELS: dict[str, ScratchSpec] = {
 }
 
 
-def _fit_tokenizer(texts: list[str], vocab_size: int):
+def fit_tokenizer(texts: list[str], vocab_size: int):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -143,7 +143,7 @@ def pretrain(name: str, texts: list[str], seed: int = 0, output_dir: str | Path 
 
     started = time.perf_counter()
     set_seed(seed)
-    tokenizer = _fit_tokenizer(texts, spec.vocab_size)
+    tokenizer = fit_tokenizer(texts, spec.vocab_size)
     model = AutoModelForCausalLM.from_config(_model_config(spec, tokenizer))
     train = block_dataset(tokenizer, texts, spec.block_size)
     # one per process: runs may start together

@@ -8,15 +8,15 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .functional import LOSSES, _check_loss, _resolve_loss_params
+from .functional import LOSSES, check_loss, resolve_loss_params
 
 
-def _shift_labels(labels: torch.Tensor, ignore_index: int) -> torch.Tensor:
+def shifted_labels(labels: torch.Tensor, ignore_index: int) -> torch.Tensor:
     # Shift so that tokens < n predict n: pad with ignore_index and slice, instead of copying the logits.
     return F.pad(labels, (0, 1), value=ignore_index)[..., 1:].contiguous()
 
 
-def _check_num_items(num_items_in_batch: Any, loss_kwargs: dict) -> None:
+def check_num_items(num_items_in_batch: Any, loss_kwargs: dict) -> None:
     if num_items_in_batch is not None and loss_kwargs.get("denominator", "valid") == "kept":
         raise ValueError(
             "denominator='kept' cannot be combined with num_items_in_batch: the kept count of one micro-batch "
@@ -50,14 +50,14 @@ def causal_lm_loss(
     Returns:
         A scalar loss, or ``(loss, masked_fraction)``.
     """
-    fn = LOSSES[_check_loss(loss)]
-    _check_num_items(num_items_in_batch, loss_kwargs)
+    fn = LOSSES[check_loss(loss)]
+    check_num_items(num_items_in_batch, loss_kwargs)
     if logits.dim() != 3:
         raise ValueError(f"logits must have shape (B, T, V), got {tuple(logits.shape)}")
     if shift_labels is None:
         if labels.shape != logits.shape[:2]:
             raise ValueError(f"labels must have shape (B, T) = {tuple(logits.shape[:2])}, got {tuple(labels.shape)}")
-        shift_labels = _shift_labels(labels, ignore_index)
+        shift_labels = shifted_labels(labels, ignore_index)
     elif shift_labels.shape != logits.shape[:2]:
         raise ValueError(f"shift_labels must have shape (B, T) = {tuple(logits.shape[:2])}, got {tuple(shift_labels.shape)}")
     logits = logits.reshape(-1, logits.shape[-1])
@@ -84,7 +84,7 @@ def compute_loss_func(loss: str = "tce", *, ignore_index: int = -100, **loss_kwa
     gradient accumulation gives the gradients of one large batch. The masked fraction of the last call is kept
     on the returned function as ``.masked_fraction`` (a detached tensor, so logging costs no device sync).
     """
-    _resolve_loss_params(loss, loss_kwargs)  # a misspelt or out-of-range parameter fails here, not at the first step
+    resolve_loss_params(loss, loss_kwargs)  # a misspelt or out-of-range parameter fails here, not at the first step
     if not isinstance(ignore_index, int) or isinstance(ignore_index, bool):
         raise ValueError(f"ignore_index must be an int, got {ignore_index!r}")
     if loss_kwargs.get("denominator", "valid") == "kept":

@@ -36,7 +36,7 @@ def loss_curves(tce_gamma: float, focal_gammas, points: int = 2000) -> tuple[np.
         (grad,) = torch.autograd.grad(loss.sum(), logits)
         return loss.detach().numpy(), grad[:, 0].numpy()
 
-    curves = {"CE": curve(F.cross_entropy),
+    curves = {Method("ce").label: curve(F.cross_entropy),
               Method("tce", tce_gamma).label: curve(truncated_cross_entropy, gamma=tce_gamma)}
     for g in focal_gammas:
         curves[Method("focal", g).label] = curve(focal_loss, gamma=g)
@@ -46,7 +46,7 @@ def loss_curves(tce_gamma: float, focal_gammas, points: int = 2000) -> tuple[np.
 def curve_facts(p: np.ndarray, curves: dict[str, tuple], tce_gamma: float, focal_gammas) -> dict[str, float]:
     """What the curves must show, as numbers: TCE equals CE below gamma and has no gradient above it, CE's gradient
     is -(1 - p), and focal over CE at p = 0.1 and 0.9."""
-    ce_loss, ce_grad = curves["CE"]
+    ce_loss, ce_grad = curves[Method("ce").label]
     tce_loss, tce_grad = curves[Method("tce", tce_gamma).label]
     above = p > tce_gamma
     facts = {

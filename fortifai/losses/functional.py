@@ -45,13 +45,13 @@ def _check_dynamic_alpha(alpha: Any) -> float:
     return LOSS_SPECS["tce_dynamic"].params[0].check(alpha, "tce_dynamic")
 
 
-def _check_loss(loss: Any) -> str:
+def check_loss(loss: Any) -> str:
     return check_choice("loss", loss, RECURSIVE_LOSSES)
 
 
-def _resolve_loss_params(loss: str, loss_kwargs: dict) -> dict:
+def resolve_loss_params(loss: str, loss_kwargs: dict) -> dict:
     """Validated parameters of a named loss with its defaults filled in."""
-    params = LOSS_SPECS[_check_loss(loss)].resolve(loss_kwargs)
+    params = LOSS_SPECS[check_loss(loss)].resolve(loss_kwargs)
     params.setdefault("denominator", "valid")  # the losses without one divide by the valid tokens
     return params
 
@@ -328,8 +328,8 @@ def loss_from_token_ce(
         target: ``(N,)`` the targets, to tell the ignored positions.
         loss, reduction, return_masked_fraction, ``**loss_kwargs``: as in :func:`causal_lm_loss`.
     """
-    loss = _check_loss(loss)
-    params = _resolve_loss_params(loss, loss_kwargs)
+    loss = check_loss(loss)
+    params = resolve_loss_params(loss, loss_kwargs)
     check_choice("reduction", reduction, _REDUCTIONS)
     if not isinstance(ce, torch.Tensor) or ce.dim() != 1 or not ce.is_floating_point() or ce.shape != target.shape:
         raise ValueError(f"ce must be a floating-point tensor of shape (N,) = {tuple(target.shape)}, "

@@ -9,11 +9,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .causal_lm import _check_num_items, _shift_labels
+from .causal_lm import check_num_items, shifted_labels
 from .functional import (
     _REDUCTIONS,
-    _check_loss,
-    _resolve_loss_params,
+    check_loss,
+    resolve_loss_params,
     _token_loss,
     _upcast,
     dynamic_threshold,
@@ -223,10 +223,10 @@ def linear_cross_entropy(
 
     Long because of its argument checks and the two paths (torch's fused kernel, our chunks); the work is in _LinearLoss.
     """
-    loss = _check_loss(loss)
-    params = _resolve_loss_params(loss, loss_kwargs)
+    loss = check_loss(loss)
+    params = resolve_loss_params(loss, loss_kwargs)
     check_choice("reduction", reduction, _REDUCTIONS)
-    _check_num_items(num_items_in_batch, params)
+    check_num_items(num_items_in_batch, params)
     if not isinstance(hidden, torch.Tensor) or hidden.dim() != 2 or not hidden.is_floating_point():
         raise ValueError(f"hidden must be a floating-point tensor of shape (N, H), got {getattr(hidden, 'shape', hidden)}")
     if not isinstance(weight, torch.Tensor) or weight.dim() != 2 or weight.shape[1] != hidden.shape[1]:
@@ -304,7 +304,7 @@ def linear_causal_lm_loss(
     labels = inputs.pop("labels")
     inputs.pop("num_items_in_batch", None)
     hidden = model.get_decoder()(**inputs).last_hidden_state
-    target = _shift_labels(labels, ignore_index).reshape(-1)
+    target = shifted_labels(labels, ignore_index).reshape(-1)
     return linear_cross_entropy(
         hidden.reshape(-1, hidden.shape[-1]), head.weight, target, loss, ignore_index=ignore_index,
         chunk_size=chunk_size, num_items_in_batch=num_items_in_batch,

@@ -18,7 +18,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Param", "LossSpec", "LOSS_SPECS", "RECURSIVE_LOSSES", "Method", "truncation_label", "check_choice"]
+__all__ = ["Param", "LossSpec", "LOSS_SPECS", "RECURSIVE_LOSSES", "METHOD_ORDER", "Method", "truncation_label",
+           "check_choice"]
 
 
 def check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
@@ -119,6 +120,7 @@ LOSS_SPECS: dict[str, LossSpec] = {
               meaning="the fraction of samples kept: the 1 - gamma most likely are dropped"),)),
 }
 RECURSIVE_LOSSES = ("ce", "tce", "focal", "tce_dynamic")  # the losses a causal LM trains with
+METHOD_ORDER = ("ce", "focal-2.0", "tce-0.9", "tce-0.99")  # the paper's order of the methods in tables and legends
 DENOMINATORS = ("valid", "kept")  # what TCE divides by: every non-ignored target, or only the kept ones
 
 

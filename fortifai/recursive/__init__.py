@@ -36,17 +36,18 @@ Run directory::
     metrics.json                  every stage's metrics, when the run is complete
 """
 
-from .runs import generated_kl, kr_accuracy, stage_table, time_to_failure
-from .config import KR_FAILURE_THRESHOLD, LAST_STAGE_REGENERATES, RecursiveConfig, parse_method, run_folder_name
-from .engine import CONFIDENCE_BINS, Hooks, confidence_profile, default_hooks, regenerate, run, train_stage
 from ..lm.lmdata import PARAGRAPH_BREAK, split_documents
-from .protocol import (DATA_FOLDER, RunDirectory, RunFolderBusyError, lock_run_folder, make_splits, read_run_data,
-                       run_folder_owner, training_schedule)
+from .config import KR_FAILURE_THRESHOLD, LAST_STAGE_REGENERATES, RecursiveConfig, parse_method, run_folder_name
+from .engine import Hooks, default_hooks, regenerate, run, train_stage
+from .instruments.divergence import CONFIDENCE_BINS, confidence_profile
+from .protocol import (DATA_FOLDER, RunDirectory, RunFiles, RunFolderBusyError, lock_run_folder, make_splits,
+                       read_run_data, run_folder_owner, training_schedule)
+from .runs import generated_kl, kr_accuracy, stage_table, time_to_failure
 
 __all__ = [
     "generated_kl", "kr_accuracy", "stage_table", "time_to_failure", "KR_FAILURE_THRESHOLD", "LAST_STAGE_REGENERATES",
     "RecursiveConfig", "parse_method", "run_folder_name", "CONFIDENCE_BINS", "Hooks", "confidence_profile",
-    "default_hooks", "regenerate", "run", "train_stage", "DATA_FOLDER", "RunDirectory", "RunFolderBusyError",
-    "lock_run_folder", "run_folder_owner", "make_splits", "read_run_data", "training_schedule", "PARAGRAPH_BREAK",
-    "split_documents",
+    "default_hooks", "regenerate", "run", "train_stage", "DATA_FOLDER", "RunDirectory", "RunFiles",
+    "RunFolderBusyError", "lock_run_folder", "run_folder_owner", "make_splits", "read_run_data", "training_schedule",
+    "PARAGRAPH_BREAK", "split_documents",
 ]

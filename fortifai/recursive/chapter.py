@@ -19,11 +19,12 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from ..claims import llm as llm_claims
-from .runs import (METRICS, Run, by_method, group_runs, load_runs, mean_and_sem, method_label, metric_matrix,
-                          padded, paper_headline, paper_setting, paper_tables, paper_time_to_failure, plot_stages,
-                          setting_name, stage_table_markdown, times_to_failure)
-from . import KR_FAILURE_THRESHOLD, generated_kl, read_run_data
 from ..results import REPO_ROOT, read_json
+from .config import KR_FAILURE_THRESHOLD
+from .protocol import RunFiles, read_run_data
+from .runs import (METRICS, Run, by_method, generated_kl, group_runs, load_runs, mean_and_sem, method_label,
+                   metric_matrix, padded, paper_headline, paper_setting, paper_tables, paper_time_to_failure,
+                   plot_stages, setting_name, stage_table_markdown, times_to_failure)
 
 Publish = Callable[[Any, str], None]
 KR_PRIOR = REPO_ROOT / "results" / "gates" / "kr_prior.json"  # written by scripts/kr_prior.py
@@ -161,7 +162,7 @@ def gate_table(chapter: ChapterRuns, gates: dict[str, dict[str, Any]]) -> str:
                 f"{ttr} ({ttr_original}) | {mean_text([x['kr_prefix_survival_m0'] for x in g])} | "
                 f"{mean_text([x['kr_chance'] for x in g])} [{mean_text([c[0] for c in chance])}, "
                 f"{mean_text([c[1] for c in chance])}] | {mean_text([x['kr_split0_m0'] for x in g])} | "
-                f"{llm_claims.PAPER_THRESHOLD:.0%} / {mean_text([x['threshold_measured'] for x in g])} |")
+                f"{KR_FAILURE_THRESHOLD:.0%} / {mean_text([x['threshold_measured'] for x in g])} |")
     return "\n".join(rows)
 
 
@@ -255,7 +256,7 @@ def failure_table(chapter: ChapterRuns, paper_table: str, n_boot: int = 10_000) 
     """Sec. 4.5: every loss's time to failure paired with CE's by seed, under both threshold rules
     (:func:`fortifai.claims.llm.compare_failure`), beside the paper's from ``paper_table`` at its threshold.
     Returns the Markdown table and the comparisons by ``"<setting> | <method> | <rule>"``."""
-    paper_ttf = {m: paper_time_to_failure(paper_table, m, llm_claims.PAPER_THRESHOLD)
+    paper_ttf = {m: paper_time_to_failure(paper_table, m, KR_FAILURE_THRESHOLD)
                  for m in paper_tables()[paper_table]["values"]}
     rows = ["| setting | method | threshold | time to failure per seed | paired ratio to CE [95%] | sign test | "
             f"paper ({paper_table}) |", "|---|---|---|---|---|---|---|"]
@@ -382,7 +383,7 @@ def stage_tables(chapter: ChapterRuns, paper: dict[str, Any], methods: Sequence[
 
 def regenerated(run: Run, stage: int) -> dict[str, list[str]]:
     """What stage ``stage``'s model regenerated: ``{split: [paragraphs]}``."""
-    return read_json(run.folder / f"stage_{stage}" / "generated.json")
+    return RunFiles(run.folder).generated(stage)
 
 
 def passage_table(chapter: ChapterRuns) -> str:
@@ -424,7 +425,7 @@ def chapter_metrics(chapter: ChapterRuns, runs_dir: str | Path, paper_table: str
     settings = {setting_name(s): {m: {"seeds": [r.seed for r in runs], "folders": [r.folder.name for r in runs],
                                       **{metric: metric_matrix(runs, metric).tolist() for metric in METRICS}}
                                   for m, runs in chapter.per(s).items()} for s in chapter.settings}
-    paper_ttf = {t: {m: paper_time_to_failure(t, m, llm_claims.PAPER_THRESHOLD) for m in v["values"]}
+    paper_ttf = {t: {m: paper_time_to_failure(t, m, KR_FAILURE_THRESHOLD) for m in v["values"]}
                  for t, v in paper_tables().items()}
     return dict(runs_dir=str(runs_dir), paper_table=paper_table, kr_failure_threshold=threshold, settings=settings,
                 gates=gates, time_to_failure=failure, comparisons=comparisons, paper_time_to_failure=paper_ttf,

@@ -297,11 +297,10 @@ def run(config: RecursiveConfig, run_dir: str | Path, hooks: Hooks, progress: bo
     state = PartialState(cpu=not torch.cuda.is_available())
     main = state.is_main_process
     directory = RunDirectory(run_dir, config, write=main)
-    if (directory.path / "metrics.json").is_file() and directory.first_unfinished() == config.stages:
-        return read_json(directory.path / "metrics.json")  # finished: read, never rewritten (committed runs stay as made)
+    if directory.complete() and directory.first_unfinished() == config.stages:
+        return directory.metrics()  # finished: read, never rewritten (committed runs stay as made)
     log = hooks.log if main else (lambda message: None)
-    data_file = directory.path / "data.json"
-    if main and not data_file.is_file():
+    if main and not directory.data_file.is_file():
         data = _splits(hooks, config)
         del data["rest"]  # the pretraining text is rebuilt from the corpus when needed, not stored per run
         data["kr_items"] = [
@@ -319,10 +318,10 @@ def run(config: RecursiveConfig, run_dir: str | Path, hooks: Hooks, progress: bo
     for i in range(start, end):
         stage_dir = directory.stage(i)
         set_seed(config.seed + i)
-        trained = (stage_dir / "model").is_dir() and (stage_dir / "train.json").is_file()
+        trained = (stage_dir / "model").is_dir() and directory.train_file(i).is_file()
         if trained:  # interrupted after training: only regeneration and evaluation rerun
             model, tokenizer = _load(stage_dir / "model")
-            train_metrics = read_json(stage_dir / "train.json")
+            train_metrics = read_json(directory.train_file(i))
         elif i == 0:
             rest = _splits(hooks, config)["rest"]
             with state.main_process_first():  # a scratch model is pretrained once, by the main process
@@ -334,7 +333,7 @@ def run(config: RecursiveConfig, run_dir: str | Path, hooks: Hooks, progress: bo
         # for every split in the control arm, regenerate=False)
         current = {
             k: data["splits"][k] if j == 0 or not config.regenerate
-            else read_json(directory.stage(i - 1) / "generated.json")[str(k)]
+            else directory.generated(i - 1)[str(k)]
             for k, j in training_schedule(i)
         }
         if not trained:
@@ -350,25 +349,25 @@ def run(config: RecursiveConfig, run_dir: str | Path, hooks: Hooks, progress: bo
             train_metrics["real_fraction"] = real_fraction
             if main:
                 _save_atomically(model, tokenizer, stage_dir / "model")
-                write_json(stage_dir / "train.json", train_metrics)
+                write_json(directory.train_file(i), train_metrics)
                 shutil.rmtree(stage_dir / "trainer", ignore_errors=True)
         if main:
             load_base = (lambda: hooks.base_model(_splits(hooks, config)["rest"])) if i == 0 else None
             _finish_stage(i, model, tokenizer, current, data, train_metrics, config, directory, hooks, progress,
                           load_base)
-            log(_summary(read_json(stage_dir / "metrics.json")))
+            log(_summary(directory.stage_metrics(i)))
         state.wait_for_everyone()
         del model
         if device.type == "cuda":
             torch.cuda.empty_cache()
-    stages = [read_json(directory.stage(i) / "metrics.json") for i in range(end)]
+    stages = [directory.stage_metrics(i) for i in range(end)]
     result = {"params": dataclasses.asdict(config), "label": config.label(), "stages": stages}
     if end < config.stages:
         return result
     if main:
         if not config.keep_checkpoints:
             shutil.rmtree(directory.stage(config.stages - 1) / "model", ignore_errors=True)
-        write_json(directory.path / "metrics.json", result)
+        write_json(directory.metrics_file, result)
     state.wait_for_everyone()
     return result
 
@@ -386,25 +385,10 @@ def _save_atomically(model, tokenizer, folder: Path) -> None:
     partial.rename(folder)
 
 
-CONFIDENCE_BINS = 20  # histogram of p(target) over [0, 1]
-
-
-def confidence_profile(model, tokenizer, texts: dict[str, list[str]], config: RecursiveConfig) -> dict[str, Any]:
-    """Per named text set: the summary of the model's per-token probabilities of the target and their histogram."""
-    import numpy as np
-
-    from .instruments.divergence import confidence_gap
-
-    model.eval()
-    gap = confidence_gap(model, tokenizer, texts, batch_size=config.eval_batch_size, max_length=config.block_size)
-    edges = np.linspace(0, 1, CONFIDENCE_BINS + 1)
-    return {name: {**gap["summaries"][name], "histogram": np.histogram(p, edges)[0].tolist()}
-            for name, p in gap["probabilities"].items()}
-
-
 def _finish_stage(i, model, tokenizer, current, data, train_metrics, config, directory, hooks, progress,
                   load_base=None) -> None:
     """Regenerate the splits M_i trained on, evaluate M_i, and mark stage i finished."""
+    from .instruments.divergence import confidence_profile
     from .instruments.fidelity import stage_fidelity
     from .instruments.likelihood import paragraph_nll
 
@@ -415,7 +399,7 @@ def _finish_stage(i, model, tokenizer, current, data, train_metrics, config, dir
     only_split0 = not config.regenerate or (i == config.stages - 1 and config.last_stage_regenerates == "split0")
     for k in sorted(current)[:1] if only_split0 else sorted(current):
         generated[str(k)], generation_stats[str(k)] = regenerate(model, tokenizer, current[k], config, progress)
-    write_json(stage_dir / "generated.json", generated)
+    write_json(directory.generated_file(i), generated)
     kr = {}
     if hooks.score_kr is not None:
         for k, items in enumerate(data["kr_items"]):
@@ -431,13 +415,13 @@ def _finish_stage(i, model, tokenizer, current, data, train_metrics, config, dir
     # of that split (of split 0 where the last stage regenerates only that one); at stage 0 also the base model's
     own = generated[str(i)] if str(i) in generated else generated["0"]
     texts = {"trained": data["splits"][i], "unseen": data["heldout"], "generated": own}
-    confidence = {"model": confidence_profile(model, tokenizer, texts, config)}
+    confidence = {"model": confidence_profile(model, tokenizer, texts, config.eval_batch_size, config.block_size)}
     if i == 0 and load_base is not None:
         base = load_base()[0].to(next(model.parameters()).device)
-        confidence["base"] = confidence_profile(base, tokenizer, texts, config)
+        confidence["base"] = confidence_profile(base, tokenizer, texts, config.eval_batch_size, config.block_size)
         real_nll["base"] = {name: paragraph_nll(base, tokenizer, texts, **nll_args) for name, texts in real.items()}
         del base
-    previous = read_json(directory.stage(i - 1) / "generated.json") if i > 0 and config.regenerate else None
+    previous = directory.generated(i - 1) if i > 0 and config.regenerate else None
     metrics = dict(stage=i, trained_on=training_schedule(i), train=train_metrics, generation=generation_stats, kr=kr,
                    real_nll=real_nll, confidence=confidence,
                    regeneration_fidelity=stage_fidelity(i, generated, previous, data))
@@ -451,7 +435,7 @@ def _finish_stage(i, model, tokenizer, current, data, train_metrics, config, dir
         metrics["benchmarks"] = run_benchmarks(model, tokenizer, tasks=list(config.benchmarks), data=config.benchmark_data,
                                                limit=config.benchmark_limit, batch_size=config.eval_batch_size,
                                                seed=config.seed)
-    write_json(stage_dir / "metrics.json", metrics)  # the stage is finished from here on
+    write_json(directory.stage_metrics_file(i), metrics)  # the stage is finished from here on
     if i > 0 and not config.keep_checkpoints:
         shutil.rmtree(directory.stage(i - 1) / "model", ignore_errors=True)
 

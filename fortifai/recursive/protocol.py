@@ -120,29 +120,97 @@ def run_folder_owner(path: str | Path) -> str | None:
         os.close(fd)  # and with it the probe's own lock
 
 
+class RunFiles:
+    """A run folder's files, read-only: the one place that knows their names. The read side (:mod:`.runs`, the
+    fidelity backfill, the sweep, the chapters) reads a run through it; the engine writes through
+    :class:`RunDirectory`, which adds the folder's owner, the parameter check and damaged-file handling."""
+
+    MANIFEST, DATA, METRICS = "manifest.json", "data.json", "metrics.json"
+    GENERATED, TRAIN = "generated.json", "train.json"  # in stage_<i>/
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    @property
+    def manifest_file(self) -> Path:
+        return self.path / self.MANIFEST
+
+    @property
+    def data_file(self) -> Path:
+        return self.path / self.DATA
+
+    @property
+    def metrics_file(self) -> Path:
+        """Every stage's metrics, written when the run is complete."""
+        return self.path / self.METRICS
+
+    def stage(self, i: int) -> Path:
+        return self.path / f"stage_{i}"
+
+    def stage_metrics_file(self, i: int) -> Path:
+        """Written last: its presence marks stage ``i`` as finished."""
+        return self.stage(i) / self.METRICS
+
+    def generated_file(self, i: int) -> Path:
+        return self.stage(i) / self.GENERATED
+
+    def train_file(self, i: int) -> Path:
+        return self.stage(i) / self.TRAIN
+
+    def complete(self) -> bool:
+        return self.metrics_file.is_file()
+
+    def params(self) -> dict[str, Any]:
+        return read_json(self.manifest_file)["params"]
+
+    def metrics(self) -> dict[str, Any]:
+        return read_json(self.metrics_file)
+
+    def stage_metrics(self, i: int) -> dict[str, Any]:
+        return read_json(self.stage_metrics_file(i))
+
+    def generated(self, i: int) -> dict[str, list[str]]:
+        """What stage ``i``'s model regenerated: ``{split: [paragraphs]}``."""
+        return read_json(self.generated_file(i))
+
+    def finished_stages(self) -> list[dict[str, Any]]:
+        """The metrics of stages 0, 1, ... as far as they are finished (a run still going)."""
+        stages = []
+        while self.stage_metrics_file(len(stages)).is_file():
+            stages.append(self.stage_metrics(len(stages)))
+        return stages
+
+    def generated_stages(self) -> list[int]:
+        """The stages that have regenerated text, in order."""
+        return sorted(int(p.name.split("_")[1]) for p in self.path.glob("stage_*") if (p / self.GENERATED).is_file())
+
+    def data(self) -> dict[str, Any]:
+        """The run's real splits, held-out text and KR items: its ``data.json``, or the shared file it names."""
+        data = read_json(self.data_file)
+        if "data_file" in data:
+            return read_json(self.path / data["data_file"])
+        return data
+
+
 def read_run_data(run_dir: str | Path) -> dict[str, Any]:
-    """A run's real splits, held-out text and KR items: its ``data.json``, or the shared file it names."""
-    run_dir = Path(run_dir)
-    data = read_json(run_dir / "data.json")
-    if "data_file" in data:
-        return read_json(run_dir / data["data_file"])
-    return data
+    """A run's real splits, held-out text and KR items (:meth:`RunFiles.data`)."""
+    return RunFiles(run_dir).data()
 
 
-class RunDirectory:
+class RunDirectory(RunFiles):
     """Where a run lives; owned by one process at a time (opened for writing), refuses to mix parameters, knows
     which stages are finished, and sets a damaged file aside, in one line naming it, so that it is recomputed."""
 
     def __init__(self, path: str | Path, config: RecursiveConfig, write: bool = True,
                  log: Callable[[str], None] = print):
-        self.path = Path(path)
+        super().__init__(path)
         self.config = config
         self.log = log
         self._named: set[Path] = set()  # damaged files already said, once each
         if write:
             lock_run_folder(self.path)
         self.path.mkdir(parents=True, exist_ok=True)
-        manifest = self.path / "manifest.json"
+        manifest = self.manifest_file
         params = dataclasses.asdict(config)
         if manifest.is_file():
             # a parameter added to fortifai after the run was made counts as its default, so old runs stay usable
@@ -180,7 +248,7 @@ class RunDirectory:
     def _set_aside_damaged(self) -> None:
         """A damaged data file or final metrics.json: named and removed, so that the engine writes it again from
         what it is made of (the seed's data; the finished stages)."""
-        data_file, metrics = self.path / "data.json", self.path / "metrics.json"
+        data_file, metrics = self.data_file, self.metrics_file
         if self._damaged(data_file, "the run's data are made again"):
             data_file.unlink()
         elif data_file.is_file() and "data_file" in read_json(data_file):
@@ -190,9 +258,6 @@ class RunDirectory:
                 data_file.unlink()
         if self._damaged(metrics, "written again from the finished stages"):
             metrics.unlink()
-
-    def stage(self, i: int) -> Path:
-        return self.path / f"stage_{i}"
 
     def data_folder(self) -> Path:
         """Where the run's data go: the runs folder's ``_data`` for a folder named as the sweep names runs
@@ -212,23 +277,19 @@ class RunDirectory:
         if not shared.is_file():
             write_json(shared, data)
         named = os.path.relpath(shared, self.path)
-        write_json(self.path / "data.json", {"data_file": Path(named).as_posix(), "sha256": digest})
-
-    def data(self) -> dict[str, Any]:
-        return read_run_data(self.path)
+        write_json(self.data_file, {"data_file": Path(named).as_posix(), "sha256": digest})
 
     def finished(self, i: int) -> bool:
         """Stage ``i`` is finished when its metrics.json (written last) and generated.json read; a damaged one is
         named in one line and the stage counts as unfinished, so that it (and what follows) is recomputed."""
-        for name in ("metrics.json", "generated.json"):
-            path = self.stage(i) / name
+        for path in (self.stage_metrics_file(i), self.generated_file(i)):
             if not path.is_file() or self._damaged(path, f"stage {i} is recomputed"):
                 return False
         return True
 
     def first_unfinished(self) -> int:
         first = next((i for i in range(self.config.stages) if not self.finished(i)), self.config.stages)
-        train = self.stage(first) / "train.json"  # beside a trained model: a damaged one retrains the stage
+        train = self.train_file(first)  # beside a trained model: a damaged one retrains the stage
         if self._damaged(train, f"stage {first} is trained again"):
             train.unlink()
         return first

@@ -23,10 +23,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..losses.spec import Method
+from ..losses.spec import METHOD_ORDER, Method
 from ..results import read_json
 from .config import KR_FAILURE_THRESHOLD, RecursiveConfig
-from .protocol import read_run_data
+from .protocol import RunFiles
 
 
 def kr_accuracy(stage: dict, splits: list[int] | None = None) -> float | None:
@@ -59,10 +59,9 @@ def generated_kl(run_dir: str | Path) -> list[dict[str, Any]]:
     """
     from .instruments.divergence import unigram_kl_report
 
-    run_dir = Path(run_dir)
-    data = read_run_data(run_dir)
-    stages = sorted((int(p.name.split("_")[1]), p) for p in run_dir.glob("stage_*") if (p / "generated.json").is_file())
-    generated = {i: read_json(p / "generated.json") for i, p in stages}
+    files = RunFiles(run_dir)
+    data = files.data()
+    generated = {i: files.generated(i) for i in files.generated_stages()}
     vocabulary: dict[str, int] = {}
     for texts in [data["splits"]] + [list(g.values()) for g in generated.values()]:
         for split in texts:
@@ -177,14 +176,12 @@ def load_runs(runs_dir: str | Path, partial: bool = False) -> list[Run]:
                                 "`fortifai sweep -f PRESET` first")
     runs = []
     for folder in sorted(p for p in runs_dir.iterdir() if p.is_dir()):
-        if (folder / "metrics.json").is_file():
-            result = read_json(folder / "metrics.json")
+        files = RunFiles(folder)
+        if files.complete():
+            result = files.metrics()
             runs.append(Run(folder, result["params"], result["stages"]))
-        elif partial and (folder / "manifest.json").is_file() and (folder / "stage_0" / "metrics.json").is_file():
-            stages = []
-            while (folder / f"stage_{len(stages)}" / "metrics.json").is_file():
-                stages.append(read_json(folder / f"stage_{len(stages)}" / "metrics.json"))
-            runs.append(Run(folder, read_json(folder / "manifest.json")["params"], stages))
+        elif partial and files.manifest_file.is_file() and files.stage_metrics_file(0).is_file():
+            runs.append(Run(folder, files.params(), files.finished_stages()))
     return runs
 
 
@@ -281,7 +278,7 @@ def fmt_cell(mean: float, sem: float, n: int, scale: float = 100, digits: int = 
 
 def by_method(groups: dict[tuple, list[Run]], setting: tuple) -> dict[str, list[Run]]:
     """The runs of one setting, keyed by method, in the paper's order (CE first)."""
-    order = {m: i for i, m in enumerate(("ce", "focal-2.0", "tce-0.9", "tce-0.99"))}
+    order = {m: i for i, m in enumerate(METHOD_ORDER)}
     found = {method: runs for (s, method), runs in groups.items() if s == setting}
     return dict(sorted(found.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])))
 

@@ -34,7 +34,7 @@ from typing import Any
 import submitit
 
 from . import RecursiveConfig, parse_method, run_folder_name
-from .protocol import run_folder_owner
+from .protocol import RunFiles, run_folder_owner
 from ..results import REPO_ROOT, RUNS_DIR
 from ..book.runner import ParameterError, load_params
 
@@ -116,7 +116,7 @@ class Run:
         return self.folder.with_name(f"{self.folder.name}.log")
 
     def finished(self) -> bool:
-        return (self.folder / "metrics.json").is_file()
+        return RunFiles(self.folder).complete()
 
 
 def plan(params: Mapping[str, Any], methods: Sequence[str] | None = None, seeds: Sequence[int] | None = None,

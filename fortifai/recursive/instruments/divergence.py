@@ -155,3 +155,17 @@ def confidence_gap(model, tokenizer, texts: Mapping[str, Sequence[str]], batch_s
     probs = {name: token_probabilities(model, tokenizer, list(t), batch_size, max_length, progress)
              for name, t in texts.items()}
     return {"summaries": {name: confidence_summary(p) for name, p in probs.items()}, "probabilities": probs}
+
+
+CONFIDENCE_BINS = 20  # histogram of p(target) over [0, 1]
+
+
+def confidence_profile(model, tokenizer, texts: Mapping[str, Sequence[str]], batch_size: int,
+                       max_length: int) -> dict[str, Any]:
+    """Per named text set: the summary of the model's per-token probabilities of the target and their histogram
+    (:data:`CONFIDENCE_BINS` bins over [0, 1]), as the engine records them at every stage (Fig. 1)."""
+    model.eval()
+    gap = confidence_gap(model, tokenizer, texts, batch_size=batch_size, max_length=max_length)
+    edges = np.linspace(0, 1, CONFIDENCE_BINS + 1)
+    return {name: {**gap["summaries"][name], "histogram": np.histogram(p, edges)[0].tolist()}
+            for name, p in gap["probabilities"].items()}

@@ -126,29 +126,27 @@ def backfill_run(run_dir: str | Path) -> int:
 
     Rewrites ``stage_<i>/metrics.json`` and, when present, the run's ``metrics.json`` (atomically).
     """
-    from ..protocol import read_run_data
-    from ...results import read_json, write_json
+    from ...results import write_json
+    from ..protocol import RunFiles
 
-    run_dir = Path(run_dir)
-    data = read_run_data(run_dir)
+    files = RunFiles(run_dir)
+    data = files.data()
     updated, previous, fidelity_of = 0, None, {}
     for i in range(len(data["splits"])):
-        stage_dir = run_dir / f"stage_{i}"
-        if not (stage_dir / "metrics.json").is_file() or not (stage_dir / "generated.json").is_file():
+        if not files.stage_metrics_file(i).is_file() or not files.generated_file(i).is_file():
             break
-        generated = read_json(stage_dir / "generated.json")
+        generated = files.generated(i)
         fidelity_of[i] = stage_fidelity(i, generated, previous, data)
-        metrics = read_json(stage_dir / "metrics.json")
+        metrics = files.stage_metrics(i)
         if metrics.get("regeneration_fidelity") != fidelity_of[i]:
             metrics["regeneration_fidelity"] = fidelity_of[i]
-            write_json(stage_dir / "metrics.json", metrics)
+            write_json(files.stage_metrics_file(i), metrics)
             updated += 1
         previous = generated
-    run_metrics = run_dir / "metrics.json"
-    if run_metrics.is_file():
-        result = read_json(run_metrics)
+    if files.complete():
+        result = files.metrics()
         for stage in result["stages"]:
             if stage["stage"] in fidelity_of:
                 stage["regeneration_fidelity"] = fidelity_of[stage["stage"]]
-        write_json(run_metrics, result)
+        write_json(files.metrics_file, result)
     return updated
