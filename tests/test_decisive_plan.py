@@ -153,3 +153,8 @@ def test_other_settings_say_why_they_cannot_test_the_claim(tmp_path, monkeypatch
     assert [e["setting"] for e in entries] == ["smollm2-135m on wikipedia-offline"]  # the decisive runs left out
     assert "80%" in entries[0]["cannot_test"] and "1.0%" in entries[0]["cannot_test"]
     assert "CE cannot fail" in decisive.other_settings_markdown(entries)
+
+
+def test_one_seed_gives_no_power_number():
+    assert decisive.power_text(decisive.seeds_for_power([0.5], [1.0])) == "needs 2 seeds for a spread"
+    assert decisive.power_text(decisive.seeds_for_power([0.8, 1.3, 0.4], [1.0, 1.1, 0.9])).isdigit()

@@ -191,6 +191,13 @@ def decisive_settings(groups: dict[tuple, list[Run]]) -> tuple[dict[str, list[Ru
     return arms
 
 
+def power_text(power: dict[str, Any]) -> str:
+    """The seed pairs for the plan's power, or why there is no number yet."""
+    if not np.isfinite(power["sd"]):
+        return "needs 2 seeds for a spread"
+    return str(power["pairs"]) if power["pairs"] is not None else "more than 10,000"
+
+
 def decisive_markdown(result: dict[str, Any]) -> str:
     """The plan and, where runs are in, each endpoint's share of CE's loss avoided with its verdict, as a table."""
     rows = ["| endpoint | seeds (KR questions on split 0) | CE's loss M0→M3 | TCE 0.9's | share of CE's loss avoided "
@@ -204,7 +211,7 @@ def decisive_markdown(result: dict[str, Any]) -> str:
         questions = ", ".join(str(n) for n in e["questions"])
         rows.append(f"| {ENDPOINTS[endpoint]} | {len(e['seeds'])} ({questions}) | {np.mean(e['baseline_loss']):+.3g} "
                     f"| {np.mean(e['method_loss']):+.3g} | {e['estimate']:+.0%} {interval} | **{e['verdict']}**: "
-                    f"{e['why']} | {pairs if pairs is not None else 'more than 10,000'} |")
+                    f"{e['why']} | {power_text(e['power'])} |")
     return "\n".join(rows)
 
 
