@@ -207,7 +207,6 @@ def decisive_markdown(result: dict[str, Any]) -> str:
             rows.append(f"| {ENDPOINTS[endpoint]} | 0 | | | | {e['verdict']} | |")
             continue
         interval = (f"[{e['ci_low']:+.0%}, {e['ci_high']:+.0%}]" if np.isfinite(e["ci_low"]) else "no interval")
-        pairs = e["power"]["pairs"]
         questions = ", ".join(str(n) for n in e["questions"])
         rows.append(f"| {ENDPOINTS[endpoint]} | {len(e['seeds'])} ({questions}) | {np.mean(e['baseline_loss']):+.3g} "
                     f"| {np.mean(e['method_loss']):+.3g} | {e['estimate']:+.0%} {interval} | **{e['verdict']}**: "
