@@ -341,3 +341,20 @@ def test_a_model_trained_with_blank_line_packing_reproduces_the_paragraph_breaks
         assert len(regenerated) == 1
     else:
         assert kept * len(split) <= len(regenerated) <= len(split) + 1, regenerated
+
+
+def test_a_run_without_its_weights_starts_again_and_ends_as_an_uninterrupted_one(tmp_path):
+    """A partial run committed without weights (the next session's checkout): it cannot continue from M1, so it
+    starts again at M0 and ends with the metrics of a run that was never interrupted."""
+    config = recursive.RecursiveConfig(**TOY, loss="ce")
+    whole = recursive.run(config, tmp_path / "whole", toy_hooks(), progress=False)
+    recursive.run(config, tmp_path / "copied", toy_hooks(), progress=False, until_stage=1)
+    for model in (tmp_path / "copied").glob("stage_*/model"):
+        shutil.rmtree(model)
+    messages = []
+    hooks = toy_hooks()
+    hooks.log = messages.append
+    again = recursive.run(config, tmp_path / "copied", hooks, progress=False)
+    assert any("starts again at M0" in m for m in messages)
+    strip = lambda stages: [{k: v for k, v in s.items() if k not in ("train", "generation")} for s in stages]
+    assert strip(again["stages"]) == strip(whole["stages"])

@@ -312,6 +312,11 @@ def run(config: RecursiveConfig, run_dir: str | Path, hooks: Hooks, progress: bo
     data = directory.data()
     device = state.device if state.distributed_type != "NO" else _select_device()
     start = directory.first_unfinished()
+    if 0 < start < config.stages and not any((directory.stage(j) / "model").is_dir() for j in (start - 1, start)):
+        # a run copied without its weights (a commit holds metrics and text only): nothing to continue from
+        log(f"{directory.path}: stages 0-{start - 1} are finished but M{start - 1}'s weights are not here: the run "
+            "starts again at M0 and rewrites each stage as it finishes (same seed, same result on CPU)")
+        start = 0
     if start > 0:
         log(f"resuming {directory.path} at stage {start} (stages 0-{start - 1} are finished)")
     end = config.stages if until_stage is None else min(config.stages, until_stage + 1)
