@@ -76,7 +76,7 @@ from fortifai.recursive import sweep, RecursiveConfig
 folder = Path(sys.argv[1])
 sweep.run_command = lambda *a, **k: [sys.executable, "-c",
     "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(120)", str(folder / "child.pid")]
-runs = [sweep.Run("ce", 0, RecursiveConfig(), folder / "ce-seed0")]
+runs = [sweep.PlannedRun("ce", 0, RecursiveConfig(), folder / "ce-seed0")]
 sys.exit(sweep.run_local(runs, None))
 """
 

@@ -99,7 +99,7 @@ def runs_dir_of(grid: Mapping[str, Any], given: str | Path | None = None) -> Pat
 
 
 @dataclass(frozen=True)
-class Run:
+class PlannedRun:
     """One (method, seed) of a grid: its configuration and its folder."""
 
     method: str
@@ -120,7 +120,7 @@ class Run:
 
 
 def plan(params: Mapping[str, Any], methods: Sequence[str] | None = None, seeds: Sequence[int] | None = None,
-         runs_dir: str | Path | None = None) -> list[Run]:
+         runs_dir: str | Path | None = None) -> list[PlannedRun]:
     """Every (method, seed) of a preset's parameters, each configuration checked, seed by seed (a complete
     comparison of the methods first). ``methods``, ``seeds``, ``runs_dir``: instead of the preset's."""
     fields, grid = split_preset(params)
@@ -136,19 +136,19 @@ def plan(params: Mapping[str, Any], methods: Sequence[str] | None = None, seeds:
             or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)):
         raise ParameterError(f"seeds must be a non-empty list of integers, got {seeds!r}")
     folder = runs_dir_of(grid, runs_dir)
-    runs: dict[Path, Run] = {}  # a method or seed given twice is run once
+    runs: dict[Path, PlannedRun] = {}  # a method or seed given twice is run once
     for seed in seeds:
         for method in methods:
             try:
                 config = run_config(fields, method, seed)
             except ValueError as error:
                 raise ParameterError(f"{method}, seed {seed}: {error}") from None
-            run = Run(method, seed, config, folder / run_folder_name(config))
+            run = PlannedRun(method, seed, config, folder / run_folder_name(config))
             runs.setdefault(run.folder, run)
     return list(runs.values())
 
 
-def resolve(runs: Sequence[Run]) -> None:
+def resolve(runs: Sequence[PlannedRun]) -> None:
     """Check once for the grid that each of its models and data sets can be had here (a hub name offline, a
     missing copy): one error before any run starts, not the same failure in every run."""
     from ..lm import corpus
@@ -179,7 +179,7 @@ def command_line(run_dir: str | Path, params_file: str | Path | None = None, pai
     return out
 
 
-def run_command(run: Run, params_file: str | Path | None, pairs: Sequence[Sequence[Any]] = (), nproc: int = 1,
+def run_command(run: PlannedRun, params_file: str | Path | None, pairs: Sequence[Sequence[Any]] = (), nproc: int = 1,
                 until_stage: int | None = None) -> list[str]:
     """The command of one run of a grid: the sweep's params file and ``-p`` pairs, then the run's method and seed."""
     return command_line(run.folder, params_file, [*pairs, ("method", run.method), ("seed", run.seed)], nproc,
@@ -231,11 +231,11 @@ def _thread_env(jobs: int) -> dict[str, str]:
     return {"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
 
 
-def _report(run: Run, status: str, seconds: float | None = None) -> None:
+def _report(run: PlannedRun, status: str, seconds: float | None = None) -> None:
     print(f"{run.name}: {status}" + (f" in {seconds / 60:.1f} min" if seconds is not None else ""), flush=True)
 
 
-def run_local(runs: Sequence[Run], params_file: str | Path | None, pairs: Sequence[Sequence[str]] = (),
+def run_local(runs: Sequence[PlannedRun], params_file: str | Path | None, pairs: Sequence[Sequence[str]] = (),
               jobs: int = 1, nproc: int = 1, until_stage: int | None = None) -> int:
     """Every unfinished run as a subprocess here, ``jobs`` at a time; 1 when any failed.
 
@@ -255,7 +255,7 @@ def run_local(runs: Sequence[Run], params_file: str | Path | None, pairs: Sequen
         for process in list(_RUNNING):
             process.terminate()
 
-    def launch(run: Run) -> tuple[Run, int | str, float]:
+    def launch(run: PlannedRun) -> tuple[PlannedRun, int | str, float]:
         if stopped.is_set():
             return run, "not started (stopped)", 0.0
         if run.finished():
@@ -340,7 +340,7 @@ def _local_gpus(nproc: int) -> int:
     return min(nproc, torch.cuda.device_count())
 
 
-def _queued_job(run: Run) -> str | None:
+def _queued_job(run: PlannedRun) -> str | None:
     """The Slurm job of ``run`` submitted earlier and still queued or running (so not to be submitted twice)."""
     marker = run.folder.with_name(f"{run.folder.name}.job")
     if not marker.is_file():
@@ -354,7 +354,7 @@ def _queued_job(run: Run) -> str | None:
     return job_id if states - FINAL_STATES else None
 
 
-def run_submitit(runs: Sequence[Run], executor: submitit.AutoExecutor, params_file: str | Path | None,
+def run_submitit(runs: Sequence[PlannedRun], executor: submitit.AutoExecutor, params_file: str | Path | None,
                  pairs: Sequence[Sequence[str]] = (), nproc: int = 1, until_stage: int | None = None,
                  jobs: int | None = None, wait: bool = True) -> int:
     """One job per unfinished run (``jobs`` at a time when given); with ``wait``, how each ended (1 when any failed)."""
