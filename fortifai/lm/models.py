@@ -193,3 +193,20 @@ def load_model(model: str, seed: int = 0, dtype: torch.dtype = torch.float32):
     else:
         lm = AutoModelForCausalLM.from_pretrained(_hub_path(model), dtype=dtype)
     return lm.eval(), tokenizer
+
+
+def load_saved(folder: Path):
+    """``(model, tokenizer)`` saved by :func:`save_atomically` (a stage's M_i)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    return AutoModelForCausalLM.from_pretrained(folder), AutoTokenizer.from_pretrained(folder)
+
+
+def save_atomically(model, tokenizer, folder: Path) -> None:
+    """Save model and tokenizer into ``folder`` through ``folder.partial``, so that ``folder`` is whole or absent."""
+    partial = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    model.save_pretrained(partial)
+    tokenizer.save_pretrained(partial)
+    shutil.rmtree(folder, ignore_errors=True)
+    partial.rename(folder)

@@ -266,12 +266,6 @@ def _generate_windows(model, tokenizer, stream: list[int], windows: list[tuple[i
     return pieces
 
 
-def _load(folder: Path):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    return AutoModelForCausalLM.from_pretrained(folder), AutoTokenizer.from_pretrained(folder)
-
-
 def _splits(hooks: Hooks, config: RecursiveConfig) -> dict[str, Any]:
     return make_splits(hooks.paragraphs(), config.stages, config.split_paragraphs, config.heldout_paragraphs,
                        config.seed, config.pretrain_paragraphs, config.pretrain_seed)
@@ -292,6 +286,8 @@ def run(config: RecursiveConfig, run_dir: str | Path, hooks: Hooks, progress: bo
     import torch
     from accelerate import PartialState
     from transformers import set_seed
+
+    from ..lm.models import load_saved, save_atomically
 
     config.validate()
     state = PartialState(cpu=not torch.cuda.is_available())
@@ -325,14 +321,14 @@ def run(config: RecursiveConfig, run_dir: str | Path, hooks: Hooks, progress: bo
         set_seed(config.seed + i)
         trained = (stage_dir / "model").is_dir() and directory.train_file(i).is_file()
         if trained:  # interrupted after training: only regeneration and evaluation rerun
-            model, tokenizer = _load(stage_dir / "model")
+            model, tokenizer = load_saved(stage_dir / "model")
             train_metrics = read_json(directory.train_file(i))
         elif i == 0:
             rest = _splits(hooks, config)["rest"]
             with state.main_process_first():  # a scratch model is pretrained once, by the main process
                 model, tokenizer = hooks.base_model(rest)
         else:
-            model, tokenizer = _load(directory.stage(i - 1) / "model")
+            model, tokenizer = load_saved(directory.stage(i - 1) / "model")
         model.to(device)
         # the text of each split this stage trains on: real for the newest split, generated for the others (real
         # for every split in the control arm, regenerate=False)
@@ -353,7 +349,7 @@ def run(config: RecursiveConfig, run_dir: str | Path, hooks: Hooks, progress: bo
             train_metrics = train_stage(model, tokenizer, documents, heldout, config, stage_dir / "trainer", progress)
             train_metrics["real_fraction"] = real_fraction
             if main:
-                _save_atomically(model, tokenizer, stage_dir / "model")
+                save_atomically(model, tokenizer, stage_dir / "model")
                 write_json(directory.train_file(i), train_metrics)
                 shutil.rmtree(stage_dir / "trainer", ignore_errors=True)
         if main:
@@ -379,15 +375,6 @@ def run(config: RecursiveConfig, run_dir: str | Path, hooks: Hooks, progress: bo
 
 def _words(texts: list[str]) -> int:
     return sum(len(t.split()) for t in texts)
-
-
-def _save_atomically(model, tokenizer, folder: Path) -> None:
-    partial = folder.with_name(folder.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    model.save_pretrained(partial)
-    tokenizer.save_pretrained(partial)
-    shutil.rmtree(folder, ignore_errors=True)
-    partial.rename(folder)
 
 
 def _finish_stage(i, model, tokenizer, current, data, train_metrics, config, directory, hooks, progress,
