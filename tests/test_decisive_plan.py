@@ -158,3 +158,14 @@ def test_other_settings_say_why_they_cannot_test_the_claim(tmp_path, monkeypatch
 def test_one_seed_gives_no_power_number():
     assert decisive.power_text(decisive.seeds_for_power([0.5], [1.0])) == "needs 2 seeds for a spread"
     assert decisive.power_text(decisive.seeds_for_power([0.8, 1.3, 0.4], [1.0, 1.1, 0.9])).isdigit()
+
+
+
+def test_one_seed_is_underpowered_with_no_interval(tmp_path):
+    from fortifai.recursive.runs import group_runs
+
+    runs = [_run(tmp_path, "ce", 0, [2.0, 2.0, 2.0, 1.0], [1, 1, 1, 1.5]),
+            _run(tmp_path, "tce-0.9", 0, [2.0, 2.0, 2.0, 1.5], [1, 1, 1, 1.25])]
+    primary = decisive.decisive_test(*decisive.decisive_settings(group_runs(runs)))["endpoints"]["kr_margin_split0"]
+    assert primary["estimate"] == pytest.approx(0.5) and primary["verdict"] == "underpowered"
+    assert math.isnan(primary["ci_low"]) and math.isnan(primary["ci_high"])

@@ -163,7 +163,11 @@ def decisive_test(recursive: dict[str, list[Run]], control: dict[str, list[Run]]
             out["endpoints"][endpoint] = dict(seeds=[], verdict="not yet", why="no seed has both runs to M3")
             continue
         share = share_avoided(method_loss, baseline_loss)
-        verdict, why = plan_verdict(baseline_loss, share["ci_low"], share["ci_high"], paper)
+        if len(seeds) < 2:  # before the rule can apply: one seed has no interval (no verdict of the rule)
+            share.update(ci_low=math.nan, ci_high=math.nan)
+            verdict, why = "underpowered", "one seed gives no interval: the plan's rule applies from two seeds on"
+        else:
+            verdict, why = plan_verdict(baseline_loss, share["ci_low"], share["ci_high"], paper)
         questions = {r.seed: r.stages[0].get("kr", {}).get("0", {}).get("n") for r in recursive[PLAN["method"]]}
         entry = dict(seeds=seeds, **share, verdict=verdict, why=why, questions=[questions.get(s) for s in seeds],
                      power=seeds_for_power(method_loss, baseline_loss, paper))
@@ -255,8 +259,10 @@ def decisive_claims(result: dict[str, Any]) -> list:
             continue
         primary = endpoint == PLAN["primary"]
         interaction = e.get("interaction")
-        ours = (f"{e['estimate']:+.0%} of CE's M0-to-M3 loss avoided, 95% paired bootstrap [{e['ci_low']:+.0%}, "
-                f"{e['ci_high']:+.0%}] over {len(e['seeds'])} seeds (CE's loss {np.mean(e['baseline_loss']):+.3g}, "
+        interval = (f"95% paired bootstrap [{e['ci_low']:+.0%}, {e['ci_high']:+.0%}]" if np.isfinite(e["ci_low"])
+                    else "no interval")
+        ours = (f"{e['estimate']:+.0%} of CE's M0-to-M3 loss avoided, {interval} over {len(e['seeds'])} seeds "
+                f"(CE's loss {np.mean(e['baseline_loss']):+.3g}, "
                 f"TCE 0.9's {np.mean(e['method_loss']):+.3g})"
                 + (f"; TCE's advantage recursive minus control {interaction['difference']:+.3g} "
                    f"[{interaction['ci_low']:+.3g}, {interaction['ci_high']:+.3g}] over {len(interaction['seeds'])} "
