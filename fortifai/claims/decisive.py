@@ -243,7 +243,7 @@ def decisive_figure(recursive: dict[str, list[Run]], control: dict[str, list[Run
                     ax.plot(range(width), row, style, color=f"C{j}", lw=0.6, alpha=0.35)
                 ax.plot(range(width), np.nanmean(matrix, axis=0), style, color=f"C{j}", lw=2.2, marker="o",
                         label=f"{method_label(method)}, {arm} ({len(runs)} seeds)")
-        ax.set(title=titles[endpoint], xlabel="stage (model $M_i$)")
+        ax.set(title=titles[endpoint], xlabel="stage (model $M_i$)", xticks=range(PLAN["stages"]))
     axes[0].legend(fontsize=7)
     return fig
 
