@@ -22,7 +22,7 @@ from ..recursive import kr_accuracy
 from .llm import paired
 
 PLAN = dict(
-    setting="SmolLM2-135M on the counterfactual Wikipedia leads (presets/llm_recursive/smollm2.yaml), stages M0..M3",
+    setting="SmolLM2-135M on the counterfactual Wikipedia leads (presets/llm_recursive/decisive.yaml), stages M0..M3",
     dataset="wikipedia-offline-counterfactual", model="smollm2-135m", stages=4,
     method="tce-0.9", baseline="ce", primary="kr_margin_split0",
     secondaries=("kr_split0", "real_nll_split0"),
