@@ -29,7 +29,7 @@
 # ({mod}`fortifai.book.status`). The chapters recompute their claims whenever the book is built and say whether
 # they agree with the committed ones.
 
-# %% tags=["parameters", "remove-cell"]
+# %% tags=["parameters"] mystnb={"remove_code_source": true, "remove_code_outputs": true}
 claims_dir: str | None = None  # default results/claims (the committed claims of every chapter); allowed: None or existing folder
 output_dir: str | None = None
 

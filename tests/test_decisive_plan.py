@@ -1,6 +1,7 @@
-"""The decisive test's plan (fortifai.claims.llm): paper values computed from the tables, the share, the rule."""
+"""The decisive test's plan (fortifai.claims.decisive): paper values computed from the tables, the share, the rule."""
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,9 +9,6 @@ import yaml
 
 from fortifai import stats
 from fortifai.claims import decisive, llm
-from fortifai.recursive.runs import paper_tables
-
-from pathlib import Path
 
 TABLES = yaml.safe_load((Path(__file__).resolve().parent.parent / "fortifai/data/paper_llm_tables.yaml").read_text())
 

@@ -18,7 +18,6 @@ import numpy as np
 
 from .. import stats
 from ..recursive.runs import Run, paper_headline, paper_tables
-from ..recursive import kr_accuracy
 from .llm import paired
 
 PLAN = dict(
@@ -44,18 +43,7 @@ def endpoint_values(run: Run, endpoint: str) -> list[float]:
     """Per stage, the endpoint's value for ``run`` (nan where the stage did not record it)."""
     if endpoint not in ENDPOINTS:
         raise ValueError(f"endpoint must be one of {list(ENDPOINTS)}, got {endpoint!r}")
-    out = []
-    for stage in run.stages:
-        if endpoint == "kr_split0":
-            value = kr_accuracy(stage, [0])
-        elif endpoint == "kr_margin_split0":
-            margin = stage.get("kr", {}).get("0", {}).get("margin")
-            value = float(np.mean(margin)) if margin else None
-        else:
-            nll = stage.get("real_nll", {}).get("model", {}).get("split0")
-            value = float(np.mean(nll)) if nll else None
-        out.append(math.nan if value is None else float(value))
-    return out
+    return run.values(endpoint)
 
 
 def endpoint_loss(run: Run, endpoint: str, stage: int = PLAN["stages"] - 1) -> float:
@@ -92,8 +80,6 @@ def paper_share(stage: int = PLAN["paper_stage"], table: str = PLAN["paper_table
                 method: str = PLAN["method"]) -> float:
     """The share of CE's KR-split 0 loss from M0 to ``stage`` that ``method`` avoids in the paper's ``table``:
     Table D2 gives 1 - 13.3/16.0 at M5 and 1 - 6.7/9.0 at M3."""
-    from ..recursive.runs import paper_tables
-
     values = paper_tables()[table]["values"]
     loss = {m: values[m]["kr_split0"][0] - values[m]["kr_split0"][stage] for m in (method, "ce")}
     return 1 - loss[method] / loss["ce"]

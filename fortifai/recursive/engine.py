@@ -384,7 +384,6 @@ def _finish_stage(i, model, tokenizer, current, data, train_metrics, config, dir
     from .instruments.fidelity import stage_fidelity
     from .instruments.likelihood import paragraph_nll
 
-    stage_dir = directory.stage(i)
     generated, generation_stats = {}, {}
     # the control arm trains on no regenerated text: it regenerates split 0 alone (from its real text), for the
     # same evaluations as the recursive arm

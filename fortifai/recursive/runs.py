@@ -24,7 +24,6 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..losses.spec import METHOD_ORDER, Method
-from ..results import read_json
 from .config import KR_FAILURE_THRESHOLD, RecursiveConfig
 from .protocol import RunFiles
 
@@ -133,12 +132,19 @@ class Run:
 
     def values(self, metric: str) -> list[float]:
         """Per stage, ``metric`` as a fraction; nan where it was not measured."""
-        if metric not in METRICS and metric not in ("heldout_perplexity", "kr_seen"):
-            raise ValueError(f"metric must be one of {METRICS + ('heldout_perplexity', 'kr_seen')}, got {metric!r}")
+        extra = ("heldout_perplexity", "kr_seen", "kr_margin_split0", "real_nll_split0")
+        if metric not in METRICS and metric not in extra:
+            raise ValueError(f"metric must be one of {METRICS + extra}, got {metric!r}")
         out = []
         for stage in self.stages:
             if metric == "kr_split0":
                 value = kr_accuracy(stage, [0])
+            elif metric == "kr_margin_split0":  # the mean per-question margin (true minus false continuation)
+                margin = stage.get("kr", {}).get("0", {}).get("margin")
+                value = float(np.mean(margin)) if margin else None
+            elif metric == "real_nll_split0":  # the mean per-paragraph NLL of split 0's original text
+                nll = stage.get("real_nll", {}).get("model", {}).get("split0")
+                value = float(np.mean(nll)) if nll else None
             elif metric == "kr_total":
                 value = kr_accuracy(stage)
             elif metric == "kr_seen":
