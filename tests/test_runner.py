@@ -88,3 +88,11 @@ def test_cli_list_shows_every_notebook(repo):
     for notebook in sorted((repo / "notebooks").glob("*.py")):
         assert f"notebooks/{notebook.name}" in proc.stdout
     assert "generations: int = 100" in proc.stdout
+
+
+def test_a_relative_folder_is_checked_where_the_command_runs_and_passed_absolute(repo, monkeypatch):
+    from fortifai.book.runner import check_parameters
+
+    monkeypatch.chdir(repo)
+    given = check_parameters(repo / "notebooks" / "reproduction_status.py", {"claims_dir": "results/claims"})
+    assert given["claims_dir"] == str((repo / "results" / "claims").resolve())

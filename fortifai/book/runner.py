@@ -237,10 +237,16 @@ def check_parameters(notebook: str | Path, given: dict[str, Any]) -> dict[str, A
         )
     for name, value in given.items():
         params[name].check(value)
-    # `-p sampling_bias 1` means 1.0 where the default is a float
-    return {
-        k: float(v) if isinstance(params[k].default, float) and type(v) is int else v for k, v in given.items()
-    }
+    # `-p sampling_bias 1` means 1.0 where the default is a float; a folder is checked here, relative to where the
+    # command runs, and passed absolute, since the kernel runs in the notebook's folder
+    def passed(name: str, value: Any) -> Any:
+        if isinstance(params[name].default, float) and type(value) is int:
+            return float(value)
+        if isinstance(value, str) and (params[name].allowed or "").endswith("existing folder"):
+            return str(Path(value).expanduser().resolve())
+        return value
+
+    return {k: passed(k, v) for k, v in given.items()}
 
 
 def run_name(given: dict[str, Any]) -> str:
