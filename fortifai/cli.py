@@ -1,10 +1,11 @@
-"""The command line: ``fortifai run | list | recursive | sweep`` (also ``python -m fortifai ...``).
+"""The command line: ``fortifai run | list | recursive | sweep | collect`` (also ``python -m fortifai ...``).
 
     fortifai list                                                    # every chapter with its parameters
     fortifai run notebooks/gaussian_variance.py -p generations 30     # a chapter, executed with papermill
     fortifai recursive -f presets/llm_recursive/smoke.yaml -p method tce-0.9 -o runs/tce   # one recursive run
     fortifai sweep -f presets/llm_recursive/cpu.yaml --jobs 2         # a preset's (method, seed) grid
     fortifai sweep -f presets/llm_recursive/paper-llama-wikitext.yaml --launcher slurm --nproc 4 --partition gpu
+    fortifai collect ../sweep-decisive/results/llm_recursive/runs  # finished runs, without weights, to commit
 
 Every command reads its parameters the same way: ``-f FILE`` (YAML) and ``-p KEY VALUE`` over it, each value read
 as YAML. Bad parameters stop a command before any work, with one message naming them.
@@ -86,6 +87,12 @@ RECURSIVE_DESCRIPTION = ("One run of the recursive protocol; the same command re
                          "stage. Under torchrun (python -m torch.distributed.run --nproc_per_node N -m fortifai "
                          "recursive ...) every process trains, data-parallel.")
 
+COLLECT_DESCRIPTION = ("Copy the finished runs of a runs folder (a sweep's worktree, a cluster's scratch disk) into "
+                       "the runs folder that is committed, each with the shared data file it names: metrics and "
+                       "text, never model weights, checkpoints or locks. Each run lands under a temporary name and "
+                       "is renamed into place; a run already there is kept, one there with other content stops the "
+                       "command before any copy.")
+
 
 def _add_recursive_options(parser: argparse.ArgumentParser) -> None:
     add_params_options(parser, "a preset or any YAML of RecursiveConfig fields (its methods, seeds, runs_dir and "
@@ -112,6 +119,10 @@ def _parser() -> argparse.ArgumentParser:
                                     description=RECURSIVE_DESCRIPTION)
     _add_recursive_options(recursive)
     _add_sweep(commands)
+    collect = commands.add_parser("collect", help="copy finished runs (metrics and text, no weights) into a runs folder",
+                                  description=COLLECT_DESCRIPTION)
+    collect.add_argument("source", type=Path, help="a runs folder, e.g. a sweep worktree's results/llm_recursive/runs")
+    collect.add_argument("--to", type=Path, dest="dest", help="where they go (default: results/llm_recursive/runs)")
     return parser
 
 
@@ -184,11 +195,26 @@ def _sweep(args):
     return lambda: sweep.run_submitit(runs, executor, wait=args.wait, **launch)
 
 
+def _collect(args):
+    """Check the source and that no run would overwrite another, then return the copy (a callable)."""
+    from .recursive.collect import collect_runs, runs_to_collect
+    from .results import RUNS_DIR
+
+    dest = args.dest or RUNS_DIR
+    runs_to_collect(args.source, dest)
+
+    def work() -> int:
+        collect_runs(args.source, dest)
+        return 0
+
+    return work
+
+
 def _checked_then_run(name: str, check, args) -> int:
     """``check(args)`` validates everything and returns the work; an error there is the input's: one line, exit 2."""
     try:
         work = check(args)
-    except (ParameterError, ValueError, RuntimeError, FileNotFoundError) as error:
+    except (ParameterError, ValueError, RuntimeError, FileNotFoundError, FileExistsError) as error:
         print(f"{name}: error: {error}", file=sys.stderr)
         return 2
     return work()
@@ -200,7 +226,8 @@ def main(argv: list[str] | None = None) -> int:
         return _list()
     if args.command == "run":
         return _run(args)
-    return _checked_then_run(f"fortifai {args.command}", _recursive if args.command == "recursive" else _sweep, args)
+    check = {"recursive": _recursive, "sweep": _sweep, "collect": _collect}[args.command]
+    return _checked_then_run(f"fortifai {args.command}", check, args)
 
 
 def recursive_main(argv: list[str] | None = None) -> int:

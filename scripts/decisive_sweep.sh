@@ -6,7 +6,8 @@
 #   git worktree add ../sweep-decisive <commit>      # code pinned at the commit that started the runs
 #   cd ../sweep-decisive && bash scripts/decisive_sweep.sh > decisive.log 2>&1 &
 #
-# Finished runs land in results/llm_recursive/runs/ of the checkout that runs this; copy them into main to commit.
+# Finished runs land in results/llm_recursive/runs/ of the checkout that runs this; to commit them, from main:
+#   fortifai collect ../sweep-decisive/results/llm_recursive/runs
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"  # this checkout's fortifai, not an installed one

@@ -1,0 +1,64 @@
+"""fortifai collect: finished runs into the committed runs folder, without weights, atomically, refusing clashes."""
+
+import json
+
+import pytest
+
+from fortifai.cli import main
+from fortifai.recursive.collect import collect_runs, runs_to_collect
+
+
+def make_run(runs, name, finished=True, data="abc"):
+    run = runs / name
+    (run / "stage_0" / "model").mkdir(parents=True)
+    (runs / "_data").mkdir(exist_ok=True)
+    (runs / "_data" / f"{data}.json").write_text(json.dumps({"splits": [[data]]}))
+    (run / "data.json").write_text(json.dumps({"data_file": f"../_data/{data}.json"}))
+    (run / "manifest.json").write_text(json.dumps({"params": {"seed": 0}}))
+    (run / "stage_0" / "metrics.json").write_text(json.dumps({"stage": 0}))
+    (run / "stage_0" / "model" / "model.safetensors").write_bytes(b"weights")
+    (run / ".lock").write_text("123\n")
+    if finished:
+        (run / "metrics.json").write_text(json.dumps({"stages": [{"stage": 0}]}))
+    return run
+
+
+def test_copies_finished_runs_with_their_data_and_without_weights(tmp_path):
+    source, dest = tmp_path / "sweep", tmp_path / "main"
+    make_run(source, "ce-seed0-aaaa")
+    make_run(source, "tce-0.9-seed0-bbbb", finished=False, data="def")
+    assert collect_runs(source, dest, log=lambda _: None) == ["ce-seed0-aaaa"]
+    run = dest / "ce-seed0-aaaa"
+    assert json.loads((run / "metrics.json").read_text()) == {"stages": [{"stage": 0}]}
+    assert not (run / "stage_0" / "model").exists() and not (run / ".lock").exists()
+    assert (dest / "_data" / "abc.json").is_file() and not (dest / "_data" / "def.json").exists()
+    assert not (dest / "tce-0.9-seed0-bbbb").exists()
+    assert not list(dest.glob(".*partial"))
+    # again: nothing left to copy, and what is there is kept
+    assert runs_to_collect(source, dest) == [] and collect_runs(source, dest, log=lambda _: None) == []
+
+
+def test_an_interrupted_copy_is_replaced(tmp_path):
+    source, dest = tmp_path / "sweep", tmp_path / "main"
+    make_run(source, "ce-seed0-aaaa")
+    (dest / ".ce-seed0-aaaa.partial" / "stage_0").mkdir(parents=True)  # a copy stopped half way
+    assert collect_runs(source, dest, log=lambda _: None) == ["ce-seed0-aaaa"]
+    assert (dest / "ce-seed0-aaaa" / "metrics.json").is_file() and not list(dest.glob(".*partial"))
+
+
+def test_a_run_with_other_content_stops_everything_before_any_copy(tmp_path, capsys):
+    source, dest = tmp_path / "sweep", tmp_path / "main"
+    make_run(source, "ce-seed0-aaaa")
+    make_run(source, "ce-seed1-cccc", data="ghi")
+    other = make_run(dest, "ce-seed0-aaaa")
+    (other / "metrics.json").write_text(json.dumps({"stages": []}))
+    with pytest.raises(FileExistsError, match="ce-seed0-aaaa"):
+        collect_runs(source, dest, log=lambda _: None)
+    assert not (dest / "ce-seed1-cccc").exists()
+    assert main(["collect", str(source), "--to", str(dest)]) == 2
+    assert "ce-seed0-aaaa" in capsys.readouterr().err and not (dest / "ce-seed1-cccc").exists()
+
+
+def test_cli_refuses_a_missing_source(tmp_path, capsys):
+    assert main(["collect", str(tmp_path / "nowhere"), "--to", str(tmp_path / "main")]) == 2
+    assert "source" in capsys.readouterr().err
