@@ -100,7 +100,9 @@ figures = FigureLog(output_dir)
 #   `fortifai/data/paper_llm_tables.yaml`);
 # - **the verdict rule**, printed below from the code that applies it;
 # - **seeds**: three pilot seeds first; their spread sets how many seed pairs give 80% power to tell the paper's
-#   share from none (the last column), and the main sweep runs that many.
+#   share from none, and the main sweep runs that many, within a budget of machine time
+#   ({func}`fortifai.claims.decisive.sweep_size`, below the table; the table's last column recomputes the number
+#   from every seed in).
 #
 # Below the table: every seed's trajectory of the three endpoints (thin) and their mean (bold), CE and TCE 0.9,
 # the recursive arm solid and the control arm dashed.
@@ -110,6 +112,7 @@ arms = decisive.decisive_settings(chapter.groups)  # recursive arm, control arm:
 test = decisive.decisive_test(*arms)
 display(Markdown(llm_chapter.decisive_summary(test)))
 display(Markdown(decisive.decisive_markdown(test)))
+display(Markdown(decisive.sweep_size_markdown(decisive.sweep_size(arms[0]))))
 if arms[0]:
     figures.publish(decisive.decisive_figure(*arms), "decisive_trajectories")
 

@@ -167,3 +167,35 @@ def test_one_seed_is_underpowered_with_no_interval(tmp_path):
     primary = decisive.decisive_test(*decisive.decisive_settings(group_runs(runs)))["endpoints"]["kr_margin_split0"]
     assert primary["estimate"] == pytest.approx(0.5) and primary["verdict"] == "underpowered"
     assert math.isnan(primary["ci_low"]) and math.isnan(primary["ci_high"])
+
+
+def _timed(run, train_seconds, generation_seconds):
+    for stage in run.stages:
+        stage["train"] = {"train_seconds": train_seconds}
+        stage["generation"] = {"0": {"seconds": generation_seconds}}
+    return run
+
+
+def test_the_sweep_size_comes_from_the_pilot_seeds_alone(tmp_path):
+    from fortifai.recursive.runs import group_runs
+
+    runs = []
+    # pilot drops: CE 1.0, 1.2, 0.8 (mean 1.0); TCE 0.8, 1.3, 0.4: paired differences 0.2, -0.1, 0.4
+    for seed, (ce, tce) in enumerate([(1.0, 0.8), (1.2, 1.3), (0.8, 0.4)]):
+        runs.append(_timed(_run(tmp_path, "ce", seed, [2.0, 2.0, 2.0, 2.0 - ce], [1] * 4), 600, 300))  # 60 min
+        runs.append(_timed(_run(tmp_path, "tce-0.9", seed, [2.0, 2.0, 2.0, 2.0 - tce], [1] * 4), 450, 300))
+    recursive_arm, _ = decisive.decisive_settings(group_runs(runs))
+    assert decisive.sweep_size({m: rs[:2] for m, rs in recursive_arm.items()}) is None  # seed 2 missing
+    size = decisive.sweep_size(recursive_arm)
+    differences = np.array([0.2, -0.1, 0.4])
+    expected = stats.pairs_for_power(decisive.paper_share() * 1.0, differences.std(ddof=1))
+    assert size["needed"] == expected and size["pair_minutes"] == pytest.approx(60.0)
+    assert size["fit"] == 18 - 4  # 18 hours of 60-minute pairs, less the control arm's four seeds
+    assert size["pairs"] == max(8, min(expected, 14))
+    assert size["rest_hours"] == pytest.approx(max(expected - size["pairs"], 0))
+    # a later seed with a wild difference leaves the size as the pilot set it
+    runs.append(_timed(_run(tmp_path, "ce", 3, [2.0, 2.0, 2.0, 1.0], [1] * 4), 600, 300))
+    runs.append(_timed(_run(tmp_path, "tce-0.9", 3, [2.0, 2.0, 2.0, 3.0], [1] * 4), 600, 300))
+    assert decisive.sweep_size(decisive.decisive_settings(group_runs(runs))[0]) == size
+    assert f"**{size['pairs']} pairs**" in decisive.sweep_size_markdown(size)
+    assert "waits for the pilot" in decisive.sweep_size_markdown(None)

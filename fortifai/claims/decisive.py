@@ -38,6 +38,11 @@ VERDICT_RULE = ("on the 95% paired bootstrap interval [lo, hi] of the share of C
                 "< the paper's share; not reproduced if lo <= 0 and hi < the paper's share; underpowered if lo <= 0 "
                 "and hi >= the paper's share")
 
+# How many seed pairs the main sweep runs, set after the pilot (its seeds here) and before the rest: the pairs the
+# pilot's spread asks for (80% power to tell the paper's share from none on the primary endpoint), at least
+# min_pairs, at most what budget_hours of these two cores allow beside the control arm's seeds.
+SWEEP = dict(pilot_seeds=(0, 1, 2), min_pairs=8, control_seeds=(0, 1, 2, 3), budget_hours=18.0)
+
 
 def endpoint_values(run: Run, endpoint: str) -> list[float]:
     """Per stage, the endpoint's value for ``run`` (nan where the stage did not record it)."""
@@ -167,6 +172,60 @@ def decisive_test(recursive: dict[str, list[Run]], control: dict[str, list[Run]]
                 entry["interaction"]["seeds"] = both
         out["endpoints"][endpoint] = entry
     return out
+
+
+def run_minutes(run: Run) -> float:
+    """The minutes ``run`` recorded training and regenerating, over its stages: a lower bound of its wall time (the
+    scoring after each stage is not timed; for seed 0 of the pilot it was about a tenth of the wall time)."""
+    seconds = 0.0
+    for stage in run.stages:
+        seconds += stage.get("train", {}).get("train_seconds", 0.0)
+        seconds += sum(g.get("seconds", 0.0) for g in stage.get("generation", {}).values())
+    return seconds / 60
+
+
+def sweep_size(recursive: dict[str, list[Run]], sweep: dict[str, Any] = SWEEP) -> dict[str, Any] | None:
+    """From the pilot's seeds alone (``sweep["pilot_seeds"]``, both losses finished): the seed pairs for the plan's
+    power on the primary endpoint, the minutes a pair takes (two runs side by side: the slower one's recorded time,
+    mean over the pilot), the pairs ``budget_hours`` allow beside the control arm, and the pairs the sweep runs:
+    the power's number, at least ``min_pairs``, at most what fits; ``rest_hours`` is what the pairs beyond the
+    budget would take. None until every pilot seed is in."""
+    pilot = {PLAN["method"]: [r for r in recursive.get(PLAN["method"], []) if r.seed in sweep["pilot_seeds"]],
+             PLAN["baseline"]: [r for r in recursive.get(PLAN["baseline"], []) if r.seed in sweep["pilot_seeds"]]}
+    method_loss, baseline_loss, seeds = decisive_pairs(pilot, PLAN["primary"])
+    if sorted(seeds) != sorted(sweep["pilot_seeds"]):
+        return None
+    by_seed = {(r.seed, m): r for m, runs in pilot.items() for r in runs}
+    pair_minutes = float(np.mean([max(run_minutes(by_seed[s, PLAN["method"]]), run_minutes(by_seed[s, PLAN["baseline"]]))
+                                  for s in seeds]))
+    power = seeds_for_power(method_loss, baseline_loss)
+    fit = int(sweep["budget_hours"] * 60 // pair_minutes) - len(sweep["control_seeds"])
+    needed = power["pairs"]
+    pairs = max(sweep["min_pairs"], min(needed, fit) if needed is not None else fit)
+    rest = (needed - pairs) * pair_minutes / 60 if needed is not None and needed > pairs else (
+        math.inf if needed is None else 0.0)
+    return dict(pilot_seeds=list(seeds), power=power, needed=needed, pair_minutes=pair_minutes, fit=fit,
+                pairs=pairs, rest_hours=rest, **{k: sweep[k] for k in ("min_pairs", "control_seeds", "budget_hours")})
+
+
+def sweep_size_markdown(size: dict[str, Any] | None) -> str:
+    """:func:`sweep_size` in words: the number of seed pairs and where it comes from."""
+    if size is None:
+        return f"The sweep's size waits for the pilot's seeds {', '.join(map(str, SWEEP['pilot_seeds']))}, both losses."
+    p = size["power"]
+    text = (f"**Sweep size, from the pilot** (seeds {', '.join(map(str, size['pilot_seeds']))}): the paper's share "
+            f"{p['paper_share']:.0%} of CE's mean loss on the primary endpoint is a paired difference of "
+            f"{p['effect']:.3g} nats; the pilot's paired differences spread by {p['sd']:.3g} (standard deviation), so "
+            f"{p['power']:.0%} power at the 5% level takes **{power_text(p)}** seed pairs (paired t-test, noncentral "
+            f"t). A pair took at least {size['pair_minutes']:.0f} min (recorded training and regeneration of two runs "
+            f"side by side; scoring is not timed), so {size['budget_hours']:.0f} hours of these two cores hold at most "
+            f"{size['fit']} pairs beside the control arm's {len(size['control_seeds'])}. The main sweep runs "
+            f"**{size['pairs']} pairs** (at least {size['min_pairs']}).")
+    if size["rest_hours"] > 0:
+        text += (f" The pairs the power asks for beyond those would take at least {size['rest_hours']:.0f} more "
+                 "hours of the same machine." if math.isfinite(size["rest_hours"]) else
+                 " The pilot gives no number of pairs that reaches that power.")
+    return text
 
 
 def decisive_settings(groups: dict[tuple, list[Run]]) -> tuple[dict[str, list[Run]], dict[str, list[Run]]]:
