@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO))
 from fortifai.book.runner import add_params_options, load_params  # noqa: E402
 from fortifai.recursive import sweep  # noqa: E402
 
-TIMING_KEYS = {"train_seconds", "train_tokens_per_second", "seconds", "tokens_per_second"}
+TIMING_KEYS = {"train_seconds", "train_tokens_per_second", "seconds", "tokens_per_second", "finish_seconds"}
 
 
 def without_timings(value):

@@ -296,6 +296,8 @@ def test_a_stage_records_margins_real_text_likelihood_diversity_and_paragraphs(t
         assert fidelity["source_paragraphs"] == len(source) and fidelity["paragraphs"] >= 1
         assert 0 < fidelity["distinct_1"] <= fidelity["distinct_2"] <= fidelity["distinct_3"] <= 1
         previous = json.loads((tmp_path / "run" / f"stage_{stage['stage']}" / "generated.json").read_text())
+        # the wall time of regeneration and evaluation, which includes the regeneration's own
+        assert stage["finish_seconds"] >= sum(g["seconds"] for g in stage["generation"].values()) > 0
     # M0 trained on split 0: its originals are likelier under M0 than under the base model, which stage 0 also scores
     stage0 = result["stages"][0]["real_nll"]
     assert sum(stage0["model"]["split0"]) < sum(stage0["base"]["split0"])

@@ -175,12 +175,14 @@ def decisive_test(recursive: dict[str, list[Run]], control: dict[str, list[Run]]
 
 
 def run_minutes(run: Run) -> float:
-    """The minutes ``run`` recorded training and regenerating, over its stages: a lower bound of its wall time (the
-    scoring after each stage is not timed; for seed 0 of the pilot it was about a tenth of the wall time)."""
+    """The minutes ``run`` recorded over its stages: training, then regeneration and evaluation (``finish_seconds``,
+    recorded since the pilot); for runs before it, training and regeneration alone, a lower bound (the scoring
+    after each stage was not timed)."""
     seconds = 0.0
     for stage in run.stages:
         seconds += stage.get("train", {}).get("train_seconds", 0.0)
-        seconds += sum(g.get("seconds", 0.0) for g in stage.get("generation", {}).values())
+        seconds += stage["finish_seconds"] if "finish_seconds" in stage else sum(
+            g.get("seconds", 0.0) for g in stage.get("generation", {}).values())
     return seconds / 60
 
 
@@ -204,7 +206,9 @@ def sweep_size(recursive: dict[str, list[Run]], sweep: dict[str, Any] = SWEEP) -
     pairs = max(sweep["min_pairs"], min(needed, fit) if needed is not None else fit)
     rest = (needed - pairs) * pair_minutes / 60 if needed is not None and needed > pairs else (
         math.inf if needed is None else 0.0)
+    untimed = any("finish_seconds" not in stage for run in by_seed.values() for stage in run.stages)
     return dict(pilot_seeds=list(seeds), power=power, needed=needed, pair_minutes=pair_minutes, fit=fit,
+                lower_bound=untimed,
                 pairs=pairs, rest_hours=rest, **{k: sweep[k] for k in ("min_pairs", "control_seeds", "budget_hours")})
 
 
@@ -217,12 +221,14 @@ def sweep_size_markdown(size: dict[str, Any] | None) -> str:
             f"{p['paper_share']:.0%} of CE's mean loss on the primary endpoint is a paired difference of "
             f"{p['effect']:.3g} nats; the pilot's paired differences spread by {p['sd']:.3g} (standard deviation), so "
             f"{p['power']:.0%} power at the 5% level takes **{power_text(p)}** seed pairs (paired t-test, noncentral "
-            f"t). A pair took at least {size['pair_minutes']:.0f} min (recorded training and regeneration of two runs "
-            f"side by side; scoring is not timed), so {size['budget_hours']:.0f} hours of these two cores hold at most "
+            f"t). A pair took {'at least ' if size['lower_bound'] else ''}{size['pair_minutes']:.0f} min (the time its "
+            f"runs recorded, two side by side{'; their scoring was not timed' if size['lower_bound'] else ''}), so "
+            f"{size['budget_hours']:.0f} hours of these two cores hold {'at most ' if size['lower_bound'] else ''}"
             f"{size['fit']} pairs beside the control arm's {len(size['control_seeds'])}. The main sweep runs "
             f"**{size['pairs']} pairs** (at least {size['min_pairs']}).")
     if size["rest_hours"] > 0:
-        text += (f" The pairs the power asks for beyond those would take at least {size['rest_hours']:.0f} more "
+        text += (f" The pairs the power asks for beyond those would take {'at least ' if size['lower_bound'] else ''}"
+                 f"{size['rest_hours']:.0f} more "
                  "hours of the same machine." if math.isfinite(size["rest_hours"]) else
                  " The pilot gives no number of pairs that reaches that power.")
     return text

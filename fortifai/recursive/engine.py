@@ -380,6 +380,7 @@ def _words(texts: list[str]) -> int:
 def _finish_stage(i, model, tokenizer, current, data, train_metrics, config, directory, hooks, progress,
                   load_base=None) -> None:
     """Regenerate the splits M_i trained on, evaluate M_i, and mark stage i finished."""
+    started = time.perf_counter()
     from .instruments.divergence import confidence_profile
     from .instruments.fidelity import stage_fidelity
     from .instruments.likelihood import paragraph_nll
@@ -426,6 +427,7 @@ def _finish_stage(i, model, tokenizer, current, data, train_metrics, config, dir
         metrics["benchmarks"] = run_benchmarks(model, tokenizer, tasks=list(config.benchmarks), data=config.benchmark_data,
                                                limit=config.benchmark_limit, batch_size=config.eval_batch_size,
                                                seed=config.seed)
+    metrics["finish_seconds"] = time.perf_counter() - started  # regeneration and every evaluation of M_i
     write_json(directory.stage_metrics_file(i), metrics)  # the stage is finished from here on
     if i > 0 and not config.keep_checkpoints:
         shutil.rmtree(directory.stage(i - 1) / "model", ignore_errors=True)
