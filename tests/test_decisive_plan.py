@@ -156,6 +156,7 @@ def test_other_settings_say_why_they_cannot_test_the_claim(tmp_path, monkeypatch
 def test_one_seed_gives_no_power_number():
     assert decisive.power_text(decisive.seeds_for_power([0.5], [1.0])) == "needs 2 seeds for a spread"
     assert decisive.power_text(decisive.seeds_for_power([0.8, 1.3, 0.4], [1.0, 1.1, 0.9])).isdigit()
+    assert decisive.power_text(decisive.seeds_for_power([0.1, -0.2], [0.1, -0.3])).startswith("none: CE lost nothing")
 
 
 
@@ -199,3 +200,9 @@ def test_the_sweep_size_comes_from_the_pilot_seeds_alone(tmp_path):
     assert decisive.sweep_size(decisive.decisive_settings(group_runs(runs))[0]) == size
     assert f"**{size['pairs']} pairs**" in decisive.sweep_size_markdown(size)
     assert "waits for the pilot" in decisive.sweep_size_markdown(None)
+    # the pilot's CE gains on the primary endpoint: nothing to delay, no effect to power for
+    flat = [_timed(_run(tmp_path / "flat", m, seed, [2.0, 2.0, 2.0, 2.1], [1] * 4), 600, 300)
+            for m in ("ce", "tce-0.9") for seed in (0, 1, 2)]
+    size = decisive.sweep_size(decisive.decisive_settings(group_runs(flat))[0])
+    assert size["nothing_to_delay"] and size["pairs"] == decisive.SWEEP["min_pairs"]
+    assert "CE lost nothing" in decisive.sweep_size_markdown(size)

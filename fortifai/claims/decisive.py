@@ -191,7 +191,8 @@ def sweep_size(recursive: dict[str, list[Run]], sweep: dict[str, Any] = SWEEP) -
     power on the primary endpoint, the minutes a pair takes (two runs side by side: the slower one's recorded time,
     mean over the pilot), the pairs ``budget_hours`` allow beside the control arm, and the pairs the sweep runs:
     the power's number, at least ``min_pairs``, at most what fits; ``rest_hours`` is what the pairs beyond the
-    budget would take. None until every pilot seed is in."""
+    budget would take. Where CE lost nothing on the primary endpoint over the pilot (``nothing_to_delay``), the
+    paper's share of it is no effect to power for: the sweep runs ``min_pairs``. None until every pilot seed is in."""
     pilot = {PLAN["method"]: [r for r in recursive.get(PLAN["method"], []) if r.seed in sweep["pilot_seeds"]],
              PLAN["baseline"]: [r for r in recursive.get(PLAN["baseline"], []) if r.seed in sweep["pilot_seeds"]]}
     method_loss, baseline_loss, seeds = decisive_pairs(pilot, PLAN["primary"])
@@ -202,13 +203,16 @@ def sweep_size(recursive: dict[str, list[Run]], sweep: dict[str, Any] = SWEEP) -
                                   for s in seeds]))
     power = seeds_for_power(method_loss, baseline_loss)
     fit = int(sweep["budget_hours"] * 60 // pair_minutes) - len(sweep["control_seeds"])
-    needed = power["pairs"]
-    pairs = max(sweep["min_pairs"], min(needed, fit) if needed is not None else fit)
-    rest = (needed - pairs) * pair_minutes / 60 if needed is not None and needed > pairs else (
-        math.inf if needed is None else 0.0)
+    needed, nothing_to_delay = power["pairs"], not power["effect"] > 0
+    if nothing_to_delay:
+        pairs, rest = sweep["min_pairs"], 0.0
+    else:
+        pairs = max(sweep["min_pairs"], min(needed, fit) if needed is not None else fit)
+        rest = (needed - pairs) * pair_minutes / 60 if needed is not None and needed > pairs else (
+            math.inf if needed is None else 0.0)
     untimed = any("finish_seconds" not in stage for run in by_seed.values() for stage in run.stages)
     return dict(pilot_seeds=list(seeds), power=power, needed=needed, pair_minutes=pair_minutes, fit=fit,
-                lower_bound=untimed,
+                lower_bound=untimed, nothing_to_delay=nothing_to_delay,
                 pairs=pairs, rest_hours=rest, **{k: sweep[k] for k in ("min_pairs", "control_seeds", "budget_hours")})
 
 
@@ -217,6 +221,12 @@ def sweep_size_markdown(size: dict[str, Any] | None) -> str:
     if size is None:
         return f"The sweep's size waits for the pilot's seeds {', '.join(map(str, SWEEP['pilot_seeds']))}, both losses."
     p = size["power"]
+    if size["nothing_to_delay"]:
+        return (f"**Sweep size, from the pilot** (seeds {', '.join(map(str, size['pilot_seeds']))}): CE lost nothing "
+                f"on the primary endpoint over the pilot (mean loss {p['effect'] / p['paper_share']:+.3g}), so the "
+                f"paper's share of it is no effect to power for; the main sweep runs the minimum, **{size['pairs']} "
+                f"pairs**, which the secondaries and the rule's own test of CE's loss use. A pair took "
+                f"{'at least ' if size['lower_bound'] else ''}{size['pair_minutes']:.0f} min.")
     text = (f"**Sweep size, from the pilot** (seeds {', '.join(map(str, size['pilot_seeds']))}): the paper's share "
             f"{p['paper_share']:.0%} of CE's mean loss on the primary endpoint is a paired difference of "
             f"{p['effect']:.3g} nats; the pilot's paired differences spread by {p['sd']:.3g} (standard deviation), so "
@@ -250,6 +260,8 @@ def power_text(power: dict[str, Any]) -> str:
     """The seed pairs for the plan's power, or why there is no number yet."""
     if not np.isfinite(power["sd"]):
         return "needs 2 seeds for a spread"
+    if not power["effect"] > 0:
+        return "none: CE lost nothing, no effect to power for"
     return str(power["pairs"]) if power["pairs"] is not None else "more than 10,000"
 
 
