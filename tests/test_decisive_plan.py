@@ -206,3 +206,12 @@ def test_the_sweep_size_comes_from_the_pilot_seeds_alone(tmp_path):
     size = decisive.sweep_size(decisive.decisive_settings(group_runs(flat))[0])
     assert size["nothing_to_delay"] and size["pairs"] == decisive.SWEEP["min_pairs"]
     assert "CE lost nothing" in decisive.sweep_size_markdown(size)
+
+
+def test_a_share_of_nothing_lost_reads_undefined_and_left_out_resamples_are_said():
+    undefined = decisive.share_avoided([0.1, 0.0], [-0.2, 0.1])
+    assert math.isnan(undefined["estimate"]) and decisive.share_text(undefined).startswith("undefined")
+    mixed = decisive.share_avoided([0.1, 0.0, 0.2], [-0.2, 0.5, 0.4])  # CE's mean loss > 0, not in every resample
+    assert 0 < mixed["undefined_resamples"] < 1
+    assert "left out" in decisive.share_text(mixed) and "left out" not in decisive.share_text(
+        decisive.share_avoided([0.1, 0.2], [0.4, 0.5]))

@@ -265,6 +265,18 @@ def power_text(power: dict[str, Any]) -> str:
     return str(power["pairs"]) if power["pairs"] is not None else "more than 10,000"
 
 
+def share_text(e: dict[str, Any], prefix: str = "") -> str:
+    """An endpoint's share with its interval: "undefined" where CE's mean loss is not above 0 (no share of it can
+    be avoided), and the share of bootstrap resamples where CE lost nothing, which the interval leaves out."""
+    if not np.isfinite(e["estimate"]):
+        return "undefined (CE's mean loss is not above 0)"
+    if not np.isfinite(e["ci_low"]):
+        return f"{e['estimate']:+.0%}, no interval"
+    left_out = (f"; CE lost nothing in {e['undefined_resamples']:.0%} of the resamples, left out"
+                if e.get("undefined_resamples", 0) > 0 else "")
+    return f"{e['estimate']:+.0%} {prefix}[{e['ci_low']:+.0%}, {e['ci_high']:+.0%}]{left_out}"
+
+
 def decisive_markdown(result: dict[str, Any]) -> str:
     """The plan and, where runs are in, each endpoint's share of CE's loss avoided with its verdict, as a table."""
     rows = ["| endpoint | seeds (KR questions on split 0) | CE's loss M0→M3 | TCE 0.9's | share of CE's loss avoided "
@@ -273,10 +285,9 @@ def decisive_markdown(result: dict[str, Any]) -> str:
         if not e["seeds"]:
             rows.append(f"| {ENDPOINTS[endpoint]} | 0 | | | | {e['verdict']} | |")
             continue
-        interval = (f"[{e['ci_low']:+.0%}, {e['ci_high']:+.0%}]" if np.isfinite(e["ci_low"]) else "no interval")
         questions = ", ".join(str(n) for n in e["questions"])
         rows.append(f"| {ENDPOINTS[endpoint]} | {len(e['seeds'])} ({questions}) | {np.mean(e['baseline_loss']):+.3g} "
-                    f"| {np.mean(e['method_loss']):+.3g} | {e['estimate']:+.0%} {interval} | **{e['verdict']}**: "
+                    f"| {np.mean(e['method_loss']):+.3g} | {share_text(e)} | **{e['verdict']}**: "
                     f"{e['why']} | {power_text(e['power'])} |")
     return "\n".join(rows)
 
@@ -322,9 +333,8 @@ def decisive_claims(result: dict[str, Any]) -> list:
             continue
         primary = endpoint == PLAN["primary"]
         interaction = e.get("interaction")
-        interval = (f"95% paired bootstrap [{e['ci_low']:+.0%}, {e['ci_high']:+.0%}]" if np.isfinite(e["ci_low"])
-                    else "no interval")
-        ours = (f"{e['estimate']:+.0%} of CE's M0-to-M3 loss avoided, {interval} over {len(e['seeds'])} seeds "
+        ours = (f"share of CE's M0-to-M3 loss avoided: {share_text(e, '95% paired bootstrap ')} over "
+                f"{len(e['seeds'])} seeds "
                 f"(CE's loss {np.mean(e['baseline_loss']):+.3g}, "
                 f"TCE 0.9's {np.mean(e['method_loss']):+.3g})"
                 + (f"; TCE's advantage recursive minus control {interaction['difference']:+.3g} "
