@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The decisive test's runs (presets/llm_recursive/decisive.yaml), in the order that answers first what is asked
-# first: the pilot (seeds 0-2, CE and TCE 0.9), the control arm (regenerate: false) on seeds 0-3, then the rest of
-# the preset's seeds. Every step resumes where it stopped, so the same command continues after an interruption.
+# first: the pilot (CE and TCE 0.9), the control arm (regenerate: false), then the rest of the preset's seeds.
+# Every step resumes where it stopped, so the same command continues after an interruption.
 #
 #   git worktree add ../sweep-decisive <commit>      # code pinned at the commit that started the runs
 #   cd ../sweep-decisive && bash scripts/decisive_sweep.sh > decisive.log 2>&1 &
@@ -14,6 +14,9 @@ export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"  # this checkout's fortifai,
 PY=${PY:-.venv/bin/python}
 preset=presets/llm_recursive/decisive.yaml
 jobs=${JOBS:-2}
-"$PY" -m fortifai sweep -f "$preset" --seeds 0 1 2 --jobs "$jobs"
-"$PY" -m fortifai sweep -f "$preset" -p regenerate false --seeds 0 1 2 3 --jobs "$jobs"
+# the pilot's and the control arm's seeds: fortifai.claims.decisive.SWEEP; the main sweep's: the preset's, which
+# hold the number of pairs decisive.sweep_size computed from the pilot
+seeds() { "$PY" -c "from fortifai.claims.decisive import SWEEP; print(*SWEEP['$1'])"; }
+"$PY" -m fortifai sweep -f "$preset" --seeds $(seeds pilot_seeds) --jobs "$jobs"
+"$PY" -m fortifai sweep -f "$preset" -p regenerate false --seeds $(seeds control_seeds) --jobs "$jobs"
 "$PY" -m fortifai sweep -f "$preset" --jobs "$jobs"
