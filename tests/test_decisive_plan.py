@@ -215,3 +215,14 @@ def test_a_share_of_nothing_lost_reads_undefined_and_left_out_resamples_are_said
     assert 0 < mixed["undefined_resamples"] < 1
     assert "left out" in decisive.share_text(mixed) and "left out" not in decisive.share_text(
         decisive.share_avoided([0.1, 0.2], [0.4, 0.5]))
+
+
+def test_the_decisive_preset_runs_the_pairs_the_committed_pilot_asks_for():
+    from fortifai.recursive.chapter import ChapterRuns
+    from fortifai.results import RUNS_DIR
+
+    preset = yaml.safe_load((Path(__file__).resolve().parent.parent / "presets/llm_recursive/decisive.yaml").read_text())
+    size = decisive.sweep_size(decisive.decisive_settings(ChapterRuns.load(RUNS_DIR, 1).groups)[0])
+    assert size is not None, "the pilot's runs are committed"
+    assert preset["seeds"] == list(range(size["pairs"]))
+    assert set(decisive.SWEEP["pilot_seeds"]) | set(decisive.SWEEP["control_seeds"]) <= set(preset["seeds"])
