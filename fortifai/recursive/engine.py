@@ -338,9 +338,11 @@ def run(config: RecursiveConfig, run_dir: str | Path, hooks: Hooks, progress: bo
             for k, j in training_schedule(i)
         }
         if not trained:
-            checkpoints = sorted((stage_dir / "trainer").glob("checkpoint-*"))
-            if checkpoints:
-                log(f"resuming stage {i} from the Trainer's {checkpoints[-1].name}")
+            from transformers.trainer_utils import get_last_checkpoint  # the one train_stage resumes from
+
+            checkpoint = get_last_checkpoint(str(stage_dir / "trainer")) if (stage_dir / "trainer").is_dir() else None
+            if checkpoint:  # by step number: a name sort put checkpoint-9 after checkpoint-45
+                log(f"resuming stage {i} from the Trainer's {Path(checkpoint).name}")
             texts = [p for k in sorted(current) for p in current[k]]
             real_fraction = 1.0 if not config.regenerate else _words(data["splits"][i]) / _words(texts)
             log(f"stage {i}: training {config.label()} on splits {sorted(current)} ({real_fraction:.0%} real words)")
