@@ -235,3 +235,13 @@ def test_loss_identities_turn_at_float64_rounding_and_cost_at_five_percent():
     metrics["checks"]["focal_gamma0_vs_F_cross_entropy"] = 1.1e-12
     claims = loss_claims.claims(metrics)
     assert claims[1].word == "not reproduced" and claims[5].word == "not reproduced"
+
+
+def test_a_claim_without_a_paper_size_gives_a_verdict_word_of_the_five():
+    from fortifai.claims.llm import judge_without_paper_size
+
+    cases = {(-0.01, 0.02): "not reproduced", (-0.01, 0.2): "underpowered", (0.05, 0.2): "reproduced"}
+    for (low, high), word in cases.items():
+        verdict, why = judge_without_paper_size(low, high, 0.1, 3)
+        assert verdict == word and verdict in VERDICTS
+    assert judge_without_paper_size(-0.01, 0.02, 0.1, 3)[1].startswith("no difference detected")

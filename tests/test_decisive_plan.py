@@ -148,7 +148,8 @@ def test_other_settings_say_why_they_cannot_test_the_claim(tmp_path, monkeypatch
     monkeypatch.setattr(claims_llm, "run_gate", lambda run: gates.get(id(run), dict(kr_chance=0.55,
                                                                                     masked_fraction_m0=0.4)))
     entries = decisive.other_settings(group_runs(runs + [other]))
-    assert [e["setting"] for e in entries] == ["smollm2-135m on wikipedia-offline"]  # the decisive runs left out
+    # the decisive runs left out
+    assert [e["setting"] for e in entries] == ["smollm2-135m on wikipedia-offline (paragraphs kept)"]
     assert "80%" in entries[0]["cannot_test"] and "1.0%" in entries[0]["cannot_test"]
     assert "CE cannot fail" in decisive.other_settings_markdown(entries)
 

@@ -455,3 +455,15 @@ def test_decisive_summary_prints_the_papers_shares_and_the_rule():
     assert text.startswith("The paper's share of CE's loss avoided (Table D2, KR-split 0): **17%** from M0 to M5, 26%")
     assert f"the abstract's {abstract}x under a linear decline: 57%." in text and text.endswith(
         "**Rule**: reproduced if lo > 0.")
+
+
+def test_settings_that_differ_in_packing_or_arm_never_share_a_name():
+    from fortifai.recursive.runs import setting_name
+
+    base = dict(model="smollm2-135m", dataset="wikipedia-offline-counterfactual")
+    names = {setting_name(tuple(sorted({**base, **extra}.items()))) for extra in (
+        {}, {"paragraph_separator": "eos"}, {"paragraph_separator": "blank_line"},
+        {"paragraph_separator": "blank_line", "regenerate": False})}
+    assert names == {"smollm2-135m on wikipedia-offline-counterfactual",
+                     "smollm2-135m on wikipedia-offline-counterfactual (paragraphs kept)",
+                     "smollm2-135m on wikipedia-offline-counterfactual (paragraphs kept, control arm: real text only)"}

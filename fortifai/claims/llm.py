@@ -292,11 +292,12 @@ def setting_claims(per: dict[str, list[Run]], name: str, rule: str = "measured",
 
 def judge_without_paper_size(low: float, high: float, smallest: float, seeds: int, **gate) -> tuple[str, str]:
     """A claim whose paper gives no size, judged against ``smallest``, the smallest effect of interest (a quarter
-    of CE's own value): "no difference detected" only when the interval holds 0 and excludes it."""
+    of CE's own value): "not reproduced", saying "no difference detected", only when the interval holds 0 and
+    excludes it; "underpowered" when it holds both."""
     verdict, why = judge(low, high, 0.0, smallest, None, seeds, **gate)
     if verdict == "not reproduced" and low <= 0 <= high:
-        return "no difference detected", (f"the interval holds 0 and excludes the smallest effect of interest "
-                                          f"({smallest:+.3g}, a quarter of CE's value)")
+        return "not reproduced", (f"no difference detected: the interval holds 0 and excludes the smallest effect "
+                                  f"of interest ({smallest:+.3g}, a quarter of CE's value)")
     if verdict == "underpowered" and np.isfinite(low):
         why = f"the interval holds both 0 and the smallest effect of interest ({smallest:+.3g}, a quarter of CE's value)"
     return verdict, why
