@@ -104,6 +104,11 @@ figures = FigureLog(output_dir)
 #   ({func}`fortifai.claims.decisive.sweep_size`, below the table; the table's last column recomputes the number
 #   from every seed in).
 #
+# A secondary's verdict on the recursive arm alone cannot tell "TCE delays collapse" from "TCE overfits less":
+# the real-text NLL rises under fine-tuning on a split even without self-consumption. The control arm's
+# interaction (TCE's advantage under self-consumption minus its advantage on real text, paired by seed) answers
+# that; it joins each row of the closing table once the control arm's runs are in.
+#
 # Below the table: every seed's trajectory of the three endpoints (thin) and their mean (bold), CE and TCE 0.9,
 # the recursive arm solid and the control arm dashed.
 
