@@ -26,16 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 from fortifai.book.runner import add_params_options, load_params  # noqa: E402
 from fortifai.recursive import sweep  # noqa: E402
-
-TIMING_KEYS = {"train_seconds", "train_tokens_per_second", "seconds", "tokens_per_second", "finish_seconds"}
-
-
-def without_timings(value):
-    if isinstance(value, dict):
-        return {k: without_timings(v) for k, v in value.items() if k not in TIMING_KEYS}
-    if isinstance(value, list):
-        return [without_timings(v) for v in value]
-    return value
+from fortifai.recursive.protocol import without_timings  # noqa: E402
 
 
 def differences(a, b, path="") -> list[str]:

@@ -13,6 +13,7 @@ import pytest
 from fortifai import recursive
 from fortifai.lm import pretrain
 from fortifai.recursive import sweep
+from fortifai.recursive.protocol import without_timings
 
 REPO = Path(__file__).resolve().parent.parent
 WORDS = ("river city king army north south church river music album band season game team school war "
@@ -161,7 +162,7 @@ def test_resume_after_interruption_gives_identical_metrics(tmp_path):
     resumed = recursive.run(config, tmp_path / "resumed", toy_hooks(), progress=False)
 
     def comparable(result):
-        return [{k: v for k, v in stage.items() if k not in ("train", "generation")} | {
+        return [{k: v for k, v in without_timings(stage).items() if k not in ("train", "generation")} | {
             "heldout_loss": stage["train"]["heldout_loss"], "train_loss": stage["train"]["train_loss"]}
             for stage in result["stages"]]
 
@@ -358,5 +359,6 @@ def test_a_run_without_its_weights_starts_again_and_ends_as_an_uninterrupted_one
     hooks.log = messages.append
     again = recursive.run(config, tmp_path / "copied", hooks, progress=False)
     assert any("starts again at M0" in m for m in messages)
-    strip = lambda stages: [{k: v for k, v in s.items() if k not in ("train", "generation")} for s in stages]
+    strip = lambda stages: [{k: v for k, v in without_timings(s).items() if k not in ("train", "generation")}
+                            for s in stages]
     assert strip(again["stages"]) == strip(whole["stages"])

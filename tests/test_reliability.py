@@ -17,6 +17,7 @@ from fortifai import recursive
 from fortifai.book import runner
 from fortifai.lm import pretrain
 from fortifai.recursive import sweep
+from fortifai.recursive.protocol import without_timings
 from fortifai.results import read_json, save_figure, write_json
 
 REPO = Path(__file__).resolve().parent.parent
@@ -140,7 +141,7 @@ def toy_hooks():
 
 
 def comparable(result):
-    return [{k: v for k, v in stage.items() if k not in ("train", "generation")}
+    return [{k: v for k, v in without_timings(stage).items() if k not in ("train", "generation")}
             | {"heldout_loss": stage["train"]["heldout_loss"]} for stage in result["stages"]]
 
 
