@@ -467,3 +467,17 @@ def test_settings_that_differ_in_packing_or_arm_never_share_a_name():
     assert names == {"smollm2-135m on wikipedia-offline-counterfactual",
                      "smollm2-135m on wikipedia-offline-counterfactual (paragraphs kept)",
                      "smollm2-135m on wikipedia-offline-counterfactual (paragraphs kept, control arm: real text only)"}
+
+
+def test_a_control_arm_makes_no_claims_of_its_own(monkeypatch):
+    from types import SimpleNamespace
+
+    from fortifai.claims import llm as claims_llm
+
+    base = dict(model="smollm2-135m", dataset="wikipedia-offline-counterfactual", paragraph_separator="blank_line")
+    recursive_arm, control_arm = (tuple(sorted({**base, "regenerate": arm}.items())) for arm in (True, False))
+    asked = []
+    monkeypatch.setattr(claims_llm, "setting_claims", lambda per, name, n_boot: (asked.append(name) or ([], {})))
+    chapter = SimpleNamespace(settings=[recursive_arm, control_arm], per=lambda setting: {})
+    claims, details = llm_chapter.chapter_claims(chapter)
+    assert asked == [llm_runs.setting_name(recursive_arm)] and list(details) == asked

@@ -408,9 +408,13 @@ def passage_table(chapter: ChapterRuns) -> str:
 
 
 def chapter_claims(chapter: ChapterRuns, n_boot: int = 10_000) -> tuple[list, dict[str, Any]]:
-    """Every setting's claims (:func:`fortifai.claims.llm.setting_claims`) and their details by setting name."""
+    """Every setting's claims (:func:`fortifai.claims.llm.setting_claims`) and their details by setting name; a
+    control arm (``regenerate: false``) makes none: it tests no claim of the paper on its own, only beside its
+    recursive arm (:func:`fortifai.claims.decisive.decisive_test`'s interaction)."""
     claims, details = [], {}
     for setting in chapter.settings:
+        if dict(setting).get("regenerate", True) is False:
+            continue
         rows, details[setting_name(setting)] = llm_claims.setting_claims(chapter.per(setting), setting_name(setting),
                                                                          n_boot=n_boot)
         claims += rows
