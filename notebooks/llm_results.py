@@ -104,10 +104,10 @@ figures = FigureLog(output_dir)
 #   ({func}`fortifai.claims.decisive.sweep_size`, below the table; the table's last column recomputes the number
 #   from every seed in).
 #
-# A secondary's verdict on the recursive arm alone cannot tell "TCE delays collapse" from "TCE overfits less":
-# the real-text NLL rises under fine-tuning on a split even without self-consumption. The control arm's
-# interaction (TCE's advantage under self-consumption minus its advantage on real text, paired by seed) answers
-# that; it joins each row of the closing table once the control arm's runs are in.
+# A verdict on the recursive arm alone cannot tell "TCE delays collapse" from "TCE overfits less": TCE fits its
+# training text less closely whether or not that text is the model's own. The control arm's interaction (TCE's
+# advantage under self-consumption minus its advantage on real text, paired by seed) answers that; it joins each
+# row of the closing table, and its why, once two seeds of both arms are in.
 #
 # Below the table: every seed's trajectory of the three endpoints (thin) and their mean (bold), CE and TCE 0.9,
 # the recursive arm solid and the control arm dashed.

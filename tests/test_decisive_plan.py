@@ -107,6 +107,7 @@ def test_the_decisive_test_reads_both_arms_and_applies_the_plan(tmp_path):
     assert result["endpoints"]["real_nll_split0"]["estimate"] == pytest.approx(0.5)
     # TCE's advantage under self-consumption (half of CE's loss) beyond its advantage on real text (none)
     assert primary["interaction"]["difference"] == pytest.approx(0.5)
+    assert "beyond TCE's advantage on real text alone" in primary["why"]
     assert "|" in decisive.decisive_markdown(result)
 
 
@@ -134,6 +135,7 @@ def test_the_decisive_claims_lead_with_the_primary_endpoint(tmp_path):
     claims = decisive.decisive_claims(decisive.decisive_test(*decisive.decisive_settings(group_runs(runs))))
     assert claims[0].claim.startswith("Primary endpoint") and claims[0].word == "reproduced"
     assert "+50%" in claims[0].ours and "17%" in claims[0].claim
+    assert "the control arm cannot yet tell it" in claims[0].verdict  # no control arm: the share alone
     assert decisive.decisive_claims(decisive.decisive_test({}, {})) == []  # before the runs: no row
 
 

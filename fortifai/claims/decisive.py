@@ -170,8 +170,24 @@ def decisive_test(recursive: dict[str, list[Run]], control: dict[str, list[Run]]
                 c_advantage = {s: b - m for s, m, b in zip(c_seeds, c_method, c_base)}
                 entry["interaction"] = stats.paired_t([advantage[s] for s in both], [c_advantage[s] for s in both])
                 entry["interaction"]["seeds"] = both
+        if verdict in ("reproduced", "partly"):
+            entry["why"] += control_caveat(entry.get("interaction"))
         out["endpoints"][endpoint] = entry
     return out
+
+
+def control_caveat(interaction: dict[str, Any] | None) -> str:
+    """What the control arm says of a share found on the recursive arm: whether TCE's advantage there is more than
+    its advantage on real text alone (the interaction's paired t interval above 0), or that it cannot say yet."""
+    if interaction is None:
+        return ("; the control arm cannot yet tell it from TCE's advantage on real text alone (it needs two seeds "
+                "of both arms)")
+    if interaction["ci_low"] > 0:
+        return (f"; beyond TCE's advantage on real text alone (interaction {interaction['difference']:+.3g} "
+                f"[{interaction['ci_low']:+.3g}, {interaction['ci_high']:+.3g}])")
+    return (f"; the control arm cannot yet tell it from TCE's advantage on real text alone (interaction "
+            f"{interaction['difference']:+.3g} [{interaction['ci_low']:+.3g}, {interaction['ci_high']:+.3g}] over "
+            f"{len(interaction['seeds'])} seeds holds 0)")
 
 
 def run_minutes(run: Run) -> float:

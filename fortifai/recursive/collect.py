@@ -74,7 +74,7 @@ def collect_runs(source: str | Path, dest: str | Path, log: Callable[[str], None
         if owner:  # finished, yet still owned: its process is writing its last files
             log(f"{run.name}: skipped (process {owner} still owns it)")
             continue
-        named = _shared_data(run)
+        named = RunFiles(run).shared_data_file()
         if named is not None:  # the same path relative to the run's new place: dest/_data/<sha256>.json
             shared_target = Path(os.path.normpath(target / os.path.relpath(named, run)))
             if shared_target.is_file() and not filecmp.cmp(named, shared_target, shallow=False):
@@ -88,10 +88,3 @@ def collect_runs(source: str | Path, dest: str | Path, log: Callable[[str], None
     log(f"{len(copied)} finished run(s) copied into {dest}")
     return copied
 
-
-def _shared_data(run: Path) -> Path | None:
-    """The shared data file the run's ``data.json`` names, or None when the run holds its data itself."""
-    from ..results import read_json
-
-    data = read_json(RunFiles(run).data_file)
-    return Path(os.path.normpath(run / data["data_file"])) if "data_file" in data else None

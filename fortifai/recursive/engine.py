@@ -286,6 +286,7 @@ def run(config: RecursiveConfig, run_dir: str | Path, hooks: Hooks, progress: bo
     import torch
     from accelerate import PartialState
     from transformers import set_seed
+    from transformers.trainer_utils import get_last_checkpoint  # the checkpoint train_stage resumes from
 
     from ..lm.models import load_saved, save_atomically
 
@@ -338,8 +339,6 @@ def run(config: RecursiveConfig, run_dir: str | Path, hooks: Hooks, progress: bo
             for k, j in training_schedule(i)
         }
         if not trained:
-            from transformers.trainer_utils import get_last_checkpoint  # the one train_stage resumes from
-
             checkpoint = get_last_checkpoint(str(stage_dir / "trainer")) if (stage_dir / "trainer").is_dir() else None
             if checkpoint:  # by step number: a name sort put checkpoint-9 after checkpoint-45
                 log(f"resuming stage {i} from the Trainer's {Path(checkpoint).name}")

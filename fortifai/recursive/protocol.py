@@ -198,12 +198,16 @@ class RunFiles:
         """The stages that have regenerated text, in order."""
         return sorted(int(p.name.split("_")[1]) for p in self.path.glob("stage_*") if (p / self.GENERATED).is_file())
 
+    def shared_data_file(self) -> Path | None:
+        """The shared file (``<runs>/_data/<sha256>.json``) the run's ``data.json`` names, or None when the run holds
+        its data itself."""
+        data = read_json(self.data_file)
+        return Path(os.path.normpath(self.path / data["data_file"])) if "data_file" in data else None
+
     def data(self) -> dict[str, Any]:
         """The run's real splits, held-out text and KR items: its ``data.json``, or the shared file it names."""
-        data = read_json(self.data_file)
-        if "data_file" in data:
-            return read_json(self.path / data["data_file"])
-        return data
+        shared = self.shared_data_file()
+        return read_json(shared) if shared is not None else read_json(self.data_file)
 
 
 def read_run_data(run_dir: str | Path) -> dict[str, Any]:
@@ -265,8 +269,7 @@ class RunDirectory(RunFiles):
         data_file, metrics = self.data_file, self.metrics_file
         if self._damaged(data_file, "the run's data are made again"):
             data_file.unlink()
-        elif data_file.is_file() and "data_file" in read_json(data_file):
-            shared = self.path / read_json(data_file)["data_file"]
+        elif data_file.is_file() and (shared := self.shared_data_file()) is not None:
             if self._damaged(shared, "the run's data are made again"):
                 shared.unlink()
                 data_file.unlink()
