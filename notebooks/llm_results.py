@@ -120,6 +120,7 @@ display(Markdown(decisive.decisive_markdown(test)))
 display(Markdown(decisive.sweep_size_markdown(decisive.sweep_size(arms[0]))))
 if arms[0]:
     figures.publish(decisive.decisive_figure(*arms), "decisive_trajectories")
+display(Markdown(decisive.other_methods_markdown(decisive.other_methods(arms[0]))))
 
 # %% [markdown]
 # What the other settings can say of the central claim, from their gates at M0: a setting whose measured chance

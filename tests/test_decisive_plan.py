@@ -80,7 +80,7 @@ def _run(tmp_path, method, seed, margins, nll, regenerate=True):
 
     folder = tmp_path / f"{method}-{seed}-{regenerate}"
     write_json(folder / "data.json", {"kr_items": [[{"q": seed}]]})
-    loss, gamma = (method, None) if method == "ce" else ("tce", 0.9)
+    loss, gamma = (method, None) if method == "ce" else (method.split("-")[0], float(method.split("-")[1]))
     params = dict(model="smollm2-135m", dataset="wikipedia-offline-counterfactual", stages=4, loss=loss, gamma=gamma,
                   seed=seed, paragraph_separator="blank_line", regenerate=regenerate)
     stages = [{"stage": i, "kr": {"0": {"margin": [m, m + 0.2], "correct": [m > 0, m + 0.2 > 0], "n": 2,
@@ -109,6 +109,28 @@ def test_the_decisive_test_reads_both_arms_and_applies_the_plan(tmp_path):
     assert primary["interaction"]["difference"] == pytest.approx(0.5)
     assert "beyond TCE's advantage on real text alone" in primary["why"]
     assert "|" in decisive.decisive_markdown(result)
+
+
+def test_the_other_losses_get_shares_without_a_verdict(tmp_path):
+    from fortifai.recursive.runs import group_runs
+
+    runs = []
+    for seed, drop in enumerate([1.0, 1.2, 0.8]):
+        runs.append(_run(tmp_path, "ce", seed, [2.0, 2.0, 2.0, 2.0 - drop], [1, 1, 1, 1.5]))
+        runs.append(_run(tmp_path, "tce-0.9", seed, [2.0, 2.0, 2.0, 2.0 - drop / 2], [1, 1, 1, 1.25]))
+        runs.append(_run(tmp_path, "focal-2.0", seed, [2.0, 2.0, 2.0, 2.0 - drop / 4], [1, 1, 1, 1.5]))
+    runs.append(_run(tmp_path, "tce-0.99", 0, [2.0, 2.0, 2.0, 1.0], [1, 1, 1, 1.5]))  # one seed: no interval
+    recursive_arm, _ = decisive.decisive_settings(group_runs(runs))
+    other = decisive.other_methods(recursive_arm)
+    assert set(other) == {"focal-2.0", "tce-0.99"}  # the plan's TCE 0.9 is the decisive test's, not here
+    focal = other["focal-2.0"]
+    assert focal["kr_margin_split0"]["seeds"] == [0, 1, 2]
+    assert focal["kr_margin_split0"]["estimate"] == pytest.approx(0.75)
+    assert focal["real_nll_split0"]["estimate"] == pytest.approx(0.0)
+    assert math.isnan(other["tce-0.99"]["kr_margin_split0"]["ci_low"])
+    text = decisive.other_methods_markdown(other)
+    assert "+75% [" in text and "no interval" in text and "verdict" in text
+    assert decisive.other_methods_markdown(decisive.other_methods({})) == ""
 
 
 def test_the_decisive_figure_draws_every_seed_and_the_mean_of_each_arm(tmp_path):

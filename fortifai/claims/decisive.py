@@ -131,9 +131,11 @@ def seeds_for_power(method_loss: Sequence[float], baseline_loss: Sequence[float]
     return dict(pairs=n, effect=effect, sd=sd, pilot_pairs=int(a.size), power=power, paper_share=paper)
 
 
-def decisive_pairs(per: dict[str, list[Run]], endpoint: str) -> tuple[list[float], list[float], list[int]]:
-    """Per seed both arms finished to the plan's last stage: (method's loss, CE's loss, seeds) on ``endpoint``."""
-    pairs = [(m, c) for m, c in paired(per.get(PLAN["method"], []), per.get(PLAN["baseline"], []))
+def decisive_pairs(per: dict[str, list[Run]], endpoint: str,
+                   method: str = PLAN["method"]) -> tuple[list[float], list[float], list[int]]:
+    """Per seed both losses finished to the plan's last stage: (``method``'s loss, CE's loss, seeds) on
+    ``endpoint``."""
+    pairs = [(m, c) for m, c in paired(per.get(method, []), per.get(PLAN["baseline"], []))
              if len(m.stages) >= PLAN["stages"] and len(c.stages) >= PLAN["stages"]]
     return ([endpoint_loss(m, endpoint) for m, _ in pairs], [endpoint_loss(c, endpoint) for _, c in pairs],
             [m.seed for m, _ in pairs])
@@ -332,10 +334,42 @@ def decisive_figure(recursive: dict[str, list[Run]], control: dict[str, list[Run
                 for row in matrix:
                     ax.plot(range(width), row, style, color=f"C{j}", lw=0.6, alpha=0.35)
                 ax.plot(range(width), np.nanmean(matrix, axis=0), style, color=f"C{j}", lw=2.2, marker="o",
-                        label=f"{method_label(method)}, {arm} ({len(runs)} seeds)")
+                        label=f"{method_label(method)}, {arm} ({len(runs)} seed{'' if len(runs) == 1 else 's'})")
         ax.set(title=titles[endpoint], xlabel="stage (model $M_i$)", xticks=range(PLAN["stages"]))
     axes[0].legend(fontsize=7)
     return fig
+
+
+def other_methods(recursive: dict[str, list[Run]]) -> dict[str, dict[str, Any]]:
+    """The paper's other losses run in the plan's setting beside CE (TCE 0.99, focal 2.0: issue 20's "if compute
+    remains"), outside the plan: per method and endpoint the share of CE's loss avoided with its paired bootstrap
+    interval over the seeds both finished, and no verdict (the plan fixed its rule for TCE 0.9 alone)."""
+    out: dict[str, dict[str, Any]] = {}
+    for method in sorted(set(recursive) - {PLAN["method"], PLAN["baseline"]}):
+        for endpoint in (PLAN["primary"], *PLAN["secondaries"]):
+            method_loss, baseline_loss, seeds = decisive_pairs(recursive, endpoint, method)
+            if seeds:
+                share = share_avoided(method_loss, baseline_loss)
+                if len(seeds) < 2:  # one seed: no interval
+                    share.update(ci_low=math.nan, ci_high=math.nan)
+                out.setdefault(method, {})[endpoint] = dict(seeds=seeds, **share)
+    return out
+
+
+def other_methods_markdown(result: dict[str, dict[str, Any]]) -> str:
+    """:func:`other_methods` as a table (empty text before any of their runs is in)."""
+    from ..recursive.runs import method_label
+
+    if not result:
+        return ""
+    rows = ["| loss | endpoint | seeds | CE's loss M0→M3 | the loss's | share of CE's loss avoided (95% paired "
+            "bootstrap) |", "|---|---|---|---|---|---|"]
+    for method, endpoints in result.items():
+        for endpoint, e in endpoints.items():
+            rows.append(f"| {method_label(method)} | {ENDPOINTS[endpoint]} | {', '.join(map(str, e['seeds']))} | "
+                        f"{np.mean(e['baseline_loss']):+.3g} | {np.mean(e['method_loss']):+.3g} | {share_text(e)} |")
+    return ("**The paper's other losses in the same setting** (exploratory: the plan's rule was fixed for TCE 0.9 "
+            "alone, so these rows carry no verdict)\n\n" + "\n".join(rows))
 
 
 def decisive_claims(result: dict[str, Any]) -> list:
