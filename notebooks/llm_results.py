@@ -12,6 +12,17 @@
 # %% [markdown]
 # # Language-model results beside the paper's
 #
+# ```{glue:md} decisive_answer
+# :format: myst
+# ```
+#
+# ```{glue:md} verdicts
+# :format: myst
+# ```
+#
+# (Computed by this run: the decisive test's section below gives the plan, its table and its figure; the closing
+# table gives every verdict.)
+#
 # **Reproduces:** Tables 1-4 and D2-D5, Figs. 4 and A1 (KR-total per stage), 5 (benchmarks per stage),
 # 6 and A2 (time to failure, the headline **2.3x**), 7 and A3 (KL divergence of generated text) and Table E6
 # (one passage through the stages), for every setting found in `runs_dir`.
@@ -21,9 +32,11 @@
 # parameter of the tier) and *method* (the loss), and shows the mean over seeds with its standard error next to
 # the paper's number for the same stage, method and metric. The paper's numbers are its Tables D2-D5
 # (LLaMA-3.2-1B and Gemma-3-1b-pt fine-tuned on WikiText-2 or Imagination-of-Web, one run each). Ours,
-# committed in `results/llm_recursive/runs/`, come in two tiers, each defined by its preset:
+# committed in `results/llm_recursive/runs/`, come in these settings, each defined by its preset:
 #
-# - the **smollm2 tier** (`presets/llm_recursive/smollm2.yaml`), the main evidence: SmolLM2-135M, a model
+# - the **decisive test** (`presets/llm_recursive/decisive.yaml`), the main evidence on the central claim: the
+#   smollm2 tier below on counterfactual leads, planned in code before its runs (its section opens the chapter);
+# - the **smollm2 tier** (`presets/llm_recursive/smollm2.yaml`): SmolLM2-135M, a model
 #   pretrained on trillions of tokens, fine-tuned through four stages on splits of offline Wikipedia leads with
 #   the authors' decoding. Its limits: the offline model is the *Instruct* variant, dequantised from a 4-bit
 #   GGUF (Q4_1), not a base model; and a pretrained model has read much of Wikipedia, so it answers many KR
@@ -59,7 +72,7 @@ from IPython.display import Markdown, display
 
 from fortifai import recursive
 from fortifai.book.plotting import FigureLog, use_style
-from fortifai.book.report import claims_markdown, close_chapter
+from fortifai.book.report import claims_markdown, close_chapter, glue_markdown
 from fortifai.claims import decisive
 from fortifai.recursive import chapter as llm_chapter
 from fortifai.results import RUNS_DIR, RunRecord, resolve_output_dir
@@ -115,6 +128,7 @@ figures = FigureLog(output_dir)
 # %%
 arms = decisive.decisive_settings(chapter.groups)  # recursive arm, control arm: {method: finished runs}
 test = decisive.decisive_test(*arms)
+glue_markdown("decisive_answer", decisive.answer_markdown(test, arms[1]))
 display(Markdown(llm_chapter.decisive_summary(test)))
 display(Markdown(decisive.decisive_markdown(test)))
 display(Markdown(decisive.sweep_size_markdown(decisive.sweep_size(arms[0]))))

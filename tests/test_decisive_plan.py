@@ -111,6 +111,23 @@ def test_the_decisive_test_reads_both_arms_and_applies_the_plan(tmp_path):
     assert "|" in decisive.decisive_markdown(result)
 
 
+def test_the_answer_leads_with_the_primary_verdict_and_the_paper_value(tmp_path):
+    from fortifai.recursive.runs import group_runs
+
+    assert "waits" in decisive.answer_markdown(decisive.decisive_test({}, {}))
+    runs = []
+    for seed, drop in enumerate([1.0, 1.2, 0.8]):
+        runs.append(_run(tmp_path, "ce", seed, [2.0, 2.0, 2.0, 2.0 - drop], [1, 1, 1, 1.5]))
+        runs.append(_run(tmp_path, "tce-0.9", seed, [2.0, 2.0, 2.0, 2.0 - drop / 2], [1, 1, 1, 1.25]))
+    runs.append(_run(tmp_path, "ce", 0, [2.0, 2.0, 2.0, 1.9], [1, 1, 1, 1.1], regenerate=False))
+    arms = decisive.decisive_settings(group_runs(runs))
+    text = decisive.answer_markdown(decisive.decisive_test(*arms), arms[1])
+    assert "3 seed pairs" in text and "control arm on 1 of these seeds" in text
+    assert "**reproduced**" in text and "+50% 95% paired bootstrap [" in text
+    assert f"{decisive.paper_share():.0%} by M5" in text and "2.3x" in text
+    assert text.count("Secondary") == 2
+
+
 def test_the_other_losses_get_shares_without_a_verdict(tmp_path):
     from fortifai.recursive.runs import group_runs
 

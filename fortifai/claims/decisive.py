@@ -310,6 +310,29 @@ def decisive_markdown(result: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+def answer_markdown(result: dict[str, Any], control: dict[str, list[Run]] | None = None) -> str:
+    """The chapter's opening answer: the primary endpoint's verdict by the plan's rule with its share, the paper's
+    value on the same footing and the secondaries' verdicts, from :func:`decisive_test`'s ``result``."""
+    primary = result["endpoints"][PLAN["primary"]]
+    if not primary["seeds"]:
+        return "**The answer** waits for the decisive test's runs (no seed has CE and TCE 0.9 through M3 yet)."
+    control_seeds = sorted({r.seed for runs in (control or {}).values() for r in runs})
+    text = (f"**The answer, from the decisive test** ({len(primary['seeds'])} seed pairs of CE and TCE 0.9, "
+            f"{PLAN['setting']}; the control arm on {len(control_seeds)} of these seeds): on the primary endpoint, "
+            f"{ENDPOINTS[PLAN['primary']]}, the central claim is **{primary['verdict']}**: {primary['why']}. "
+            f"The share of CE's M0-to-M3 loss that TCE 0.9 avoids: {share_text(primary, '95% paired bootstrap ')} "
+            f"(CE's loss {np.mean(primary['baseline_loss']):+.3g}, TCE 0.9's {np.mean(primary['method_loss']):+.3g}); "
+            f"the paper's Table D2 gives {result['paper_share']:.0%} by M5 and "
+            f"{result['paper_share_same_length']:.0%} by M3, and its {paper_headline()['abstract']}x headline "
+            f"means {result['headline']:.0%} under a linear decline.")
+    for endpoint in PLAN["secondaries"]:
+        e = result["endpoints"][endpoint]
+        if e["seeds"]:
+            text += (f" Secondary, {ENDPOINTS[endpoint]}: **{e['verdict']}**, share "
+                     f"{share_text(e, '95% paired bootstrap ')}.")
+    return text
+
+
 def decisive_figure(recursive: dict[str, list[Run]], control: dict[str, list[Run]] | None = None):
     """Per seed, each endpoint through the stages: CE and TCE 0.9 (colour), recursive arm (solid) and control arm
     (dashed), thin lines per seed and the mean over seeds bold. Returns the matplotlib figure."""
