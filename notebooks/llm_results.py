@@ -120,7 +120,10 @@ figures = FigureLog(output_dir)
 # A verdict on the recursive arm alone cannot tell "TCE delays collapse" from "TCE overfits less": TCE fits its
 # training text less closely whether or not that text is the model's own. The control arm's interaction (TCE's
 # advantage under self-consumption minus its advantage on real text, paired by seed) answers that; it joins each
-# row of the closing table, and its why, once two seeds of both arms are in.
+# row of the closing table, and its why, once two seeds of both arms are in. The table's last column, outside the
+# plan's rule: what self-consumption itself cost CE, its loss on the recursive arm minus its loss on the control
+# arm, paired by seed; where CE lost nothing in absolute terms, it says whether it lost anything against training
+# on real text alone.
 #
 # Below the table: every seed's trajectory of the three endpoints (thin) and their mean (bold), CE and TCE 0.9,
 # the recursive arm solid and the control arm dashed.

@@ -108,6 +108,9 @@ def test_the_decisive_test_reads_both_arms_and_applies_the_plan(tmp_path):
     # TCE's advantage under self-consumption (half of CE's loss) beyond its advantage on real text (none)
     assert primary["interaction"]["difference"] == pytest.approx(0.5)
     assert "beyond TCE's advantage on real text alone" in primary["why"]
+    # exploratory: CE lost 1.0 on average under self-consumption and 0.1 on real text alone
+    assert primary["self_consumption"]["difference"] == pytest.approx(0.9)
+    assert "+0.9 [" in decisive.decisive_markdown(result)
     assert "|" in decisive.decisive_markdown(result)
 
 

@@ -172,6 +172,10 @@ def decisive_test(recursive: dict[str, list[Run]], control: dict[str, list[Run]]
                 c_advantage = {s: b - m for s, m, b in zip(c_seeds, c_method, c_base)}
                 entry["interaction"] = stats.paired_t([advantage[s] for s in both], [c_advantage[s] for s in both])
                 entry["interaction"]["seeds"] = both
+                # exploratory, outside the rule: what self-consumption itself cost CE beyond real text alone
+                loss, c_loss = dict(zip(seeds, baseline_loss)), dict(zip(c_seeds, c_base))
+                entry["self_consumption"] = stats.paired_t([loss[s] for s in both], [c_loss[s] for s in both])
+                entry["self_consumption"]["seeds"] = both
         if verdict in ("reproduced", "partly"):
             entry["why"] += control_caveat(entry.get("interaction"))
         out["endpoints"][endpoint] = entry
@@ -298,15 +302,19 @@ def share_text(e: dict[str, Any], prefix: str = "") -> str:
 def decisive_markdown(result: dict[str, Any]) -> str:
     """The plan and, where runs are in, each endpoint's share of CE's loss avoided with its verdict, as a table."""
     rows = ["| endpoint | seeds (KR questions on split 0) | CE's loss M0→M3 | TCE 0.9's | share of CE's loss avoided "
-            "(95% paired bootstrap) | verdict | seed pairs for 80% power |", "|---|---|---|---|---|---|---|"]
+            "(95% paired bootstrap) | verdict | seed pairs for 80% power | CE's loss from self-consumption "
+            "(recursive minus control arm, 95% paired t) |", "|---|---|---|---|---|---|---|---|"]
     for endpoint, e in result["endpoints"].items():
         if not e["seeds"]:
-            rows.append(f"| {ENDPOINTS[endpoint]} | 0 | | | | {e['verdict']} | |")
+            rows.append(f"| {ENDPOINTS[endpoint]} | 0 | | | | {e['verdict']} | | |")
             continue
         questions = ", ".join(str(n) for n in e["questions"])
+        cost = e.get("self_consumption")
+        cost_text = (f"{cost['difference']:+.3g} [{cost['ci_low']:+.3g}, {cost['ci_high']:+.3g}] over "
+                     f"{len(cost['seeds'])} seeds" if cost else "needs two seeds of both arms")
         rows.append(f"| {ENDPOINTS[endpoint]} | {len(e['seeds'])} ({questions}) | {np.mean(e['baseline_loss']):+.3g} "
                     f"| {np.mean(e['method_loss']):+.3g} | {share_text(e)} | **{e['verdict']}**: "
-                    f"{e['why']} | {power_text(e['power'])} |")
+                    f"{e['why']} | {power_text(e['power'])} | {cost_text} |")
     return "\n".join(rows)
 
 
