@@ -140,6 +140,19 @@ if arms[0]:
 display(Markdown(decisive.other_methods_markdown(decisive.other_methods(arms[0]))))
 
 # %% [markdown]
+# **One model, two arms.** M0 is the same model in both arms: the same seed, splits and training, the arms part
+# after it. At M0 the KR margins and the training loss agree exactly (the table). The real-text NLL can differ:
+# the decisive runs (commit 1edceb5, where their sweep is pinned) regenerated and scored the NLL of a stage
+# trained in the same process under the Trainer's bf16 autocast, and in fp32 where the process resumed after
+# the stage's training (the KR scorer calls the model's decoder, which the autocast wrapper does not reach, so
+# KR is fp32 in both). Since then a stage's model leaves training in fp32 in every case
+# (`fortifai.recursive.train_stage`, tested). Where the two arms' M0 took different paths, the difference shows
+# the size of this effect on the real-text NLL, beside the losses of the table above.
+
+# %%
+display(Markdown(decisive.m0_agreement_markdown(decisive.m0_agreement(*arms))))
+
+# %% [markdown]
 # What the other settings can say of the central claim, from their gates at M0: a setting whose measured chance
 # lies above the failure threshold has no collapse to delay, and one where TCE masks almost no token tests CE
 # against itself.

@@ -85,7 +85,8 @@ def _run(tmp_path, method, seed, margins, nll, regenerate=True):
                   seed=seed, paragraph_separator="blank_line", regenerate=regenerate)
     stages = [{"stage": i, "kr": {"0": {"margin": [m, m + 0.2], "correct": [m > 0, m + 0.2 > 0], "n": 2,
                                         "accuracy": ((m > 0) + (m + 0.2 > 0)) / 2}},
-               "real_nll": {"model": {"split0": [v, v]}}} for i, (m, v) in enumerate(zip(margins, nll))]
+               "real_nll": {"model": {"split0": [v, v]}}, "train": {"train_loss": 1.0}}
+              for i, (m, v) in enumerate(zip(margins, nll))]
     return Run(folder, params, stages)
 
 
@@ -129,6 +130,21 @@ def test_the_answer_leads_with_the_primary_verdict_and_the_paper_value(tmp_path)
     assert "**reproduced**" in text and "+50% 95% paired bootstrap [" in text
     assert f"{decisive.paper_share():.0%} by M5" in text and "2.3x" in text
     assert text.count("Secondary") == 2
+
+
+def test_m0_agreement_compares_the_arms_at_the_model_they_share(tmp_path):
+    from fortifai.recursive.runs import group_runs
+
+    runs = [_run(tmp_path, m, seed, [2.0, 1.5, 1.2, 1.0], [1.0 + 0.01 * seed, 1.1, 1.2, 1.3])
+            for m in ("ce", "tce-0.9") for seed in (0, 1)]
+    runs += [_run(tmp_path, m, seed, [2.0, 2.0, 2.0, 2.0], [1.0, 0.9, 0.8, 0.7], regenerate=False)
+             for m in ("ce", "tce-0.9") for seed in (0, 1)]
+    rows = decisive.m0_agreement(*decisive.decisive_settings(group_runs(runs)))
+    assert [(r["method"], r["seed"]) for r in rows] == [("ce", 0), ("ce", 1), ("tce-0.9", 0), ("tce-0.9", 1)]
+    assert all(r["margin_difference"] == 0 and r["train_loss_difference"] == 0 for r in rows)
+    assert [r["nll_difference"] for r in rows] == pytest.approx([0.0, 0.01, 0.0, 0.01])
+    assert "0.0100 nats (CE, seed 1)" in decisive.m0_agreement_markdown(rows)
+    assert decisive.m0_agreement_markdown([]) == ""
 
 
 def test_the_other_losses_get_shares_without_a_verdict(tmp_path):

@@ -152,6 +152,26 @@ def test_unknown_parameter_is_refused():
         recursive.RecursiveConfig.from_dict({"lr": 1.0})
 
 
+def test_after_bf16_training_the_model_evaluates_in_fp32_as_a_reloaded_copy_does(tmp_path):
+    """Training under bf16 autocast leaves no autocast behind: the trained model's logits are those of a fresh fp32
+    copy of its weights (what a run resumed after the stage's training loads), so regeneration and every
+    evaluation do not depend on whether the process was interrupted."""
+    import copy
+
+    import torch
+
+    model, tokenizer = pretrain.load_scratch(pretrain.pretrain("scratch-llama-tiny", toy_paragraphs(40), progress=False))
+    config = recursive.RecursiveConfig(**{**TOY, "epochs": 1, "precision": "bf16"})
+    documents = recursive.split_documents([toy_paragraphs(6, seed=3)], config.paragraph_separator)
+    recursive.train_stage(model, tokenizer, documents, documents, config, tmp_path / "trainer", progress=False)
+    reloaded = copy.deepcopy(model)
+    reloaded.load_state_dict(model.state_dict())
+    reloaded.forward = type(reloaded).forward.__get__(reloaded)  # the class's own forward: no wrapper at all
+    ids = torch.tensor([tokenizer(documents[0])["input_ids"][:48]])
+    with torch.no_grad():
+        assert torch.equal(model(input_ids=ids).logits, reloaded(input_ids=ids).logits)
+
+
 def test_resume_after_interruption_gives_identical_metrics(tmp_path):
     config = recursive.RecursiveConfig(**TOY, loss="tce", gamma=0.9)
     reference = recursive.run(config, tmp_path / "reference", toy_hooks(), progress=False)

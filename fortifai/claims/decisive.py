@@ -341,6 +341,47 @@ def answer_markdown(result: dict[str, Any], control: dict[str, list[Run]] | None
     return text
 
 
+def m0_agreement(recursive: dict[str, list[Run]], control: dict[str, list[Run]]) -> list[dict[str, Any]]:
+    """M0 is the same model in both arms (the same seed, splits and training; the arms part after it): per loss and
+    seed of both arms, the largest difference at M0 in the KR margins (every split, scored in fp32 in both) and the
+    training loss, and split 0's real-text NLL in each arm. Up to commit 1edceb5 (the decisive runs) a stage trained
+    in the same process was regenerated and scored for NLL under the Trainer's bf16 autocast, and in fp32 where the
+    process had resumed after the stage's training; where the two arms' M0 took different paths, the NLL shows by
+    how much that moves the real-text NLL."""
+    rows = []
+    for method in (PLAN["baseline"], PLAN["method"]):
+        control_runs = {r.seed: r for r in control.get(method, []) if r.stages}
+        for run in sorted(recursive.get(method, []), key=lambda r: r.seed):
+            other = control_runs.get(run.seed)
+            if other is None or not run.stages:
+                continue
+            a, b = run.stages[0], other.stages[0]
+            margins = [abs(x - y) for k in a.get("kr", {}) for x, y in zip(a["kr"][k].get("margin", []),
+                                                                           b.get("kr", {}).get(k, {}).get("margin", []))]
+            nll = run.values("real_nll_split0")[0], other.values("real_nll_split0")[0]
+            rows.append(dict(method=method, seed=run.seed, margin_difference=max(margins) if margins else math.nan,
+                             train_loss_difference=abs(a["train"]["train_loss"] - b["train"]["train_loss"]),
+                             nll_recursive=nll[0], nll_control=nll[1], nll_difference=nll[0] - nll[1]))
+    return rows
+
+
+def m0_agreement_markdown(rows: list[dict[str, Any]]) -> str:
+    """:func:`m0_agreement` as a table, with the largest NLL difference in words (empty before both arms are in)."""
+    from ..recursive.runs import method_label
+
+    if not rows:
+        return ""
+    lines = ["| loss | seed | KR margins at M0, largest difference | training loss, difference | split 0's real NLL "
+             "at M0, recursive arm | control arm | difference |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {method_label(r['method'])} | {r['seed']} | {r['margin_difference']:.2g} | "
+                     f"{r['train_loss_difference']:.2g} | {r['nll_recursive']:.4f} | {r['nll_control']:.4f} | "
+                     f"{r['nll_difference']:+.4f} |")
+    largest = max(rows, key=lambda r: abs(r["nll_difference"]))
+    return ("\n".join(lines) + f"\n\nThe largest difference in split 0's real NLL at M0 between the arms: "
+            f"{abs(largest['nll_difference']):.4f} nats ({method_label(largest['method'])}, seed {largest['seed']}).")
+
+
 def decisive_figure(recursive: dict[str, list[Run]], control: dict[str, list[Run]] | None = None):
     """Per seed, each endpoint through the stages: CE and TCE 0.9 (colour), recursive arm (solid) and control arm
     (dashed), thin lines per seed and the mean over seeds bold. Returns the matplotlib figure."""

@@ -72,7 +72,9 @@ class RecursiveConfig:
     # seed is the recursive arm minus this arm of the same loss and seed
     regenerate: bool = True
     # "bf16": training under bfloat16 autocast (weights and optimizer state stay fp32); regeneration and every
-    # evaluation stay fp32 (benchmarks/recursive.py: bf16 trains 1.46x faster on this CPU, regenerates 0.95x)
+    # evaluation stay fp32 (benchmarks/recursive.py: bf16 trains 1.46x faster on this CPU, regenerates 0.95x);
+    # runs made before this was enforced (the decisive runs, 1edceb5) regenerated and scored the real-text NLL of
+    # a stage trained in the same process under the autocast (chapter llm_results, "One model, two arms")
     precision: str = "fp32"
 
     def loss_method(self) -> Method:

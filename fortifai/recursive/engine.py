@@ -138,6 +138,9 @@ def train_stage(model, tokenizer, texts: list[str], heldout: list[str], config: 
     started = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=checkpoint)
     seconds = time.perf_counter() - started
+    # under bf16 the Trainer's accelerator left model.forward wrapped in autocast; regeneration and evaluation run
+    # fp32 (as a model loaded from disk after a resume does), so the wrapper comes off here
+    trainer.accelerator.unwrap_model(model, keep_fp32_wrapper=False)
     history = [h for h in trainer.state.log_history if "eval_loss" in h]
     if config.checkpoint_selection == "heldout_loss":
         best = min(history, key=lambda h: h["eval_loss"]) if history else {}
