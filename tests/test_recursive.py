@@ -14,6 +14,7 @@ from fortifai import recursive
 from fortifai.lm import pretrain
 from fortifai.recursive import sweep
 from fortifai.recursive.protocol import without_timings
+from fortifai.results import git_commit
 
 REPO = Path(__file__).resolve().parent.parent
 WORDS = ("river city king army north south church river music album band season game team school war "
@@ -319,6 +320,8 @@ def test_a_stage_records_margins_real_text_likelihood_diversity_and_paragraphs(t
         previous = json.loads((tmp_path / "run" / f"stage_{stage['stage']}" / "generated.json").read_text())
         # the wall time of regeneration and evaluation, which includes the regeneration's own
         assert stage["finish_seconds"] >= sum(g["seconds"] for g in stage["generation"].values()) > 0
+        assert stage["git_commit"] == git_commit()  # the code that finished the stage
+    assert json.loads((tmp_path / "run" / "manifest.json").read_text())["git_commit"] == git_commit()
     # M0 trained on split 0: its originals are likelier under M0 than under the base model, which stage 0 also scores
     stage0 = result["stages"][0]["real_nll"]
     assert sum(stage0["model"]["split0"]) < sum(stage0["base"]["split0"])

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from ..results import read_json, write_json
+from ..results import git_commit, read_json, write_json
 from .config import RecursiveConfig
 from ..lm.lmdata import split_documents
 from .protocol import RunDirectory, make_splits, training_schedule
@@ -432,6 +432,7 @@ def _finish_stage(i, model, tokenizer, current, data, train_metrics, config, dir
                                                limit=config.benchmark_limit, batch_size=config.eval_batch_size,
                                                seed=config.seed)
     metrics["finish_seconds"] = time.perf_counter() - started  # regeneration and every evaluation of M_i
+    metrics["git_commit"] = git_commit()  # the code that regenerated and scored M_i (a resume may change it)
     write_json(directory.stage_metrics_file(i), metrics)  # the stage is finished from here on
     if i > 0 and not config.keep_checkpoints:
         shutil.rmtree(directory.stage(i - 1) / "model", ignore_errors=True)

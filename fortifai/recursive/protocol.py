@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from ..results import DamagedFileError, read_json, versions, write_json
+from ..results import DamagedFileError, git_commit, read_json, versions, write_json
 from .config import LEGACY, RecursiveConfig, run_folder_name
 
 
@@ -242,7 +242,7 @@ class RunDirectory(RunFiles):
                     "use another output_dir, or the same parameters to resume"
                 )
         elif write:
-            write_json(manifest, {"params": params, "versions": versions(),
+            write_json(manifest, {"params": params, "versions": versions(), "git_commit": git_commit(),
                                   "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
         if write:
             self._set_aside_damaged()
