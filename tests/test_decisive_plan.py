@@ -126,7 +126,7 @@ def test_the_answer_leads_with_the_primary_verdict_and_the_paper_value(tmp_path)
     runs.append(_run(tmp_path, "ce", 0, [2.0, 2.0, 2.0, 1.9], [1, 1, 1, 1.1], regenerate=False))
     arms = decisive.decisive_settings(group_runs(runs))
     text = decisive.answer_markdown(decisive.decisive_test(*arms), arms[1])
-    assert "3 seed pairs" in text and "control arm on 1 of these seeds" in text
+    assert "3 seed pairs" in text and "the control arm on seeds 0)" in text
     assert "**reproduced**" in text and "+50% 95% paired bootstrap [" in text
     assert f"{decisive.paper_share():.0%} by M5" in text and "2.3x" in text
     assert text.count("Secondary") == 2

@@ -326,7 +326,7 @@ def answer_markdown(result: dict[str, Any], control: dict[str, list[Run]] | None
         return "**The answer** waits for the decisive test's runs (no seed has CE and TCE 0.9 through M3 yet)."
     control_seeds = sorted({r.seed for runs in (control or {}).values() for r in runs})
     text = (f"**The answer, from the decisive test** ({len(primary['seeds'])} seed pairs of CE and TCE 0.9, "
-            f"{PLAN['setting']}; the control arm on {len(control_seeds)} of these seeds): on the primary endpoint, "
+            f"{PLAN['setting']}; the control arm on seeds {', '.join(map(str, control_seeds)) or 'none yet'}): on the primary endpoint, "
             f"{ENDPOINTS[PLAN['primary']]}, the central claim is **{primary['verdict']}**: {primary['why']}. "
             f"The share of CE's M0-to-M3 loss that TCE 0.9 avoids: {share_text(primary, '95% paired bootstrap ')} "
             f"(CE's loss {np.mean(primary['baseline_loss']):+.3g}, TCE 0.9's {np.mean(primary['method_loss']):+.3g}); "
