@@ -126,7 +126,7 @@ figures = FigureLog(output_dir)
 # on real text alone.
 #
 # Below the table: every seed's trajectory of the three endpoints (thin) and their mean (bold), CE and TCE 0.9,
-# the recursive arm solid and the control arm dashed.
+# the recursive arm solid and the control arm dashed, and every seed's M0 and M3 values in a table.
 
 # %%
 arms = decisive.decisive_settings(chapter.groups)  # recursive arm, control arm: {method: finished runs}
@@ -137,6 +137,7 @@ display(Markdown(decisive.decisive_markdown(test)))
 display(Markdown(decisive.sweep_size_markdown(decisive.sweep_size(arms[0]))))
 if arms[0]:
     figures.publish(decisive.decisive_figure(*arms), "decisive_trajectories")
+display(Markdown(decisive.per_seed_markdown(*arms)))
 display(Markdown(decisive.other_methods_markdown(decisive.other_methods(arms[0]))))
 
 # %% [markdown]

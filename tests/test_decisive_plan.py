@@ -132,6 +132,20 @@ def test_the_answer_leads_with_the_primary_verdict_and_the_paper_value(tmp_path)
     assert text.count("Secondary") == 2
 
 
+def test_per_seed_table_gives_m0_and_m3_of_each_arm(tmp_path):
+    from fortifai.recursive.runs import group_runs
+
+    runs = [_run(tmp_path, "ce", 0, [2.0, 1.5, 1.2, 1.0], [1.0, 1.1, 1.2, 1.3]),
+            _run(tmp_path, "tce-0.9", 0, [2.0, 1.8, 1.6, 1.5], [1.0, 1.05, 1.1, 1.15]),
+            _run(tmp_path, "ce", 0, [2.0, 2.0, 2.0, 2.0], [1.0, 0.9, 0.8, 0.7], regenerate=False)]
+    text = decisive.per_seed_markdown(*decisive.decisive_settings(group_runs(runs)))
+    lines = text.splitlines()
+    assert len(lines) == 3  # the recursive pair; the control arm's TCE run is missing, so no control row
+    assert "| recursive | 0 (2) | 2.100 → 1.100 | 2.100 → 1.600 |" in lines[2]  # margins of the two questions
+    assert "1.000 → 1.300 | 1.000 → 1.150 |" in lines[2]
+    assert decisive.per_seed_markdown({}, {}) == ""
+
+
 def test_m0_agreement_compares_the_arms_at_the_model_they_share(tmp_path):
     from fortifai.recursive.runs import group_runs
 

@@ -341,6 +341,30 @@ def answer_markdown(result: dict[str, Any], control: dict[str, list[Run]] | None
     return text
 
 
+def per_seed_markdown(recursive: dict[str, list[Run]], control: dict[str, list[Run]] | None = None) -> str:
+    """Every seed's M0 and M3 values of each endpoint, CE beside TCE 0.9, per arm: the numbers behind the figure's
+    thin lines (runs not yet at M3 are left out)."""
+    from ..recursive.runs import method_label
+
+    last = PLAN["stages"] - 1
+    endpoints = (PLAN["primary"], *PLAN["secondaries"])
+    short = {"kr_margin_split0": "KR margin", "kr_split0": "KR accuracy", "real_nll_split0": "real NLL"}
+    methods = (PLAN["baseline"], PLAN["method"])
+    head = " | ".join(f"{short[e]}, {method_label(m)}" for e in endpoints for m in methods)
+    rows = [f"| arm | seed (KR questions) | {head} |", "|---|---|" + "---|" * (len(endpoints) * len(methods))]
+    for arm, runs_by_method in (("recursive", recursive), ("control", control or {})):
+        by_seed = {m: {r.seed: r for r in runs_by_method.get(m, []) if len(r.stages) > last} for m in methods}
+        for seed in sorted(set(by_seed[methods[0]]) & set(by_seed[methods[1]])):
+            cells = []
+            for e in endpoints:
+                for m in methods:
+                    values = endpoint_values(by_seed[m][seed], e)
+                    cells.append(f"{values[0]:.3f} → {values[last]:.3f}")
+            n = by_seed[methods[0]][seed].stages[0].get("kr", {}).get("0", {}).get("n")
+            rows.append(f"| {arm} | {seed} ({n}) | " + " | ".join(cells) + " |")
+    return "\n".join(rows) if len(rows) > 2 else ""
+
+
 def m0_agreement(recursive: dict[str, list[Run]], control: dict[str, list[Run]]) -> list[dict[str, Any]]:
     """M0 is the same model in both arms (the same seed, splits and training; the arms part after it): per loss and
     seed of both arms, the largest difference at M0 in the KR margins (every split, scored in fp32 in both) and the
