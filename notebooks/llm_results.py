@@ -114,7 +114,7 @@ figures = FigureLog(output_dir)
 # - **the verdict rule**, printed below from the code that applies it;
 # - **seeds**: three pilot seeds first; their spread sets how many seed pairs give 80% power to tell the paper's
 #   share from none, and the main sweep runs that many, within a budget of machine time
-#   ({func}`fortifai.claims.decisive.sweep_size`, below the table; the table's last column recomputes the number
+#   ({func}`fortifai.claims.decisive.sweep_size`, below the table; the table's power column recomputes the number
 #   from every seed in).
 #
 # A verdict on the recursive arm alone cannot tell "TCE delays collapse" from "TCE overfits less": TCE fits its
@@ -131,7 +131,7 @@ figures = FigureLog(output_dir)
 # %%
 arms = decisive.decisive_settings(chapter.groups)  # recursive arm, control arm: {method: finished runs}
 test = decisive.decisive_test(*arms)
-glue_markdown("decisive_answer", decisive.answer_markdown(test, arms[1]))
+glue_markdown("decisive_answer", decisive.answer_markdown(test))
 display(Markdown(llm_chapter.decisive_summary(test)))
 display(Markdown(decisive.decisive_markdown(test)))
 display(Markdown(decisive.sweep_size_markdown(decisive.sweep_size(arms[0]))))
@@ -142,7 +142,8 @@ display(Markdown(decisive.other_methods_markdown(decisive.other_methods(arms[0])
 
 # %% [markdown]
 # **One model, two arms.** M0 is the same model in both arms: the same seed, splits and training, the arms part
-# after it. At M0 the KR margins and the training loss agree exactly (the table). The real-text NLL can differ:
+# after it, so the KR margins and the training loss at M0 should agree between the arms (the table shows whether
+# they do). The real-text NLL can differ:
 # the decisive runs (commit 1edceb5, where their sweep is pinned) regenerated and scored the NLL of a stage
 # trained in the same process under the Trainer's bf16 autocast, and in fp32 where the process resumed after
 # the stage's training (the KR scorer calls the model's decoder, which the autocast wrapper does not reach, so

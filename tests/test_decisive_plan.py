@@ -123,10 +123,13 @@ def test_the_answer_leads_with_the_primary_verdict_and_the_paper_value(tmp_path)
     for seed, drop in enumerate([1.0, 1.2, 0.8]):
         runs.append(_run(tmp_path, "ce", seed, [2.0, 2.0, 2.0, 2.0 - drop], [1, 1, 1, 1.5]))
         runs.append(_run(tmp_path, "tce-0.9", seed, [2.0, 2.0, 2.0, 2.0 - drop / 2], [1, 1, 1, 1.25]))
-    runs.append(_run(tmp_path, "ce", 0, [2.0, 2.0, 2.0, 1.9], [1, 1, 1, 1.1], regenerate=False))
     arms = decisive.decisive_settings(group_runs(runs))
-    text = decisive.answer_markdown(decisive.decisive_test(*arms), arms[1])
-    assert "3 seed pairs" in text and "the control arm on seeds 0)" in text
+    assert "control arm not yet on two of these seeds" in decisive.answer_markdown(decisive.decisive_test(*arms))
+    runs += [_run(tmp_path, m, seed, [2.0, 2.0, 2.0, 1.9], [1, 1, 1, 1.1], regenerate=False)
+             for m in ("ce", "tce-0.9") for seed in (0, 1)]
+    arms = decisive.decisive_settings(group_runs(runs))
+    text = decisive.answer_markdown(decisive.decisive_test(*arms))
+    assert "3 seed pairs" in text and "the control arm beside them on seeds 0, 1)" in text
     assert "**reproduced**" in text and "+50% 95% paired bootstrap [" in text
     assert f"{decisive.paper_share():.0%} by M5" in text and "2.3x" in text
     assert text.count("Secondary") == 2
@@ -158,6 +161,10 @@ def test_m0_agreement_compares_the_arms_at_the_model_they_share(tmp_path):
     assert all(r["margin_difference"] == 0 and r["train_loss_difference"] == 0 for r in rows)
     assert [r["nll_difference"] for r in rows] == pytest.approx([0.0, 0.01, 0.0, 0.01])
     assert "0.0100 nats (CE, seed 1)" in decisive.m0_agreement_markdown(rows)
+    # the arms asked other questions at M0: no agreement to measure, said as infinite
+    control_ce = [r for r in runs if not r.params["regenerate"] and r.method == "ce" and r.seed == 0][0]
+    control_ce.stages[0]["kr"]["0"]["margin"].append(1.0)
+    assert decisive.m0_agreement(*decisive.decisive_settings(group_runs(runs)))[0]["margin_difference"] == math.inf
     assert decisive.m0_agreement_markdown([]) == ""
 
 

@@ -165,12 +165,13 @@ def test_after_bf16_training_the_model_evaluates_in_fp32_as_a_reloaded_copy_does
     config = recursive.RecursiveConfig(**{**TOY, "epochs": 1, "precision": "bf16"})
     documents = recursive.split_documents([toy_paragraphs(6, seed=3)], config.paragraph_separator)
     recursive.train_stage(model, tokenizer, documents, documents, config, tmp_path / "trainer", progress=False)
+    assert model.forward.__func__ is type(model).forward  # the class's own, with its decorators
     reloaded = copy.deepcopy(model)
     reloaded.load_state_dict(model.state_dict())
-    reloaded.forward = type(reloaded).forward.__get__(reloaded)  # the class's own forward: no wrapper at all
     ids = torch.tensor([tokenizer(documents[0])["input_ids"][:48]])
     with torch.no_grad():
         assert torch.equal(model(input_ids=ids).logits, reloaded(input_ids=ids).logits)
+        assert isinstance(model(input_ids=ids, return_dict=False), tuple)
 
 
 def test_resume_after_interruption_gives_identical_metrics(tmp_path):

@@ -318,15 +318,19 @@ def decisive_markdown(result: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
-def answer_markdown(result: dict[str, Any], control: dict[str, list[Run]] | None = None) -> str:
+def answer_markdown(result: dict[str, Any]) -> str:
     """The chapter's opening answer: the primary endpoint's verdict by the plan's rule with its share, the paper's
     value on the same footing and the secondaries' verdicts, from :func:`decisive_test`'s ``result``."""
     primary = result["endpoints"][PLAN["primary"]]
     if not primary["seeds"]:
         return "**The answer** waits for the decisive test's runs (no seed has CE and TCE 0.9 through M3 yet)."
-    control_seeds = sorted({r.seed for runs in (control or {}).values() for r in runs})
-    text = (f"**The answer, from the decisive test** ({len(primary['seeds'])} seed pairs of CE and TCE 0.9, "
-            f"{PLAN['setting']}; the control arm on seeds {', '.join(map(str, control_seeds)) or 'none yet'}): on the primary endpoint, "
+    interaction = primary.get("interaction")
+    pairs = len(primary["seeds"])
+    text = (f"**The answer, from the decisive test** ({pairs} seed pair{'' if pairs == 1 else 's'} of CE and TCE "
+            f"0.9, {PLAN['setting']}; "
+            + (f"the control arm beside them on seeds {', '.join(map(str, interaction['seeds']))}" if interaction
+               else "the control arm not yet on two of these seeds")
+            + f"): on the primary endpoint, "
             f"{ENDPOINTS[PLAN['primary']]}, the central claim is **{primary['verdict']}**: {primary['why']}. "
             f"The share of CE's M0-to-M3 loss that TCE 0.9 avoids: {share_text(primary, '95% paired bootstrap ')} "
             f"(CE's loss {np.mean(primary['baseline_loss']):+.3g}, TCE 0.9's {np.mean(primary['method_loss']):+.3g}); "
@@ -380,8 +384,10 @@ def m0_agreement(recursive: dict[str, list[Run]], control: dict[str, list[Run]])
             if other is None or not run.stages:
                 continue
             a, b = run.stages[0], other.stages[0]
-            margins = [abs(x - y) for k in a.get("kr", {}) for x, y in zip(a["kr"][k].get("margin", []),
-                                                                           b.get("kr", {}).get(k, {}).get("margin", []))]
+            pairs = [(a["kr"][k].get("margin", []), b.get("kr", {}).get(k, {}).get("margin", [])) for k in a.get("kr", {})]
+            # questions that differ in number between the arms: not the same data, no agreement to measure
+            margins = ([abs(x - y) for ours, theirs in pairs for x, y in zip(ours, theirs)]
+                       if all(len(ours) == len(theirs) for ours, theirs in pairs) else [math.inf])
             nll = run.values("real_nll_split0")[0], other.values("real_nll_split0")[0]
             rows.append(dict(method=method, seed=run.seed, margin_difference=max(margins) if margins else math.nan,
                              train_loss_difference=abs(a["train"]["train_loss"] - b["train"]["train_loss"]),
@@ -401,7 +407,10 @@ def m0_agreement_markdown(rows: list[dict[str, Any]]) -> str:
         lines.append(f"| {method_label(r['method'])} | {r['seed']} | {r['margin_difference']:.2g} | "
                      f"{r['train_loss_difference']:.2g} | {r['nll_recursive']:.4f} | {r['nll_control']:.4f} | "
                      f"{r['nll_difference']:+.4f} |")
-    largest = max(rows, key=lambda r: abs(r["nll_difference"]))
+    measured = [r for r in rows if np.isfinite(r["nll_difference"])]
+    if not measured:
+        return "\n".join(lines)
+    largest = max(measured, key=lambda r: abs(r["nll_difference"]))
     return ("\n".join(lines) + f"\n\nThe largest difference in split 0's real NLL at M0 between the arms: "
             f"{abs(largest['nll_difference']):.4f} nats ({method_label(largest['method'])}, seed {largest['seed']}).")
 

@@ -138,9 +138,7 @@ def train_stage(model, tokenizer, texts: list[str], heldout: list[str], config: 
     started = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=checkpoint)
     seconds = time.perf_counter() - started
-    # under bf16 the Trainer's accelerator left model.forward wrapped in autocast; regeneration and evaluation run
-    # fp32 (as a model loaded from disk after a resume does), so the wrapper comes off here
-    trainer.accelerator.unwrap_model(model, keep_fp32_wrapper=False)
+    _restore_forward(model)
     history = [h for h in trainer.state.log_history if "eval_loss" in h]
     if config.checkpoint_selection == "heldout_loss":
         best = min(history, key=lambda h: h["eval_loss"]) if history else {}
@@ -160,6 +158,16 @@ def train_stage(model, tokenizer, texts: list[str], heldout: list[str], config: 
         train_seconds=seconds, train_tokens_per_second=tokens / seconds if seconds > 0 else None,
         **monitor.summary(),
     )
+
+
+def _restore_forward(model) -> None:
+    """Give ``model`` back its class's own ``forward``. Under bf16 the Trainer's accelerator set an instance
+    ``forward`` wrapped in autocast (keeping the old one as ``_original_forward``) and leaves it after training;
+    regeneration and evaluation run fp32, as on a model loaded from disk after a resume. (accelerate's
+    ``unwrap_model(keep_fp32_wrapper=False)`` also strips the class's own decorators, e.g. ``return_dict``.)"""
+    if "_original_forward" in vars(model):
+        vars(model).pop("_original_forward")
+        vars(model).pop("forward", None)
 
 
 def regenerate(model, tokenizer, texts: list[str], config: RecursiveConfig, progress: bool = True) -> tuple[list[str], dict]:

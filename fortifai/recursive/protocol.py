@@ -55,15 +55,18 @@ def make_splits(paragraphs: list[str], n_splits: int, per_split: int, heldout: i
     return {"splits": splits, "heldout": held, "rest": [paragraphs[i] for i in pretraining]}
 
 
-# wall-clock measurements in a run's metrics: the only values two runs of the same seed may differ in on CPU
+# wall-clock measurements in a run's metrics: the only measured values two runs of the same seed may differ in on CPU
 TIMING_KEYS = frozenset({"train_seconds", "train_tokens_per_second", "seconds", "tokens_per_second",
                          "finish_seconds"})
+# what a run records of the code that made it (a working tree that changes between two runs changes it)
+PROVENANCE_KEYS = frozenset({"git_commit"})
 
 
 def without_timings(value: Any) -> Any:
-    """``value`` (metrics, nested dicts and lists) without the :data:`TIMING_KEYS`, to compare two runs."""
+    """``value`` (metrics, nested dicts and lists) without the :data:`TIMING_KEYS` and :data:`PROVENANCE_KEYS`, to
+    compare two runs."""
     if isinstance(value, dict):
-        return {k: without_timings(v) for k, v in value.items() if k not in TIMING_KEYS}
+        return {k: without_timings(v) for k, v in value.items() if k not in TIMING_KEYS | PROVENANCE_KEYS}
     if isinstance(value, list):
         return [without_timings(v) for v in value]
     return value
