@@ -297,6 +297,8 @@ def test_a_share_of_nothing_lost_reads_undefined_and_left_out_resamples_are_said
     assert 0 < mixed["undefined_resamples"] < 1
     assert "left out" in decisive.share_text(mixed) and "left out" not in decisive.share_text(
         decisive.share_avoided([0.1, 0.2], [0.4, 0.5]))
+    rare = dict(mixed, undefined_resamples=0.004)  # a share that rounds to 0% is not printed as 0%
+    assert "in under 1% of the resamples" in decisive.share_text(rare)
 
 
 def test_the_decisive_preset_runs_the_pairs_the_committed_pilot_asks_for():

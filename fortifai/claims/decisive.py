@@ -294,8 +294,9 @@ def share_text(e: dict[str, Any], prefix: str = "") -> str:
         return "undefined (CE's mean loss is not above 0)"
     if not np.isfinite(e["ci_low"]):
         return f"{e['estimate']:+.0%}, no interval"
-    left_out = (f"; CE lost nothing in {e['undefined_resamples']:.0%} of the resamples, left out"
-                if e.get("undefined_resamples", 0) > 0 else "")
+    share = e.get("undefined_resamples", 0)
+    left_out = (f"; CE lost nothing in {'under 1%' if share < 0.01 else format(share, '.0%')} of the resamples, "
+                "left out" if share > 0 else "")
     return f"{e['estimate']:+.0%} {prefix}[{e['ci_low']:+.0%}, {e['ci_high']:+.0%}]{left_out}"
 
 
