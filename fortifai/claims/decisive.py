@@ -32,6 +32,8 @@ ENDPOINTS = {
     "kr_split0": "KR accuracy on split 0",
     "real_nll_split0": "the mean token NLL of split 0's original paragraphs (higher is worse)",
 }
+TITLES = {"kr_margin_split0": "KR margin, split 0 (nats)", "kr_split0": "KR accuracy, split 0",
+          "real_nll_split0": "NLL of split 0's real paragraphs (nats)"}  # each endpoint's short name in figures
 VERDICT_RULE = ("on the 95% paired bootstrap interval [lo, hi] of the share of CE's M0-to-M3 loss that TCE 0.9 "
                 "avoids: inconclusive if CE's own loss is not above 0 (the lower end of its 95% t interval over "
                 "seeds; nothing to delay); reproduced if lo > 0 and hi >= the paper's share; partly if lo > 0 and hi "
@@ -79,6 +81,14 @@ def share_avoided(method_loss: Sequence[float], baseline_loss: Sequence[float], 
                  else (math.nan, math.nan))
     return dict(estimate=float(estimate), ci_low=float(low), ci_high=float(high), n=int(a.size), level=level,
                 undefined_resamples=float(1 - defined.mean()), method_loss=a.tolist(), baseline_loss=b.tolist())
+
+
+def paired_share(method_loss: Sequence[float], baseline_loss: Sequence[float]) -> dict[str, Any]:
+    """:func:`share_avoided` over the seeds both losses finished; one seed has no interval (nan ends)."""
+    share = share_avoided(method_loss, baseline_loss)
+    if len(method_loss) < 2:
+        share.update(ci_low=math.nan, ci_high=math.nan)
+    return share
 
 
 def paper_share(stage: int = PLAN["paper_stage"], table: str = PLAN["paper_table"],
@@ -155,9 +165,8 @@ def decisive_test(recursive: dict[str, list[Run]], control: dict[str, list[Run]]
         if not seeds:
             out["endpoints"][endpoint] = dict(seeds=[], verdict="not yet", why="no seed has both runs to M3")
             continue
-        share = share_avoided(method_loss, baseline_loss)
-        if len(seeds) < 2:  # before the rule can apply: one seed has no interval (no verdict of the rule)
-            share.update(ci_low=math.nan, ci_high=math.nan)
+        share = paired_share(method_loss, baseline_loss)
+        if len(seeds) < 2:  # before the rule can apply (no verdict of the rule)
             verdict, why = "underpowered", "one seed gives no interval: the plan's rule applies from two seeds on"
         else:
             verdict, why = plan_verdict(baseline_loss, share["ci_low"], share["ci_high"], paper)
@@ -353,20 +362,17 @@ def per_seed_markdown(recursive: dict[str, list[Run]], control: dict[str, list[R
 
     last = PLAN["stages"] - 1
     endpoints = (PLAN["primary"], *PLAN["secondaries"])
-    short = {"kr_margin_split0": "KR margin", "kr_split0": "KR accuracy", "real_nll_split0": "real NLL"}
-    methods = (PLAN["baseline"], PLAN["method"])
-    head = " | ".join(f"{short[e]}, {method_label(m)}" for e in endpoints for m in methods)
-    rows = [f"| arm | seed (KR questions) | {head} |", "|---|---|" + "---|" * (len(endpoints) * len(methods))]
+    head = " | ".join(f"{TITLES[e]}: {method_label(m)}" for e in endpoints for m in (PLAN["baseline"], PLAN["method"]))
+    rows = [f"| arm | seed (KR questions) | {head} |", "|---|---|" + "---|" * (2 * len(endpoints))]
     for arm, runs_by_method in (("recursive", recursive), ("control", control or {})):
-        by_seed = {m: {r.seed: r for r in runs_by_method.get(m, []) if len(r.stages) > last} for m in methods}
-        for seed in sorted(set(by_seed[methods[0]]) & set(by_seed[methods[1]])):
-            cells = []
-            for e in endpoints:
-                for m in methods:
-                    values = endpoint_values(by_seed[m][seed], e)
-                    cells.append(f"{values[0]:.3f} → {values[last]:.3f}")
-            n = by_seed[methods[0]][seed].stages[0].get("kr", {}).get("0", {}).get("n")
-            rows.append(f"| {arm} | {seed} ({n}) | " + " | ".join(cells) + " |")
+        pairs = [(m, c) for m, c in paired(runs_by_method.get(PLAN["method"], []),
+                                           runs_by_method.get(PLAN["baseline"], []))
+                 if len(m.stages) > last and len(c.stages) > last]
+        for method_run, ce_run in pairs:  # in seed order
+            cells = [f"{values[0]:.3f} → {values[last]:.3f}" for e in endpoints
+                     for values in (endpoint_values(ce_run, e), endpoint_values(method_run, e))]
+            n = ce_run.stages[0].get("kr", {}).get("0", {}).get("n")
+            rows.append(f"| {arm} | {ce_run.seed} ({n}) | " + " | ".join(cells) + " |")
     return "\n".join(rows) if len(rows) > 2 else ""
 
 
@@ -424,8 +430,6 @@ def decisive_figure(recursive: dict[str, list[Run]], control: dict[str, list[Run
     from ..recursive.runs import method_label
 
     endpoints = (PLAN["primary"], *PLAN["secondaries"])
-    titles = {"kr_margin_split0": "KR margin, split 0 (nats)", "kr_split0": "KR accuracy, split 0",
-              "real_nll_split0": "NLL of split 0's real paragraphs (nats)"}
     fig, axes = plt.subplots(1, len(endpoints), figsize=(4.4 * len(endpoints), 3.6))
     arms = (("recursive", recursive, "-"), ("control", control or {}, "--"))
     for ax, endpoint in zip(axes, endpoints):
@@ -441,7 +445,7 @@ def decisive_figure(recursive: dict[str, list[Run]], control: dict[str, list[Run
                     ax.plot(range(width), row, style, color=f"C{j}", lw=0.6, alpha=0.35)
                 ax.plot(range(width), np.nanmean(matrix, axis=0), style, color=f"C{j}", lw=2.2, marker="o",
                         label=f"{method_label(method)}, {arm} ({len(runs)} seed{'' if len(runs) == 1 else 's'})")
-        ax.set(title=titles[endpoint], xlabel="stage (model $M_i$)", xticks=range(PLAN["stages"]))
+        ax.set(title=TITLES[endpoint], xlabel="stage (model $M_i$)", xticks=range(PLAN["stages"]))
     axes[0].legend(fontsize=7)
     return fig
 
@@ -455,10 +459,7 @@ def other_methods(recursive: dict[str, list[Run]]) -> dict[str, dict[str, Any]]:
         for endpoint in (PLAN["primary"], *PLAN["secondaries"]):
             method_loss, baseline_loss, seeds = decisive_pairs(recursive, endpoint, method)
             if seeds:
-                share = share_avoided(method_loss, baseline_loss)
-                if len(seeds) < 2:  # one seed: no interval
-                    share.update(ci_low=math.nan, ci_high=math.nan)
-                out.setdefault(method, {})[endpoint] = dict(seeds=seeds, **share)
+                out.setdefault(method, {})[endpoint] = dict(seeds=seeds, **paired_share(method_loss, baseline_loss))
     return out
 
 
