@@ -147,6 +147,20 @@ def test_setting_claims_pair_seeds_and_apply_the_gates(tmp_path):
     assert all(c.verdict.startswith("inconclusive") for c in claims)
 
 
+def test_the_gate_names_only_what_the_runs_measured(tmp_path):
+    from fortifai.claims import llm as lc
+
+    for seed in range(2):  # focal masks nothing: its gate has no masked share, and no stray comma before the rest
+        claim_run(tmp_path / f"ce{seed}", seed=seed)
+        claim_run(tmp_path / f"focal{seed}", "focal", 2.0, seed, masked=0.8)
+        claim_run(tmp_path / f"tce{seed}", "tce", 0.9, seed, masked=0.25)
+    groups = llm_runs.group_runs(llm_runs.load_runs(tmp_path))
+    claims, _ = lc.setting_claims(llm_runs.by_method(groups, next(iter(groups))[0]), "toy", n_boot=200)
+    focal, tce = ([c.ours for c in claims if "delays failure" in c.claim and name in c.claim] for name in ("focal", "TCE"))
+    assert "gate: M0 regeneration keeps 70% of 4-grams, M0 answers" in focal[0]
+    assert "gate: masks 25.0% at M0, M0 regeneration keeps 70% of 4-grams, M0 answers" in tce[0]
+
+
 def test_runs_of_one_seed_with_other_questions_are_not_paired(tmp_path):
     from fortifai.claims import llm as lc
 

@@ -231,10 +231,11 @@ def setting_claims(per: dict[str, list[Run]], name: str, rule: str = "measured",
         gate_args = dict(masked_fraction=float(np.mean(masked)) if masked and method.startswith("tce") else None,
                          fidelity=float(np.mean(fidelity)) if fidelity else None)
         differ, total = _answers_differ(pairs)
-        gate_text = (f"gate: masks {gate_args['masked_fraction']:.1%} at M0" if gate_args["masked_fraction"] is not None
-                     else "gate:") + (f", M0 regeneration keeps {gate_args['fidelity']:.0%} of 4-grams"
-                                      if gate_args["fidelity"] is not None else "")
-        gate_text += f", M0 answers {differ} of {total} KR questions differently from CE's M0"
+        parts = ([f"masks {gate_args['masked_fraction']:.1%} at M0"] if gate_args["masked_fraction"] is not None else [])
+        if gate_args["fidelity"] is not None:
+            parts.append(f"M0 regeneration keeps {gate_args['fidelity']:.0%} of 4-grams")
+        parts.append(f"M0 answers {differ} of {total} KR questions differently from CE's M0")
+        gate_text = "gate: " + ", ".join(parts)
         label = method_label(method)
         paper = paper_effects(method)
         failure = {r: compare_failure(pairs, r, n_boot) for r in THRESHOLD_RULES}
