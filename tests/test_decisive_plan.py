@@ -185,9 +185,24 @@ def test_the_other_losses_get_shares_without_a_verdict(tmp_path):
     assert focal["kr_margin_split0"]["estimate"] == pytest.approx(0.75)
     assert focal["real_nll_split0"]["estimate"] == pytest.approx(0.0)
     assert math.isnan(other["tce-0.99"]["kr_margin_split0"]["ci_low"])
+    # TCE 0.9 beside them on the same seeds: half of CE's margin loss avoided on every seed; seed 0 alone for 0.99
+    assert focal["kr_margin_split0"]["plan_method"]["estimate"] == pytest.approx(0.5)
+    assert math.isnan(other["tce-0.99"]["kr_margin_split0"]["plan_method"]["ci_low"])
     text = decisive.other_methods_markdown(other)
-    assert "+75% [" in text and "no interval" in text and "verdict" in text
+    assert "+75% [" in text and "+50% [" in text and "no interval" in text and "verdict" in text
+    assert "same seeds" in text
     assert decisive.other_methods_markdown(decisive.other_methods({})) == ""
+
+
+def test_the_other_losses_say_so_where_tce_lacks_one_of_their_seeds(tmp_path):
+    from fortifai.recursive.runs import group_runs
+
+    runs = [_run(tmp_path, "ce", seed, [2.0, 2.0, 2.0, 1.0], [1, 1, 1, 1.5]) for seed in (0, 1)]
+    runs += [_run(tmp_path, "focal-2.0", seed, [2.0, 2.0, 2.0, 1.5], [1, 1, 1, 1.5]) for seed in (0, 1)]
+    runs.append(_run(tmp_path, "tce-0.9", 0, [2.0, 2.0, 2.0, 1.5], [1, 1, 1, 1.5]))  # seed 1 missing
+    other = decisive.other_methods(decisive.decisive_settings(group_runs(runs))[0])
+    assert other["focal-2.0"]["kr_margin_split0"]["plan_method"] is None
+    assert "not run on these seeds" in decisive.other_methods_markdown(other)
 
 
 def test_the_decisive_figure_draws_every_seed_and_the_mean_of_each_arm(tmp_path):

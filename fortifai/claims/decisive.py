@@ -453,13 +453,21 @@ def decisive_figure(recursive: dict[str, list[Run]], control: dict[str, list[Run
 def other_methods(recursive: dict[str, list[Run]]) -> dict[str, dict[str, Any]]:
     """The paper's other losses run in the plan's setting beside CE (TCE 0.99, focal 2.0: issue 20's "if compute
     remains"), outside the plan: per method and endpoint the share of CE's loss avoided with its paired bootstrap
-    interval over the seeds both finished, and no verdict (the plan fixed its rule for TCE 0.9 alone)."""
+    interval over the seeds both finished, and no verdict (the plan fixed its rule for TCE 0.9 alone). Beside
+    each, ``plan_method``: TCE 0.9's share on the same seeds (None where it lacks one of them), so that the
+    rows compare like with like rather than with the decisive test's share over more seeds."""
     out: dict[str, dict[str, Any]] = {}
     for method in sorted(set(recursive) - {PLAN["method"], PLAN["baseline"]}):
         for endpoint in (PLAN["primary"], *PLAN["secondaries"]):
             method_loss, baseline_loss, seeds = decisive_pairs(recursive, endpoint, method)
-            if seeds:
-                out.setdefault(method, {})[endpoint] = dict(seeds=seeds, **paired_share(method_loss, baseline_loss))
+            if not seeds:
+                continue
+            plan_loss, plan_baseline, plan_seeds = decisive_pairs(recursive, endpoint)
+            same = [plan_seeds.index(s) for s in seeds if s in plan_seeds]
+            plan_method = (paired_share([plan_loss[i] for i in same], [plan_baseline[i] for i in same])
+                           if len(same) == len(seeds) else None)
+            out.setdefault(method, {})[endpoint] = dict(seeds=seeds, plan_method=plan_method,
+                                                        **paired_share(method_loss, baseline_loss))
     return out
 
 
@@ -469,12 +477,15 @@ def other_methods_markdown(result: dict[str, dict[str, Any]]) -> str:
 
     if not result:
         return ""
+    plan = method_label(PLAN["method"])
     rows = ["| loss | endpoint | seeds | CE's loss M0→M3 | the loss's | share of CE's loss avoided (95% paired "
-            "bootstrap) |", "|---|---|---|---|---|---|"]
+            f"bootstrap) | {plan}'s share on the same seeds |", "|---|---|---|---|---|---|---|"]
     for method, endpoints in result.items():
         for endpoint, e in endpoints.items():
+            beside = share_text(e["plan_method"]) if e.get("plan_method") else "not run on these seeds"
             rows.append(f"| {method_label(method)} | {ENDPOINTS[endpoint]} | {', '.join(map(str, e['seeds']))} | "
-                        f"{np.mean(e['baseline_loss']):+.3g} | {np.mean(e['method_loss']):+.3g} | {share_text(e)} |")
+                        f"{np.mean(e['baseline_loss']):+.3g} | {np.mean(e['method_loss']):+.3g} | {share_text(e)} | "
+                        f"{beside} |")
     return ("**The paper's other losses in the same setting** (exploratory: the plan's rule was fixed for TCE 0.9 "
             "alone, so these rows carry no verdict)\n\n" + "\n".join(rows))
 
