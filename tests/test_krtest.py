@@ -201,7 +201,7 @@ def test_batch_size_does_not_change_scores(tiny, questions):
 def test_tree_packing_does_not_change_scores(tiny, questions):
     model, tokenizer = tiny
     longest = max(len(tokenizer(q.context + " " + q.sentence_true)["input_ids"]) for q in questions)
-    assert krtest.score._tree_supported(model, longest)  # the tests below exercise the tree, not the fallback
+    assert krtest.score.tree_supported(model, longest)  # the tests below exercise the tree, not the fallback
     one_per_row = score_questions(model, tokenizer, questions, pack_tokens=1)
     for pack_tokens in (64, 4096):
         got = score_questions(model, tokenizer, questions, pack_tokens=pack_tokens)

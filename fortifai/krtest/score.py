@@ -23,6 +23,23 @@ def continuation_ids(tokenizer, questions: Sequence[KRQuestion], delimiter: str)
     return contexts, trues, falses
 
 
+def question_sequences(tokenizer, questions: Sequence[KRQuestion], delimiter: str, max_length: int):
+    """Two token sequences per question, context + true and context + false (``[true_0, false_0, true_1, ...]``),
+    each cut to its last ``max_length`` tokens, and the index of each one's first continuation token."""
+    contexts, trues, falses = continuation_ids(tokenizer, questions, delimiter)
+    sequences, starts = [], []
+    for ctx, true, false in zip(contexts, trues, falses):
+        if not true or not false:
+            raise KRFormatError("a continuation tokenized to zero tokens")
+        for cont in (true, false):
+            if len(cont) >= max_length:
+                raise KRFormatError(f"a continuation is {len(cont)} tokens, max_length={max_length} leaves no context")
+            seq = (ctx + cont)[-max_length:]
+            sequences.append(seq)
+            starts.append(len(seq) - len(cont))
+    return sequences, starts
+
+
 def _check_scoring_args(questions, batch_size, normalization) -> list[KRQuestion]:
     if normalization not in NORMALIZATIONS:
         raise ValueError(f"normalization must be one of {NORMALIZATIONS}, got {normalization!r}")
@@ -116,7 +133,7 @@ def _tree_mask(parents, width):
     return mask
 
 
-def _tree_supported(model, longest: int) -> bool:
+def tree_supported(model, longest: int) -> bool:
     """Tree attention needs a decoder split from its head, an attention that honours a custom 4D mask, and
     sequences inside any sliding window (one mask serves all layers)."""
     window = getattr(model.config, "sliding_window", None)
@@ -124,25 +141,27 @@ def _tree_supported(model, longest: int) -> bool:
             and (not window or longest <= window))
 
 
-def _score_tree(model, sequences, starts, batch_size, pack_tokens, device, progress):
+def score_tree(model, sequences, starts, groups, batch_size: int = 32, pack_tokens: int = 512, progress: bool = False):
     """Per-token log-probabilities of each sequence's continuation (tokens ``starts[j]:``), every shared prefix
     run once.
 
-    The sequences of a few questions are merged into their prefix tree and packed into one row: each node is one
-    token at its depth as position, attending to its ancestors only (a 4D mask), so a context shared by the true
-    and the false sentence, or by several questions of a paragraph, goes through the model once. Questions are
-    sorted by their tokens so that those sharing a prefix share a row; a row holds at most ``pack_tokens`` nodes
-    (or one question's), a forward at most ``batch_size`` questions.
+    ``groups``: lists of sequence indices packed together (a KR question's true and false sequence; a text's one
+    sequence). The sequences of a few groups are merged into their prefix tree and packed into one row: each node
+    is one token at its depth as position, attending to its ancestors only (a 4D mask), so a context shared by the
+    true and the false sentence, by several questions of a paragraph, or by a paragraph and its questions goes
+    through the model once. Groups are sorted by their first sequence's tokens so that those sharing a prefix
+    share a row; a row holds at most ``pack_tokens`` nodes (or one group's), a forward at most ``batch_size``
+    groups. Needs :func:`tree_supported`.
 
     Long because packing, the tree mask and the forward pass share their index arrays; split, they would pass five.
     """
     import torch
 
-    n_questions = len(sequences) // 2
-    order = sorted(range(n_questions), key=lambda i: (sequences[2 * i], i))
-    rows, current, nodes = [], [], set()  # rows of question indices; nodes: the current row's prefixes
+    device = next(model.parameters()).device
+    order = sorted(range(len(groups)), key=lambda i: (sequences[groups[i][0]], i))
+    rows, current, nodes = [], [], set()  # rows of group indices; nodes: the current row's prefixes
     for i in order:
-        prefixes = {tuple(seq[:k]) for seq in sequences[2 * i:2 * i + 2] for k in range(1, len(seq) + 1)}
+        prefixes = {tuple(sequences[j][:k]) for j in groups[i] for k in range(1, len(sequences[j]) + 1)}
         if current and len(nodes | prefixes) > pack_tokens:
             rows.append(current)
             current, nodes = [], set()
@@ -164,18 +183,19 @@ def _score_tree(model, sequences, starts, batch_size, pack_tokens, device, progr
     token_logprobs: list[np.ndarray | None] = [None] * len(sequences)
     with torch.inference_mode():
         for batch in forwards:
-            trees = [prefix_tree([sequences[j] for q in row for j in (2 * q, 2 * q + 1)]) for row in batch]
+            members = [[j for g in row for j in groups[g]] for row in batch]
+            trees = [prefix_tree([sequences[j] for j in row]) for row in members]
             width = max(len(tree[0]) for tree in trees)
             ids = torch.zeros((len(batch), width), dtype=torch.long)
             positions = torch.zeros((len(batch), width), dtype=torch.long)
             mask = torch.empty((len(batch), 1, width, width))
             wanted: dict[tuple[int, int, int], int] = {}  # (row, predicting node, target) -> index, deduplicated
             slots = {}
-            for r, (row, (tokens, parents, depths, paths)) in enumerate(zip(batch, trees)):
+            for r, (row, (tokens, parents, depths, paths)) in enumerate(zip(members, trees)):
                 ids[r, :len(tokens)] = torch.tensor(tokens)
                 positions[r, :len(tokens)] = torch.tensor(depths)
                 mask[r, 0] = _tree_mask(parents, width)
-                for path, j in zip(paths, (j for q in row for j in (2 * q, 2 * q + 1))):
+                for path, j in zip(paths, row):
                     seq = sequences[j]
                     slots[j] = [wanted.setdefault((r, path[k - 1], seq[k]), len(wanted))
                                 for k in range(starts[j], len(seq))]
@@ -226,20 +246,11 @@ def score_questions(model, tokenizer, questions: Sequence[KRQuestion | dict], ba
     if not questions:
         return np.zeros((0, 2))
     max_length = max_length or getattr(model.config, "max_position_embeddings", None) or 2048
-    contexts, trues, falses = continuation_ids(tokenizer, questions, delimiter)
-    sequences, starts = [], []  # two per question: context + true, context + false
-    for ctx, true, false in zip(contexts, trues, falses):
-        if not true or not false:
-            raise KRFormatError("a continuation tokenized to zero tokens")
-        for cont in (true, false):
-            if len(cont) >= max_length:
-                raise KRFormatError(f"a continuation is {len(cont)} tokens, max_length={max_length} leaves no context")
-            seq = (ctx + cont)[-max_length:]
-            sequences.append(seq)
-            starts.append(len(seq) - len(cont))
+    sequences, starts = question_sequences(tokenizer, questions, delimiter, max_length)
     device = next(model.parameters()).device
-    if sharing == "tree" and _tree_supported(model, max(map(len, sequences))):
-        token_logprobs = _score_tree(model, sequences, starts, batch_size, pack_tokens, device, progress)
+    if sharing == "tree" and tree_supported(model, max(map(len, sequences))):
+        groups = [[2 * i, 2 * i + 1] for i in range(len(questions))]
+        token_logprobs = score_tree(model, sequences, starts, groups, batch_size, pack_tokens, progress)
         return token_logprobs if return_tokens else reduce_scores(token_logprobs, normalization)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     batch_size *= 2  # sequences, two per question

@@ -14,10 +14,14 @@ from ..losses.spec import LOSS_SPECS, RECURSIVE_LOSSES, Method, check_choice
 # parameters added after runs were committed, with the value those runs had: at that value they leave the runs'
 # fingerprints unchanged, and a manifest without them reads as that value (not as today's default)
 LEGACY = {"pretrain_seed": 0, "benchmarks": [], "benchmark_data": "hub", "benchmark_limit": None,
-          "last_stage_regenerates": "all", "paragraph_separator": "eos", "regenerate": True, "precision": "fp32"}
+          "last_stage_regenerates": "all", "paragraph_separator": "eos", "regenerate": True, "precision": "fp32",
+          "regeneration_context": "stream", "evaluation": "per_measure", "stage_measures": "all"}
 LAST_STAGE_REGENERATES = ("all", "split0")
 PARAGRAPH_SEPARATORS = ("blank_line", "eos")
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16")
+REGENERATION_CONTEXTS = ("stream", "paragraph")
+EVALUATIONS = ("per_measure", "one_pass")
+STAGE_MEASURES = ("all", "regime")
 KR_FAILURE_THRESHOLD = 0.75  # Sec. 4.5: a run has failed once KR accuracy on split 0 falls below it
 
 
@@ -72,10 +76,26 @@ class RecursiveConfig:
     # seed is the recursive arm minus this arm of the same loss and seed
     regenerate: bool = True
     # "bf16": training under bfloat16 autocast (weights and optimizer state stay fp32); regeneration and every
-    # evaluation stay fp32 (benchmarks/recursive.py: bf16 trains 1.46x faster on this CPU, regenerates 0.95x);
-    # runs made before this was enforced (the decisive runs, 1edceb5) regenerated and scored the real-text NLL of
-    # a stage trained in the same process under the autocast (chapter llm_results, "One model, two arms")
-    precision: str = "fp32"
+    # evaluation stay fp32 (benchmarks/recursive.py: bf16 trains 1.46x faster on a CPU with native bf16 and
+    # regenerates 0.95x; 30x slower on an AVX2 CPU without it); "auto": bf16 where fortifai.lm.precision finds it
+    # natively fast (a capability check and a matmul timing at start-up), else fp32; "bf16" on a machine without
+    # it is refused. Runs made before this was enforced (the decisive runs, 1edceb5) regenerated and scored the
+    # real-text NLL of a stage trained in the same process under the autocast (chapter llm_results, "One model,
+    # two arms")
+    precision: str = "auto"
+    # a regenerated window's context: "stream", the (up to) context_tokens tokens before it in the split's token
+    # stream, across paragraphs (the first runs: a lead's opening continued the previous, unrelated lead); or
+    # "paragraph", its own paragraph's text before it (a paragraph's first new_tokens kept, as the split's first
+    # window), every window of a paragraph forked from one prefill of that paragraph (blank_line only)
+    regeneration_context: str = "stream"
+    # how a stage's model is scored: "per_measure" (KR-test, real-text NLL and the confidence profile each in their
+    # own batched passes) or "one_pass" (every sequence of the three in one packed prefix-tree pass, a paragraph
+    # shared by its NLL, its confidence windows and its KR questions; equal to per_measure to 1e-5)
+    evaluation: str = "per_measure"
+    # what a finished stage measures: "all" (regeneration, fidelity, KR, real-text NLL, confidence) or "regime" (a
+    # calibration run at M0, fortifai.claims.regime: no regeneration, only what the regime criteria read: KR on
+    # every split, real-text NLL of the model and the base, confidence on trained and held-out text)
+    stage_measures: str = "all"
 
     def loss_method(self) -> Method:
         """The loss with its parameter (``gamma`` for tce and focal, ``alpha`` for tce_dynamic), defaults filled in
@@ -139,6 +159,16 @@ class RecursiveConfig:
                              f"got {self.paragraph_separator!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {self.precision!r}")
+        if self.regeneration_context not in REGENERATION_CONTEXTS:
+            raise ValueError(f"regeneration_context must be one of {list(REGENERATION_CONTEXTS)}, "
+                             f"got {self.regeneration_context!r}")
+        if self.regeneration_context == "paragraph" and self.paragraph_separator != "blank_line":
+            raise ValueError("regeneration_context='paragraph' needs paragraph_separator='blank_line' (a paragraph's "
+                             f"tokens are found in the split's stream), got {self.paragraph_separator!r}")
+        if self.stage_measures not in STAGE_MEASURES:
+            raise ValueError(f"stage_measures must be one of {list(STAGE_MEASURES)}, got {self.stage_measures!r}")
+        if self.evaluation not in EVALUATIONS:
+            raise ValueError(f"evaluation must be one of {list(EVALUATIONS)}, got {self.evaluation!r}")
         if not isinstance(self.regenerate, bool):
             raise ValueError(f"regenerate must be true or false, got {self.regenerate!r}")
         if self.checkpoint_selection not in ("heldout_loss", "last"):

@@ -16,6 +16,7 @@ from ..results import git_commit, read_json, write_json
 from .config import RecursiveConfig
 from ..lm.lmdata import split_documents
 from .protocol import RunDirectory, make_splits, training_schedule
+from .regeneration import paragraph_stream, regenerate  # noqa: F401  (paragraph_stream: the engine's public name)
 
 
 @dataclass
@@ -61,13 +62,18 @@ def default_hooks(config: RecursiveConfig, log: Callable[[str], None] = print) -
     def make_kr_items(split: list[str], per_paragraph: int, seed: int) -> list[dict]:
         return [q.to_dict() for q in krtest.generate_questions(split, per_paragraph=per_paragraph, seed=seed)]
 
-    def score_kr(model, tokenizer, items: list[dict], batch_size: int) -> list[float]:
-        if not items:
-            return []
-        scores = krtest.score_questions(model, tokenizer, items, batch_size=batch_size)
-        return [float(m) for m in scores[:, 0] - scores[:, 1]]
+    return Hooks(paragraphs=paragraphs, base_model=base_model, make_kr_items=make_kr_items, score_kr=_score_kr, log=log)
 
-    return Hooks(paragraphs=paragraphs, base_model=base_model, make_kr_items=make_kr_items, score_kr=score_kr, log=log)
+
+def _score_kr(model, tokenizer, items: list[dict], batch_size: int) -> list[float]:
+    """The KR-test's margins (:func:`fortifai.krtest.score_questions`, mean log-probability of the true continuation
+    minus the false one's): the hook ``evaluation: one_pass`` reproduces in its packed pass."""
+    from .. import krtest
+
+    if not items:
+        return []
+    scores = krtest.score_questions(model, tokenizer, items, batch_size=batch_size)
+    return [float(m) for m in scores[:, 0] - scores[:, 1]]
 
 
 def _select_device():
@@ -105,8 +111,10 @@ def train_stage(model, tokenizer, texts: list[str], heldout: list[str], config: 
 
     from ..lm.lmdata import block_dataset
     from ..losses import compute_loss_func
+    from ..lm.precision import cpu_capability, resolve
     from .instruments.masking import MaskingMonitor
 
+    precision = resolve(config.precision)  # what this machine trains in: bf16 only where it is native
     train = block_dataset(tokenizer, texts, config.block_size)
     evaluation = block_dataset(tokenizer, heldout, config.block_size)
     if len(train) == 0 or len(evaluation) == 0:
@@ -122,7 +130,7 @@ def train_stage(model, tokenizer, texts: list[str], heldout: list[str], config: 
         metric_for_best_model="eval_loss", greater_is_better=False, logging_strategy="epoch", report_to=[],
         seed=config.seed, data_seed=config.seed, use_cpu=not torch.cuda.is_available(),
         disable_tqdm=not progress, dataloader_num_workers=0, save_only_model=False,
-        bf16=config.precision == "bf16",
+        bf16=precision == "bf16",
     )
     loss_fn = compute_loss_func(config.loss, **config.loss_kwargs())
     monitor = MaskingMonitor(config.loss, config.loss_kwargs(), work_dir / "masking.json")
@@ -156,7 +164,7 @@ def train_stage(model, tokenizer, texts: list[str], heldout: list[str], config: 
         heldout_perplexity=math.exp(best["eval_loss"]) if best else None,
         eval_history=[{"epoch": h["epoch"], "heldout_loss": h["eval_loss"]} for h in history],
         train_seconds=seconds, train_tokens_per_second=tokens / seconds if seconds > 0 else None,
-        **monitor.summary(),
+        precision=precision, cpu_capability=cpu_capability(), **monitor.summary(),
     )
 
 
@@ -168,113 +176,6 @@ def _restore_forward(model) -> None:
     if "_original_forward" in vars(model):
         vars(model).pop("_original_forward")
         vars(model).pop("forward", None)
-
-
-def regenerate(model, tokenizer, texts: list[str], config: RecursiveConfig, progress: bool = True) -> tuple[list[str], dict]:
-    """Regenerate a split with the model: the authors' sliding window over its token stream.
-
-    The split's paragraphs are joined by a blank line and tokenized as one stream, as training reads them (with
-    ``paragraph_separator="blank_line"``). Its first ``new_tokens`` tokens are kept; every later window is replaced
-    by the model's continuation of the (up to) ``context_tokens`` tokens before it in the *input* stream, so the
-    windows are independent and batched, and each window gets exactly as many tokens as it had (no early EOS).
-    With ``"blank_line"`` the windows are cut within each paragraph (``new_tokens`` from its start; the last one,
-    shorter, keeps the first tokens of a ``new_tokens`` continuation) and the break tokens are kept: a regenerated
-    split has the paragraphs of its input, and a newline the model writes inside a paragraph becomes a space. With
-    ``"eos"`` (the first committed runs) the windows run over the whole stream and the text is split back at
-    whatever blank lines it holds. Beam search runs through :func:`fortifai.lm.decoding.beam_search` (the
-    same tokens as ``generate``, each prompt run once).
-    """
-    from ..lm.lmdata import PARAGRAPH_BREAK
-
-    step = config.new_tokens
-    if config.paragraph_separator == "blank_line":
-        stream, segments = paragraph_stream(tokenizer, texts)
-        windows = [(s, min(step, b - s)) for a, b in segments for s in range(a, b, step) if s >= step]
-    else:
-        stream = tokenizer(PARAGRAPH_BREAK.join(texts), add_special_tokens=False)["input_ids"]
-        windows = [(s, min(step, len(stream) - s)) for s in range(step, len(stream), step)]
-    started = time.perf_counter()
-    # every window generates new_tokens and keeps as many as it had: one batch shape for all (a paragraph's last
-    # window, shorter, would otherwise make a batch of its own length)
-    pieces = _generate_windows(model, tokenizer, stream, [(s, step) for s, _ in windows], config, progress)
-    seconds = time.perf_counter() - started
-    new_stream = list(stream)
-    for s, length in windows:
-        new_stream[s:s + length] = pieces[s][:length]
-    if config.paragraph_separator == "blank_line":
-        paragraphs = [" ".join(tokenizer.decode(new_stream[a:b], skip_special_tokens=True).split())
-                      for a, b in segments]
-    else:
-        text = tokenizer.decode(new_stream, skip_special_tokens=True)
-        paragraphs = [p.strip() for p in text.split(PARAGRAPH_BREAK) if p.strip()]
-    generated = sum(length for _, length in windows)
-    stats = dict(windows=len(windows), generated_tokens=generated, seconds=seconds,
-                 tokens_per_second=generated / seconds if seconds > 0 else None,
-                 input_tokens=len(stream), output_tokens=len(new_stream))
-    return paragraphs, stats
-
-
-def paragraph_stream(tokenizer, texts: list[str]) -> tuple[list[int], list[tuple[int, int]]]:
-    """The token stream of ``texts`` joined by a blank line (as training tokenizes a split) and, per paragraph,
-    the ``[start, end)`` token range that lies within it (from the fast tokenizer's character offsets); the tokens
-    between two ranges are the break."""
-    from ..lm.lmdata import PARAGRAPH_BREAK
-
-    if not getattr(tokenizer, "is_fast", False):
-        raise ValueError("paragraph_separator='blank_line' needs a fast tokenizer (character offsets)")
-    encoded = tokenizer(PARAGRAPH_BREAK.join(texts), add_special_tokens=False, return_offsets_mapping=True)
-    bounds, at = [], 0
-    for text in texts:
-        bounds.append((at, at + len(text)))
-        at += len(text) + len(PARAGRAPH_BREAK)
-    segments = []
-    for lo, hi in bounds:
-        inside = [j for j, (a, b) in enumerate(encoded["offset_mapping"]) if a >= lo and b <= hi and b > a]
-        segments.append((inside[0], inside[-1] + 1) if inside else (0, 0))
-    return encoded["input_ids"], [seg for seg in segments if seg[1] > seg[0]]
-
-
-def _generate_windows(model, tokenizer, stream: list[int], windows: list[tuple[int, int]], config: RecursiveConfig,
-                      progress: bool) -> dict[int, list[int]]:
-    """``{start: tokens}``: for each window ``(start, length)``, ``length`` tokens continuing the (up to)
-    ``context_tokens`` tokens of ``stream`` before ``start``; batched by window length, longest contexts first."""
-    import torch
-    from tqdm.auto import tqdm
-
-    from ..lm.decoding import beam_search
-
-    context = config.context_tokens
-    device = next(model.parameters()).device
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    # beam search as generate() does it, with each window's prompt run once instead of once per beam
-    shared_prefill = config.num_beams > 1 and not config.do_sample
-    eos = model.generation_config.eos_token_id
-    eos_token_ids = [t for t in (eos if isinstance(eos, list) else [eos]) if t is not None]  # generate()'s choice
-    order = sorted(windows, key=lambda w: (-w[1], -min(w[0], context)))  # batches of one length, similar contexts
-    size = config.generation_batch_size
-    batches = [[w for w in order if w[1] == n] for n in sorted({w[1] for w in windows}, reverse=True)]
-    batches = [group[i:i + size] for group in batches for i in range(0, len(group), size)]
-    pieces: dict[int, list[int]] = {}
-    model.eval()
-    for batch in tqdm(batches, desc="regenerate", disable=not progress, leave=False):
-        length = batch[0][1]
-        rows = [stream[max(0, s - context):s] for s, _ in batch]
-        width = max(len(r) for r in rows)
-        input_ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], device=device)
-        attention = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], device=device)
-        with torch.no_grad():
-            if shared_prefill:
-                out = beam_search(model, input_ids, attention, config.num_beams, length, config.repetition_penalty,
-                                  eos_token_ids)
-            else:
-                kwargs = dict(temperature=config.temperature, top_p=config.top_p) if config.do_sample else {}
-                out = model.generate(input_ids=input_ids, attention_mask=attention, max_new_tokens=length,
-                                     min_new_tokens=length, num_beams=config.num_beams, do_sample=config.do_sample,
-                                     repetition_penalty=config.repetition_penalty, pad_token_id=pad,
-                                     **kwargs)[:, width:]
-        for (s, _), row in zip(batch, out.tolist()):
-            pieces[s] = row[:length]
-    return pieces
 
 
 def _splits(hooks: Hooks, config: RecursiveConfig) -> dict[str, Any]:
@@ -301,7 +202,13 @@ def run(config: RecursiveConfig, run_dir: str | Path, hooks: Hooks, progress: bo
 
     from ..lm.models import load_saved, save_atomically
 
+    from ..lm.precision import resolve
+
     config.validate()
+    if config.stage_measures == "regime" and until_stage != 0:
+        raise ValueError("stage_measures='regime' is a calibration at M0 (nothing regenerated to train M1 on): "
+                         f"run it with until_stage=0, got until_stage={until_stage!r}")
+    resolve(config.precision)  # bf16 asked of a machine without it: refused before anything is written
     state = PartialState(cpu=not torch.cuda.is_available())
     main = state.is_main_process
     directory = RunDirectory(run_dir, config, write=main)
@@ -393,38 +300,18 @@ def _finish_stage(i, model, tokenizer, current, data, train_metrics, config, dir
                   load_base=None) -> None:
     """Regenerate the splits M_i trained on, evaluate M_i, and mark stage i finished."""
     started = time.perf_counter()
-    from .instruments.divergence import confidence_profile
     from .instruments.fidelity import stage_fidelity
-    from .instruments.likelihood import paragraph_nll
 
     generated, generation_stats = {}, {}
     # the control arm trains on no regenerated text: it regenerates split 0 alone (from its real text), for the
-    # same evaluations as the recursive arm
+    # same evaluations as the recursive arm; a calibration run (stage_measures "regime") regenerates nothing
     only_split0 = not config.regenerate or (i == config.stages - 1 and config.last_stage_regenerates == "split0")
-    for k in sorted(current)[:1] if only_split0 else sorted(current):
+    regenerated = [] if config.stage_measures == "regime" else sorted(current)[:1] if only_split0 else sorted(current)
+    for k in regenerated:
         generated[str(k)], generation_stats[str(k)] = regenerate(model, tokenizer, current[k], config, progress)
     write_json(directory.generated_file(i), generated)
-    kr = {}
-    if hooks.score_kr is not None:
-        for k, items in enumerate(data["kr_items"]):
-            margin = [float(m) for m in hooks.score_kr(model, tokenizer, items, config.eval_batch_size)]
-            correct = [m > 0 for m in margin]
-            kr[str(k)] = dict(accuracy=sum(correct) / len(correct) if correct else None, n=len(correct),
-                              correct=correct, margin=margin)
-    # the likelihood of real text, per paragraph: split 0's originals (never their regeneration) and the held-out
-    real = {"split0": data["splits"][0], "heldout": data["heldout"]}
-    nll_args = dict(batch_size=config.eval_batch_size, max_length=max(config.context_tokens, config.block_size))
-    real_nll = {"model": {name: paragraph_nll(model, tokenizer, texts, **nll_args) for name, texts in real.items()}}
-    # Fig. 1: M_i's confidence on the real split it trained on, on held-out real text and on its own regeneration
-    # of that split (of split 0 where the last stage regenerates only that one); at stage 0 also the base model's
-    own = generated[str(i)] if str(i) in generated else generated["0"]
-    texts = {"trained": data["splits"][i], "unseen": data["heldout"], "generated": own}
-    confidence = {"model": confidence_profile(model, tokenizer, texts, config.eval_batch_size, config.block_size)}
-    if i == 0 and load_base is not None:
-        base = load_base()[0].to(next(model.parameters()).device)
-        confidence["base"] = confidence_profile(base, tokenizer, texts, config.eval_batch_size, config.block_size)
-        real_nll["base"] = {name: paragraph_nll(base, tokenizer, texts, **nll_args) for name, texts in real.items()}
-        del base
+    own = generated.get(str(i), generated.get("0"))
+    kr, real_nll, confidence = _score(model, tokenizer, data, own, i, config, hooks, load_base if i == 0 else None)
     previous = directory.generated(i - 1) if i > 0 and config.regenerate else None
     metrics = dict(stage=i, trained_on=training_schedule(i), train=train_metrics, generation=generation_stats, kr=kr,
                    real_nll=real_nll, confidence=confidence,
@@ -444,6 +331,44 @@ def _finish_stage(i, model, tokenizer, current, data, train_metrics, config, dir
     write_json(directory.stage_metrics_file(i), metrics)  # the stage is finished from here on
     if i > 0 and not config.keep_checkpoints:
         shutil.rmtree(directory.stage(i - 1) / "model", ignore_errors=True)
+
+
+def _score(model, tokenizer, data, own: list[str], i: int, config, hooks, load_base=None):
+    """M_i's KR answers per split, its NLL of real text per paragraph (split 0's originals, never their
+    regeneration, and the held-out ones) and its confidence profile (Fig. 1) on the real split it trained on, on
+    held-out text and on its own regeneration ``own`` (None: nothing regenerated); at stage 0 also the base model's NLL and profile. One packed
+    pass per model with ``evaluation: one_pass`` (:mod:`.instruments.onepass`), else each measure apart."""
+    from .instruments import onepass
+    from .instruments.divergence import confidence_profile, profile_of
+    from .instruments.likelihood import paragraph_nll
+
+    real = {"split0": data["splits"][0], "heldout": data["heldout"]}
+    texts = {"trained": data["splits"][i], "unseen": data["heldout"]}
+    if own is not None:
+        texts["generated"] = own
+    nll_length = max(config.context_tokens, config.block_size)
+    models = {"model": model}
+    if load_base is not None:
+        models["base"] = load_base()[0].to(next(model.parameters()).device)
+    one_pass = (config.evaluation == "one_pass" and hooks.score_kr is _score_kr
+                and onepass.supported(model, max(nll_length, config.block_size)))
+    kr, real_nll, confidence = {}, {}, {}
+    for name, scored in models.items():
+        items = data["kr_items"] if name == "model" and hooks.score_kr is not None else []
+        if one_pass:
+            margins, real_nll[name], probabilities = onepass.score_stage(
+                scored, tokenizer, items, real, nll_length, texts, config.block_size, config.eval_batch_size)
+            confidence[name] = profile_of(probabilities)
+        else:
+            margins = [hooks.score_kr(scored, tokenizer, split_items, config.eval_batch_size) for split_items in items]
+            real_nll[name] = {key: paragraph_nll(scored, tokenizer, paragraphs, batch_size=config.eval_batch_size,
+                                                 max_length=nll_length) for key, paragraphs in real.items()}
+            confidence[name] = confidence_profile(scored, tokenizer, texts, config.eval_batch_size, config.block_size)
+        for k, margin in enumerate(margins):
+            correct = [float(m) > 0 for m in margin]
+            kr[str(k)] = dict(accuracy=sum(correct) / len(correct) if correct else None, n=len(correct),
+                              correct=correct, margin=[float(m) for m in margin])
+    return kr, real_nll, confidence
 
 
 def _summary(metrics: dict) -> str:

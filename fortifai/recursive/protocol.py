@@ -58,8 +58,9 @@ def make_splits(paragraphs: list[str], n_splits: int, per_split: int, heldout: i
 # wall-clock measurements in a run's metrics: the only measured values two runs of the same seed may differ in on CPU
 TIMING_KEYS = frozenset({"train_seconds", "train_tokens_per_second", "seconds", "tokens_per_second",
                          "finish_seconds"})
-# what a run records of the code that made it (a working tree that changes between two runs changes it)
-PROVENANCE_KEYS = frozenset({"git_commit"})
+# what a run records of the code and machine that made it (a working tree or CPU that changes between two runs
+# changes it)
+PROVENANCE_KEYS = frozenset({"git_commit", "cpu_capability"})
 
 
 def without_timings(value: Any) -> Any:

@@ -166,6 +166,11 @@ def confidence_profile(model, tokenizer, texts: Mapping[str, Sequence[str]], bat
     (:data:`CONFIDENCE_BINS` bins over [0, 1]), as the engine records them at every stage (Fig. 1)."""
     model.eval()
     gap = confidence_gap(model, tokenizer, texts, batch_size=batch_size, max_length=max_length)
+    return profile_of(gap["probabilities"])
+
+
+def profile_of(probabilities: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    """Per named set of per-token probabilities: their summary and histogram, as :func:`confidence_profile`."""
     edges = np.linspace(0, 1, CONFIDENCE_BINS + 1)
-    return {name: {**gap["summaries"][name], "histogram": np.histogram(p, edges)[0].tolist()}
-            for name, p in gap["probabilities"].items()}
+    return {name: {**confidence_summary(p), "histogram": np.histogram(p, edges)[0].tolist()}
+            for name, p in probabilities.items()}

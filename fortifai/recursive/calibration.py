@@ -1,0 +1,97 @@
+"""The regime calibration: M0 alone at every point of :data:`fortifai.claims.regime.GRID`, CE on two seeds, TCE
+0.9 where CE passes (a) and (b), then the choice by the rule fixed in :mod:`fortifai.claims.regime`.
+
+    python scripts/regime_calibration.py            # resumable: finished points are read, not rerun
+
+Runs go to ``results/regime/runs/<method>-seed<seed>-<fingerprint>/`` (metrics and text; M0's weights are deleted
+once measured), the choice to ``results/regime/choice.json``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any, Callable
+
+from ..claims import regime
+from ..results import REPO_ROOT, read_json, write_json
+from .config import RecursiveConfig, run_folder_name
+from .protocol import RunFiles
+
+REGIME_DIR = REPO_ROOT / "results" / "regime"
+RUNS_DIR = REGIME_DIR / "runs"
+BENCHMARK = REPO_ROOT / "results" / "benchmarks" / "recursive.json"
+
+
+def point_config(point: dict, loss: str, seed: int) -> RecursiveConfig:
+    gamma = {"ce": None, "tce-0.9": 0.9}[loss]
+    return RecursiveConfig(**regime.BASE, **point, loss=loss.split("-")[0], gamma=gamma, seed=seed).validate()
+
+
+def run_point(config: RecursiveConfig, runs_dir: Path, log: Callable[[str], None] = print) -> Path:
+    """Train and measure M0 at ``config`` (or read it back when finished); M0's weights are deleted afterwards."""
+    from . import engine
+
+    folder = runs_dir / run_folder_name(config)
+    files = RunFiles(folder)
+    if not files.stage_metrics_file(0).is_file():
+        log(f"calibration: {folder.name} (split_paragraphs {config.split_paragraphs}, epochs {config.epochs}, "
+            f"learning_rate {config.learning_rate})")
+        engine.run(config, folder, engine.default_hooks(config, log=log), progress=False, until_stage=0)
+    shutil.rmtree(files.stage(0) / "model", ignore_errors=True)
+    return folder
+
+
+def measured(folder: Path, rates: dict[str, float]) -> dict[str, Any]:
+    """One calibration run as a ``choice.json`` point: its parameters, its values and which criteria it passes."""
+    from ..lm.models import load_tokenizer
+
+    files = RunFiles(folder)
+    params, data = files.params(), files.data()
+    values = regime.point_values(read_json(files.stage_metrics_file(0)))
+    tokenizer = load_tokenizer(params["model"])
+
+    def tokens(texts):
+        return sum(len(ids) for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"])
+
+    values["split_tokens"], values["heldout_tokens"] = tokens(data["splits"][0]), tokens(data["heldout"])
+    values["optimizer_steps"] = params["epochs"] * -(-values["train_tokens"] // (params["block_size"]
+                                                                                * params["batch_size"]))
+    values["projected_minutes"] = regime.projected_minutes(values["split_tokens"], values["heldout_tokens"],
+                                                           params["epochs"], rates)
+    loss = "ce" if params["loss"] == "ce" else f"{params['loss']}-{params['gamma']}"
+    names = ("c",) if loss != "ce" else regime.CE_CRITERIA
+    return dict(split_paragraphs=params["split_paragraphs"], epochs=params["epochs"],
+                learning_rate=params["learning_rate"], loss=loss, seed=params["seed"], run=folder.name, **values,
+                passes=regime.passes(values, names))
+
+
+def calibrate(runs_dir: Path = RUNS_DIR, choice_file: Path = REGIME_DIR / "choice.json",
+              log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Every grid point, cheapest first (CE seeds, then TCE 0.9 where CE passes (a) and (b)); ``choice.json``
+    rewritten after each run, so that an interrupted calibration keeps what it measured."""
+    rates = regime.benchmark_rates(read_json(BENCHMARK))
+    points: list[dict] = []
+
+    def record(folder: Path) -> dict:
+        points.append(measured(folder, rates))
+        write_choice(points, rates, choice_file)
+        return points[-1]
+
+    for point in sorted(regime.GRID, key=lambda p: (p["split_paragraphs"] * p["epochs"], p["learning_rate"])):
+        ce = [record(run_point(point_config(point, "ce", seed), runs_dir, log)) for seed in regime.CE_SEEDS]
+        if all(p["passes"]["a"] and p["passes"]["b"] for p in ce):
+            for seed in regime.CE_SEEDS:
+                record(run_point(point_config(point, "tce-0.9", seed), runs_dir, log))
+    return read_json(choice_file)
+
+
+def write_choice(points: list[dict], rates: dict[str, float], choice_file: Path) -> None:
+    chosen = regime.choose(points)
+    write_json(choice_file, dict(
+        criteria={k: {key: v for key, v in c.items()} for k, c in regime.CRITERIA.items()},
+        grid=regime.GRID, rates=rates, points=points, chosen=chosen,
+        pilot=dict(rule=regime.PILOT["rule"], ladder=list(regime.PILOT["ladder"]), stages=regime.PILOT["stages"],
+                   seeds=list(regime.PILOT["seeds"]), control_seeds=list(regime.PILOT["control_seeds"]),
+                   verdict=None),
+    ))

@@ -1,0 +1,103 @@
+"""The regime criteria (fortifai.claims.regime) on values computed by hand, and a calibration run at M0 on the
+toy pieces of test_recursive."""
+
+import math
+
+import pytest
+
+from fortifai import recursive
+from fortifai.claims import regime
+from test_recursive import TOY, toy_hooks
+
+
+def values(**overrides):
+    out = dict(heldout_damage=0.05, kr_split0=0.85, kr_chance=0.6, kr_gain=0.25, kr_questions=120,
+               projected_minutes=90.0, masked_fraction=0.2)
+    out.update(overrides)
+    if "kr_split0" in overrides or "kr_chance" in overrides:
+        out["kr_gain"] = out["kr_split0"] - out["kr_chance"]
+    return out
+
+
+@pytest.mark.parametrize("change, failed", [
+    (dict(), set()),
+    (dict(heldout_damage=0.11), {"a"}),
+    (dict(kr_split0=0.74), {"b"}),          # 14 points above chance
+    (dict(kr_split0=0.92), {"b"}),          # above 90%
+    (dict(kr_questions=99), {"d"}),
+    (dict(projected_minutes=121.0), {"e"}),
+    (dict(heldout_damage=float("nan")), {"a"}),  # not measured: never a pass
+])
+def test_each_criterion_on_its_threshold(change, failed):
+    verdicts = regime.passes(values(**change), regime.CE_CRITERIA)
+    assert {name for name, ok in verdicts.items() if not ok} == failed
+
+
+def test_masking_criterion_reads_the_tce_run():
+    assert regime.passes(values(masked_fraction=0.05), ("c",)) == {"c": True}
+    assert regime.passes(values(masked_fraction=0.049), ("c",)) == {"c": False}
+
+
+def point(split, loss, seed, **change):
+    v = values(**change)
+    names = ("c",) if loss != "ce" else regime.CE_CRITERIA
+    return dict(split_paragraphs=split, epochs=1, learning_rate=1e-4, loss=loss, seed=seed, **v,
+                passes=regime.passes(v, names))
+
+
+def test_choice_takes_the_largest_gain_then_the_shorter_run():
+    points = [point(48, "ce", s, kr_split0=0.85, projected_minutes=100.0) for s in (0, 1)]
+    points += [point(96, "ce", s, kr_split0=0.86, projected_minutes=60.0) for s in (0, 1)]   # tied gain, faster
+    points += [point(12, "ce", s, kr_split0=0.89, kr_questions=30) for s in (0, 1)]          # fails (d)
+    points += [point(p, "tce-0.9", s) for p in (48, 96, 12) for s in (0, 1)]
+    choice = regime.choose(points)
+    assert choice["rule"] == "passes" and choice["point"]["split_paragraphs"] == 96
+
+
+def test_choice_without_a_passing_point_is_the_nearest():
+    points = [point(48, "ce", s, heldout_damage=0.30) for s in (0, 1)]  # shortfall (0.3 - 0.1) / 0.1 = 2
+    points += [point(96, "ce", s, heldout_damage=0.15) for s in (0, 1)]  # 0.5
+    points += [point(p, "tce-0.9", s) for p in (48, 96) for s in (0, 1)]
+    choice = regime.choose(points)
+    assert choice["rule"] == "nearest" and choice["point"]["split_paragraphs"] == 96
+    assert choice["distance"] == pytest.approx(0.5)
+    assert regime.choose([point(48, "ce", 0)])["point"]["distance"] == math.inf  # no TCE run: (c) unmeasured
+
+
+def test_grid_spans_the_issue_ranges():
+    assert len(regime.GRID) >= 9
+    for key, values_ in (("split_paragraphs", regime.SPLIT_PARAGRAPHS), ("epochs", regime.EPOCHS),
+                         ("learning_rate", regime.LEARNING_RATES)):
+        assert {p[key] for p in regime.GRID} == set(values_)
+    assert min(regime.SPLIT_PARAGRAPHS) == 12 and max(regime.SPLIT_PARAGRAPHS) >= 96
+    assert (min(regime.EPOCHS), max(regime.EPOCHS)) == (1, 4)
+    assert (min(regime.LEARNING_RATES), max(regime.LEARNING_RATES)) == (2e-5, 1e-4)
+
+
+@pytest.mark.parametrize("accuracy, margin, control, verdict", [
+    ([0.9, 0.8], [0.5, 0.45], ([0.9, 0.9], [0.5, 0.5]), "go"),     # accuracy fell 10 points, control none
+    ([0.9, 0.85], [0.5, 0.35], ([0.9, 0.9], [0.5, 0.5]), "go"),    # margin fell 0.15
+    ([0.9, 0.85], [0.5, 0.45], ([0.9, 0.9], [0.5, 0.5]), "no-go"),
+    ([0.9, 0.8], [0.5, 0.45], ([0.9, 0.78], [0.5, 0.5]), "no-go"),  # the control arm fell as far
+])
+def test_pilot_rule(accuracy, margin, control, verdict):
+    runs = [dict(accuracy=accuracy, margin=margin)] * 2
+    controls = [dict(accuracy=control[0], margin=control[1])]
+    assert regime.pilot_verdict(runs, controls)["verdict"] == verdict
+
+
+def test_projection_adds_each_stage():
+    rates = dict(training_tokens_per_s=100.0, regeneration_tokens_per_s=10.0, evaluation_tokens_per_s=1000.0)
+    # two stages of a 1000-token split, one epoch, 500 held-out tokens
+    expected = (1000 / 100 + 1000 / 10 + 3500 / 1000) + (2000 / 100 + 1000 / 10 + 3500 / 1000)
+    assert regime.projected_minutes(1000, 500, 1, rates, stages=2) == pytest.approx(expected / 60)
+
+
+def test_a_regime_run_trains_m0_and_regenerates_nothing(tmp_path):
+    config = recursive.RecursiveConfig(**{**TOY, "stages": 2, "stage_measures": "regime"})
+    stage0 = recursive.run(config, tmp_path / "run", toy_hooks(), progress=False, until_stage=0)["stages"][0]
+    assert stage0["generation"] == {} and stage0["regeneration_fidelity"] == {}
+    assert set(stage0["kr"]) == {"0", "1"} and "kr_chance" in stage0
+    assert set(stage0["confidence"]["model"]) == {"trained", "unseen"}
+    assert set(stage0["real_nll"]) == {"model", "base"}
+    assert stage0["train"]["precision"] in ("fp32", "bf16")
