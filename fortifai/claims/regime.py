@@ -169,7 +169,8 @@ def choose(points: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         if not ce:
             continue
         gain = sum(r["kr_gain"] for r in ce) / len(ce) if all(r["kr_gain"] is not None for r in ce) else -math.inf
-        minutes = sum(r["projected_minutes"] for r in ce) / len(ce)
+        minutes = (sum(r["projected_minutes"] for r in ce) / len(ce)
+                   if all(r["projected_minutes"] is not None for r in ce) else math.inf)
         ok = (all(all(r["passes"][c] for c in CE_CRITERIA) for r in ce) and bool(tce)
               and all(r["passes"]["c"] for r in tce))
         summary.append(dict(split_paragraphs=key[0], epochs=key[1], learning_rate=key[2], kr_gain=gain,

@@ -42,7 +42,7 @@ def run_point(config: RecursiveConfig, runs_dir: Path, log: Callable[[str], None
     return folder
 
 
-def measured(folder: Path, rates: dict[str, float]) -> dict[str, Any]:
+def measured(folder: Path, rates: dict[str, float] | None) -> dict[str, Any]:
     """One calibration run as a ``choice.json`` point: its parameters, its values and which criteria it passes."""
     from ..lm.models import load_tokenizer
 
@@ -57,8 +57,8 @@ def measured(folder: Path, rates: dict[str, float]) -> dict[str, Any]:
     values["split_tokens"], values["heldout_tokens"] = tokens(data["splits"][0]), tokens(data["heldout"])
     values["optimizer_steps"] = params["epochs"] * -(-values["train_tokens"] // (params["block_size"]
                                                                                 * params["batch_size"]))
-    values["projected_minutes"] = regime.projected_minutes(values["split_tokens"], values["heldout_tokens"],
-                                                           params["epochs"], rates)
+    values["projected_minutes"] = None if rates is None else regime.projected_minutes(
+        values["split_tokens"], values["heldout_tokens"], params["epochs"], rates)
     loss = "ce" if params["loss"] == "ce" else f"{params['loss']}-{params['gamma']}"
     names = ("c",) if loss != "ce" else regime.CE_CRITERIA
     return dict(split_paragraphs=params["split_paragraphs"], epochs=params["epochs"],
@@ -70,10 +70,12 @@ def calibrate(runs_dir: Path = RUNS_DIR, choice_file: Path = REGIME_DIR / "choic
               log: Callable[[str], None] = print) -> dict[str, Any]:
     """Every grid point, cheapest first (CE seeds, then TCE 0.9 where CE passes (a) and (b)); ``choice.json``
     rewritten after each run, so that an interrupted calibration keeps what it measured."""
-    rates = regime.benchmark_rates(read_json(BENCHMARK))
     points: list[dict] = []
 
     def record(folder: Path) -> dict:
+        # the one-core rates are read at every record: a calibration started before the benchmark finished leaves
+        # (e) unmeasured (never a pass) until results/benchmarks/recursive.json is there
+        rates = regime.benchmark_rates(read_json(BENCHMARK)) if BENCHMARK.is_file() else None
         points.append(measured(folder, rates))
         write_choice(points, rates, choice_file)
         return points[-1]
@@ -86,7 +88,7 @@ def calibrate(runs_dir: Path = RUNS_DIR, choice_file: Path = REGIME_DIR / "choic
     return read_json(choice_file)
 
 
-def write_choice(points: list[dict], rates: dict[str, float], choice_file: Path) -> None:
+def write_choice(points: list[dict], rates: dict[str, float] | None, choice_file: Path) -> None:
     chosen = regime.choose(points)
     write_json(choice_file, dict(
         criteria={k: {key: v for key, v in c.items()} for k, c in regime.CRITERIA.items()},
