@@ -337,3 +337,24 @@ def test_stale_pretraining_folders_of_dead_processes_are_removed(tmp_path):
         folder.mkdir()
     assert sorted(pretrain.remove_stale_partials(tmp_path)) == sorted(stale)
     assert sorted(tmp_path.iterdir()) == sorted(kept)
+
+
+@pytest.mark.parametrize("value", [".inf", ".nan"])
+def test_a_non_finite_parameter_is_refused_before_the_kernel(value):
+    """`-p sampling_bias .inf` ran 23 s and judged its claims on null metrics; now one line, exit 2, at once."""
+    import subprocess
+    import sys
+    import time
+
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "fortifai", "run", "notebooks/gaussian_variance.py", "-p",
+                           "sampling_bias", value], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 2 and time.perf_counter() - started < 10
+    assert "sampling_bias must be finite" in done.stderr, done.stderr
+
+
+def test_finiteness_reaches_into_lists():
+    from fortifai.book.runner import _finite
+
+    assert _finite([0.5, {"a": 1.0}]) and not _finite([0.5, {"a": float("inf")}]) and not _finite(float("nan"))

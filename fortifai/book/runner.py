@@ -216,6 +216,17 @@ def _matches(value: Any, types: tuple[type, ...]) -> bool:
     return isinstance(value, types)
 
 
+def _finite(value: Any) -> bool:
+    """False where ``value`` is, or holds (in a list or mapping), a float nan or inf."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, (list, tuple)):
+        return all(map(_finite, value))
+    if isinstance(value, dict):
+        return all(map(_finite, value.values()))
+    return True
+
+
 def check_parameters(notebook: str | Path, given: dict[str, Any]) -> dict[str, Any]:
     """Validate ``given`` against the notebook's parameters cell; raise one ParameterError listing them all."""
     params = read_parameters(notebook)
@@ -236,6 +247,8 @@ def check_parameters(notebook: str | Path, given: dict[str, Any]) -> dict[str, A
             "wrong parameter type: " + "; ".join(wrong) + f"\nvalid parameters and their defaults:\n{valid}"
         )
     for name, value in given.items():
+        if not _finite(value):  # inf or nan reaches no chapter as a number: a claim would be judged on nothing
+            raise ParameterError(f"{name} must be finite, got {value!r}")
         params[name].check(value)
     # `-p sampling_bias 1` means 1.0 where the default is a float; a folder is checked here, relative to where the
     # command runs, and passed absolute, since the kernel runs in the notebook's folder
