@@ -132,17 +132,20 @@ def _list() -> int:
     for notebook in list_notebooks():
         print(notebook.relative_to(notebook.parent.parent))
         for param in read_parameters(notebook).values():
-            print(f"    {param.describe()}")
+            if param.name != "output_dir":  # set with -o, not -p
+                print(f"    {param.describe()}")
+        print("    (output folder: -o DIR; default results/<notebook>/<run name>)")
     return 0
 
 
 def _run(args) -> int:
     from .book.runner import run_notebook
+    from .results import RunFolderBusyError
 
     try:
         given = load_params(args.params_file, args.param)
         run_notebook(args.notebook, given, output_dir=args.output_dir, name=args.name, progress=not args.no_progress)
-    except (ParameterError, FileNotFoundError) as error:
+    except (ParameterError, FileNotFoundError, RunFolderBusyError) as error:
         print(f"fortifai run: error: {error}", file=sys.stderr)
         return 2
     return 0

@@ -42,6 +42,15 @@ def umask() -> int:
     return mask
 
 
+def ordinary_modes(folder: str | os.PathLike) -> None:
+    """Give ``folder``, everything in it and itself the modes ``open()`` and ``mkdir`` would under the umask
+    (safetensors and ``mkdtemp`` make theirs 0600 and 0700: weights a group or a web server cannot read)."""
+    folder, mask = Path(folder), umask()
+    for path in [folder, *folder.rglob("*")]:
+        if not path.is_symlink():
+            os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~mask)
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success rename it over ``path``.
@@ -143,9 +152,14 @@ def versions() -> dict[str, str | None]:
     return out
 
 
+def default_output_dir(notebook: str, run_name: str = "default") -> Path:
+    """``results/<notebook>/<run_name>`` under the repository root (not created)."""
+    return REPO_ROOT / "results" / notebook / run_name
+
+
 def resolve_output_dir(output_dir: str | os.PathLike | None, notebook: str, run_name: str = "default") -> Path:
-    """``output_dir`` as given, or ``results/<notebook>/<run_name>`` under the repository root."""
-    path = Path(output_dir) if output_dir else REPO_ROOT / "results" / notebook / run_name
+    """``output_dir`` as given, or :func:`default_output_dir`; created."""
+    path = Path(output_dir) if output_dir else default_output_dir(notebook, run_name)
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -179,3 +193,66 @@ class RunRecord:
             **extra,
         }
         return write_json(self.output_dir / "run.json", record)
+
+
+# --- folder owners: one process per run folder or chapter output folder ----------------------------------
+
+LOCK_FILE = ".lock"  # in a run folder: its owner holds an flock on it and has written its pid into it
+
+
+class RunFolderBusyError(RuntimeError):
+    """Another process owns the run folder."""
+
+
+_HELD: dict[Path, int] = {}  # run folders this process owns: their lock files' descriptors
+
+
+def lock_run_folder(path: str | Path) -> Path:
+    """Own the run folder ``path`` until this process ends or :func:`unlock_run_folder`, or raise one
+    RunFolderBusyError naming it and its owner's pid.
+
+    An exclusive ``flock`` on ``<path>/.lock``: the kernel drops it when its process ends, however it ends, so a
+    killed run leaves no stale lock. Taken again in the same process it is already held (the command line takes
+    it before the engine opens the folder).
+    """
+    import fcntl
+
+    path = Path(path).resolve()
+    if path in _HELD:
+        return path
+    path.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise RunFolderBusyError(f"{path} is in use by process {holder} (one process per run folder): wait for it "
+                                 "or stop it, then run the same command again") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    _HELD[path] = fd
+    return path
+
+
+def unlock_run_folder(path: str | Path) -> None:
+    fd = _HELD.pop(Path(path).resolve(), None)
+    if fd is not None:
+        os.close(fd)  # closing the only descriptor releases the flock
+
+
+def run_folder_owner(path: str | Path) -> str | None:
+    """The pid of the process that owns the run folder ``path``, or None when none does (or this one does)."""
+    import fcntl
+
+    path = Path(path).resolve()
+    if path in _HELD or not (path / LOCK_FILE).is_file():
+        return None
+    fd = os.open(path / LOCK_FILE, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return None
+    except BlockingIOError:
+        return os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+    finally:
+        os.close(fd)  # and with it the probe's own lock

@@ -18,7 +18,7 @@ from fortifai.book import runner
 from fortifai.lm import pretrain
 from fortifai.recursive import sweep
 from fortifai.recursive.protocol import without_timings
-from fortifai.results import read_json, save_figure, write_json
+from fortifai.results import LOCK_FILE, read_json, save_figure, write_json
 
 REPO = Path(__file__).resolve().parent.parent
 SMOKE = str(REPO / "presets" / "llm_recursive" / "smoke.yaml")
@@ -165,6 +165,38 @@ def test_a_truncated_stage_file_is_named_once_and_the_run_ends_as_an_uninterrupt
     assert read_json(final)["stages"] == again["stages"]
 
 
+@pytest.mark.parametrize("content, reason", [("{}", "valid JSON without 'stage', 'train', 'kr'"),
+                                             ("null", "valid JSON, but NoneType, not an object")])
+def test_valid_json_that_is_no_stage_is_named_and_the_stage_recomputed(tmp_path, capsys, content, reason):
+    """A stage metrics.json of `{}` was taken as finished (exit 0, a `{}` stage in the final metrics)."""
+    config = recursive.RecursiveConfig(**TOY, loss="ce")
+    reference = recursive.run(config, tmp_path / "reference", toy_hooks(), progress=False)
+    recursive.run(config, tmp_path / "run", toy_hooks(), progress=False)
+    damaged = tmp_path / "run" / "stage_1" / "metrics.json"
+    damaged.write_text(content)
+    capsys.readouterr()
+    resumed = recursive.run(config, tmp_path / "run", toy_hooks(), progress=False)
+    said = [line for line in capsys.readouterr().out.splitlines() if "damaged" in line]
+    assert said and said[0] == f"{damaged} is damaged ({reason}): stage 1 is recomputed"
+    assert comparable(resumed) == comparable(reference)
+    assert read_json(tmp_path / "run" / "metrics.json")["stages"][1]["stage"] == 1
+
+
+def test_kept_weights_get_the_mode_open_would_give(tmp_path):
+    """model.safetensors was written 0600 (run folders, the pretraining cache): unreadable to a group."""
+    from fortifai.lm.models import load_model, save_atomically
+
+    model, tokenizer = load_model("tiny-random", seed=0)
+    previous = os.umask(0o022)
+    try:
+        save_atomically(model, tokenizer, tmp_path / "model")
+    finally:
+        os.umask(previous)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "model").iterdir()}
+    assert modes["model.safetensors"] == 0o644 and set(modes.values()) == {0o644}
+    assert stat.S_IMODE((tmp_path / "model").stat().st_mode) == 0o755
+
+
 # --- files others can read ---------------------------------------------------------------------------
 
 
@@ -263,7 +295,7 @@ def test_a_failed_chapter_run_leaves_no_older_result_beside_it(tmp_path, monkeyp
     monkeypatch.setattr(papermill, "execute_notebook", fail)
     with pytest.raises(RuntimeError):
         runner.run_notebook(REPO / "notebooks" / "reproduction_status.py", {}, output_dir=out, progress=False)
-    assert sorted(p.name for p in out.iterdir()) == ["FAILED"]
+    assert sorted(p.name for p in out.iterdir() if p.name != LOCK_FILE) == ["FAILED"]
     assert "the kernel died" in (out / "FAILED").read_text()
 
 
@@ -358,3 +390,46 @@ def test_finiteness_reaches_into_lists():
     from fortifai.book.runner import _finite
 
     assert _finite([0.5, {"a": 1.0}]) and not _finite([0.5, {"a": float("inf")}]) and not _finite(float("nan"))
+
+
+# --- chapter output folders: one owner, and nothing written outside -o ------------------------------------
+
+
+def test_a_second_chapter_run_into_a_held_folder_is_refused_at_once(tmp_path):
+    """Two `fortifai run` into one -o both exited 0, the folder mixing figures of both runs."""
+    import subprocess
+    import sys
+    import time
+
+    from fortifai.results import lock_run_folder, unlock_run_folder
+
+    out = lock_run_folder(tmp_path / "out")  # a run holding the folder
+    try:
+        started = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "fortifai", "run", "notebooks/gaussian_variance.py", "-o", str(out)],
+                              capture_output=True, text=True, cwd=REPO)
+        seconds = time.perf_counter() - started
+    finally:
+        unlock_run_folder(out)
+    assert done.returncode == 2 and seconds < 5, (seconds, done.stderr)
+    assert f"{out} is in use by process {os.getpid()}" in done.stderr
+    assert sorted(p.name for p in out.iterdir()) == [LOCK_FILE]  # nothing of the refused run
+
+
+def test_output_dir_is_not_a_parameter():
+    with pytest.raises(runner.ParameterError, match="output_dir is not a parameter to set with -p"):
+        runner.run_notebook(REPO / "notebooks" / "gaussian_variance.py", {"output_dir": "/tmp/x"}, progress=False)
+
+
+def test_a_chapter_run_elsewhere_creates_nothing_in_the_checkout(tmp_path):
+    """publish_claims created results/<chapter>/default even when -o pointed elsewhere."""
+    import yaml
+
+    def tree():
+        return {p for p in (REPO / "results").rglob("*") if "__pycache__" not in p.parts}
+
+    before = tree()
+    small = yaml.safe_load((REPO / "tests" / "notebook_params" / "gaussian_variance.yaml").read_text())
+    runner.run_notebook(REPO / "notebooks" / "gaussian_variance.py", small, output_dir=tmp_path / "out", progress=False)
+    assert (tmp_path / "out" / "metrics.json").is_file()
+    assert tree() - before == set()

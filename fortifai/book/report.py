@@ -62,13 +62,13 @@ def publish_claims(claims: list[Claim], chapter: str, output_dir: str | Path, me
     """Put the claims into ``metrics["claims"]`` (the caller writes metrics.json) and, when ``output_dir`` is the
     chapter's default run, into the committed ``results/claims/<chapter>.json``; return a line saying whether the
     verdicts agree with the committed ones (a fresh default run should reproduce them)."""
-    from ..results import read_json, resolve_output_dir, write_json
+    from ..results import default_output_dir, read_json, write_json
 
     unknown = sorted({c.word for c in claims} - set(VERDICTS))
     if unknown:
         raise ValueError(f"verdicts must start with one of {VERDICTS}, got {unknown}")
     metrics["claims"] = [asdict(c) for c in claims]
-    if Path(output_dir).resolve() != resolve_output_dir(None, chapter).resolve():
+    if Path(output_dir).resolve() != default_output_dir(chapter).resolve():  # -o elsewhere: nothing written here
         return "not the default parameters: the committed claims are left as they are"
     path = CLAIMS_DIR / f"{chapter}.json"
     before = claims_from_dicts(read_json(path)) if path.is_file() else []

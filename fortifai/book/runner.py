@@ -292,19 +292,29 @@ def run_notebook(
     notebook itself writes there (metrics.json, figures, run.json). A run that fails leaves ``FAILED`` there and
     no metrics.json or run.json (of this run or an earlier one).
     """
-    import jupytext
-    import papermill
+    from ..results import lock_run_folder, unlock_run_folder
 
     notebook = Path(notebook)
     given = dict(given or {})
-    given.pop("output_dir", None)
+    if "output_dir" in given:  # the kernel's output_dir is the run's folder, set by output_dir= (-o), never a value
+        raise ParameterError("output_dir is not a parameter to set with -p: the output folder is -o / --output-dir")
     given = check_parameters(notebook, given)
     params = read_parameters(notebook)
     if "output_dir" not in params:
         raise ParameterError(f"{notebook.name} has no output_dir parameter; every experiment notebook needs one")
     out = Path(output_dir) if output_dir else REPO_ROOT / "results" / notebook.stem / (name or run_name(given))
     out.mkdir(parents=True, exist_ok=True)
-    out = out.resolve()
+    out = lock_run_folder(out)  # one run per output folder: a second is refused (RunFolderBusyError) at once
+    try:
+        return _execute(notebook, given, out, progress)
+    finally:
+        unlock_run_folder(out)
+
+
+def _execute(notebook: Path, given: dict[str, Any], out: Path, progress: bool) -> Path:
+    import jupytext
+    import papermill
+
     nb = jupytext.read(notebook)
     # papermill's own parameter inspection cannot read annotations such as `str | None` and warns;
     # the parameters were checked above, so that warning carries no information

@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 
 from ..packaged import cache_dir, package_folder
+from ..results import ordinary_modes
 
 TINY_CONFIG = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
                    num_key_value_heads=2, max_position_embeddings=4096, tie_word_embeddings=True)
@@ -80,6 +81,7 @@ def _convert_once(target: Path, build, marker: str = "config.json") -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         build(tmp)
+        ordinary_modes(tmp)
         try:
             os.replace(tmp, target)
         except OSError:  # another process won the race
@@ -208,5 +210,6 @@ def save_atomically(model, tokenizer, folder: Path) -> None:
     shutil.rmtree(partial, ignore_errors=True)
     model.save_pretrained(partial)
     tokenizer.save_pretrained(partial)
+    ordinary_modes(partial)
     shutil.rmtree(folder, ignore_errors=True)
     partial.rename(folder)

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..packaged import cache_dir
+from ..results import ordinary_modes
 
 __all__ = ["SCRATCH_MODELS", "ScratchSpec", "pretrain", "pretrain_isolated", "load_scratch"]
 
@@ -164,6 +165,7 @@ def pretrain(name: str, texts: list[str], seed: int = 0, output_dir: str | Path 
                 tokens=int(len(train) * spec.block_size), seconds=time.perf_counter() - started,
                 parameters=sum(p.numel() for p in model.parameters()))
     (scratch / "pretrain.json").write_text(json.dumps(info, indent=2))
+    ordinary_modes(scratch)
     try:
         os.replace(scratch, folder)  # the cache entry appears complete or not at all
     except OSError:  # the folder exists: complete (another process pretrained the same first) or a leftover

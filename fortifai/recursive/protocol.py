@@ -9,7 +9,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from ..results import DamagedFileError, git_commit, read_json, versions, write_json
+from ..results import (LOCK_FILE, DamagedFileError, RunFolderBusyError, git_commit, lock_run_folder,  # noqa: F401
+                       read_json, run_folder_owner, unlock_run_folder, versions, write_json)
 from .config import LEGACY, RecursiveConfig, run_folder_name
 
 
@@ -76,68 +77,8 @@ def without_timings(value: Any) -> Any:
 # --- the run directory ---------------------------------------------------------------------------
 
 
+STAGE_KEYS = ("stage", "train", "kr")  # what every finished stage's metrics.json holds, from the first runs on
 DATA_FOLDER = "_data"  # in the runs folder (or a lone run's own folder): each distinct data.json content once
-LOCK_FILE = ".lock"  # in a run folder: its owner holds an flock on it and has written its pid into it
-
-
-class RunFolderBusyError(RuntimeError):
-    """Another process owns the run folder."""
-
-
-_HELD: dict[Path, int] = {}  # run folders this process owns: their lock files' descriptors
-
-
-def lock_run_folder(path: str | Path) -> Path:
-    """Own the run folder ``path`` until this process ends or :func:`unlock_run_folder`, or raise one
-    RunFolderBusyError naming it and its owner's pid.
-
-    An exclusive ``flock`` on ``<path>/.lock``: the kernel drops it when its process ends, however it ends, so a
-    killed run leaves no stale lock. Taken again in the same process it is already held (the command line takes
-    it before the engine opens the folder).
-    """
-    import fcntl
-
-    path = Path(path).resolve()
-    if path in _HELD:
-        return path
-    path.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o666)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-        os.close(fd)
-        raise RunFolderBusyError(f"{path} is in use by process {holder} (one process per run folder): wait for it "
-                                 "or stop it, then run the same command again") from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-    _HELD[path] = fd
-    return path
-
-
-def unlock_run_folder(path: str | Path) -> None:
-    fd = _HELD.pop(Path(path).resolve(), None)
-    if fd is not None:
-        os.close(fd)  # closing the only descriptor releases the flock
-
-
-def run_folder_owner(path: str | Path) -> str | None:
-    """The pid of the process that owns the run folder ``path``, or None when none does (or this one does)."""
-    import fcntl
-
-    path = Path(path).resolve()
-    if path in _HELD or not (path / LOCK_FILE).is_file():
-        return None
-    fd = os.open(path / LOCK_FILE, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        return None
-    except BlockingIOError:
-        return os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-    finally:
-        os.close(fd)  # and with it the probe's own lock
-
-
 class RunFiles:
     """A run folder's files, read-only: the one place that knows their names. The read side (:mod:`.runs`, the
     fidelity backfill, the sweep, the chapters) reads a run through it; the engine writes through
@@ -255,11 +196,17 @@ class RunDirectory(RunFiles):
         """Let another process own the folder (without it, this process owns it until it ends)."""
         unlock_run_folder(self.path)
 
-    def _damaged(self, path: Path, consequence: str) -> bool:
-        """Whether ``path`` exists and does not read; said once, in one line naming it and ``consequence``."""
+    def _damaged(self, path: Path, consequence: str, keys: tuple[str, ...] = ()) -> bool:
+        """Whether ``path`` exists and does not read as a JSON object holding ``keys`` (``{}`` or ``null`` is valid
+        JSON but no result); said once, in one line naming it and ``consequence``."""
         try:
             if path.is_file():
-                read_json(path)
+                value = read_json(path)
+                if not isinstance(value, dict):
+                    raise DamagedFileError(path, f"valid JSON, but {type(value).__name__}, not an object")
+                missing = [key for key in keys if key not in value]
+                if missing:
+                    raise DamagedFileError(path, f"valid JSON without {', '.join(map(repr, missing))}")
             return False
         except DamagedFileError as error:
             if path not in self._named:
@@ -274,10 +221,10 @@ class RunDirectory(RunFiles):
         if self._damaged(data_file, "the run's data are made again"):
             data_file.unlink()
         elif data_file.is_file() and (shared := self.shared_data_file()) is not None:
-            if self._damaged(shared, "the run's data are made again"):
+            if self._damaged(shared, "the run's data are made again", ("splits", "heldout")):
                 shared.unlink()
                 data_file.unlink()
-        if self._damaged(metrics, "written again from the finished stages"):
+        if self._damaged(metrics, "written again from the finished stages", ("stages",)):
             metrics.unlink()
 
     def data_folder(self) -> Path:
@@ -303,14 +250,14 @@ class RunDirectory(RunFiles):
     def finished(self, i: int) -> bool:
         """Stage ``i`` is finished when its metrics.json (written last) and generated.json read; a damaged one is
         named in one line and the stage counts as unfinished, so that it (and what follows) is recomputed."""
-        for path in (self.stage_metrics_file(i), self.generated_file(i)):
-            if not path.is_file() or self._damaged(path, f"stage {i} is recomputed"):
+        for path, keys in ((self.stage_metrics_file(i), STAGE_KEYS), (self.generated_file(i), ())):
+            if not path.is_file() or self._damaged(path, f"stage {i} is recomputed", keys):
                 return False
         return True
 
     def first_unfinished(self) -> int:
         first = next((i for i in range(self.config.stages) if not self.finished(i)), self.config.stages)
         train = self.train_file(first)  # beside a trained model: a damaged one retrains the stage
-        if self._damaged(train, f"stage {first} is trained again"):
+        if self._damaged(train, f"stage {first} is trained again", ("train_tokens",)):
             train.unlink()
         return first
