@@ -150,7 +150,7 @@ display(Markdown(loss_chapter.quick_markdown(quick)))
 # **Full size** (`python benchmarks/losses.py --repeats 3`: $N = 4096$ tokens, float32, $H = 256$ for the
 # linear rows, 2 shared CPU cores, torch 2.13 CPU; measured by us and stated here, not re-run by the book).
 # Time in ms (median of 3) and peak memory added by the step in MB, each with its ratio to the baseline. The rows
-# marked † were measured again after issue 15 (the chunked path now holds one weight gradient and one chunk
+# marked † were measured again after the chunked path changed (it now holds one weight gradient and one chunk
 # buffer; memory is measured with the inputs made in place), under a load average of 5 to 9 on the two cores from
 # other jobs, so their absolute times are slower than the other rows'; each ratio is to a baseline of its own run.
 # The rows are read from the committed run, `results/benchmarks/losses.json`, never typed here.
@@ -166,7 +166,7 @@ display(Markdown(loss_chapter.full_size_markdown(metrics["benchmark_full_size"])
 # path adds 0.4 GB instead of 8 GB. With one chunk buffer and no second weight gradient the lean Llama step is
 # now both the leanest and the fastest.
 #
-# **At real LM-head shapes** (issue 15: `python benchmarks/losses.py --vocab --no-llama --head-shapes N,H,V`;
+# **At real LM-head shapes** (`python benchmarks/losses.py --vocab --no-llama --head-shapes N,H,V`;
 # float32, TCE γ = 0.9, ratios to the plain path of the same run; same load as above). At $H = 256$ the weight
 # gradient is negligible; at a real head it is as large as the logits, and every path must hold it once. The
 # target: peak ≤ weight gradient + 0.25 × logits, time ≤ 1.3 × the plain path. The rows are read from
@@ -228,7 +228,7 @@ metrics["checks"]
 # %% [markdown]
 # ## Summary
 #
-# The paper's claims about the losses, the targets of our implementation (issue 3), and what we measured, from
+# The paper's claims about the losses, the cost targets of our implementation, and what we measured, from
 # {mod}`fortifai.claims.losses`. The full-size numbers are read from the committed run of `benchmarks/losses.py`
 # (`results/benchmarks/losses.json`, with its provenance); the rest are computed above, in this run.
 

@@ -3,10 +3,14 @@ results/regime/choice.json. Resumable: run it again after an interruption.
 
     git worktree add ../regime-calibration <commit>       # code pinned at the commit that starts the runs
     cd ../regime-calibration && nohup .venv/bin/python scripts/regime_calibration.py > regime.log 2>&1 &
+    python scripts/regime_calibration.py --choose          # choice.json again from the runs, running nothing
 """
 
-from fortifai.recursive.calibration import calibrate
+import sys
+
+from fortifai.recursive.calibration import calibrate, choose_from_runs
 
 if __name__ == "__main__":
-    choice = calibrate()
+    # --choose: recompute choice.json from the finished runs only (after collecting them, or a disclosed change)
+    choice = choose_from_runs() if "--choose" in sys.argv[1:] else calibrate()
     print("chosen:", choice["chosen"])

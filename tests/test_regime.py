@@ -7,6 +7,7 @@ import pytest
 
 from fortifai import recursive
 from fortifai.claims import regime
+from fortifai.results import read_json
 from test_recursive import TOY, toy_hooks
 
 
@@ -61,7 +62,8 @@ def test_choice_without_a_passing_point_is_the_nearest():
     choice = regime.choose(points)
     assert choice["rule"] == "nearest" and choice["point"]["split_paragraphs"] == 96
     assert choice["distance"] == pytest.approx(0.5)
-    assert regime.choose([point(48, "ce", 0)])["point"]["distance"] == math.inf  # no TCE run: (c) unmeasured
+    # no TCE run (it runs only where CE passes (a) and (b)): (c) counts as a full shortfall
+    assert regime.choose([point(48, "ce", 0)])["point"]["distance"] == regime.UNRUN_SHORTFALL
 
 
 def test_grid_spans_the_issue_ranges():
@@ -101,3 +103,48 @@ def test_a_regime_run_trains_m0_and_regenerates_nothing(tmp_path):
     assert set(stage0["confidence"]["model"]) == {"trained", "unseen"}
     assert set(stage0["real_nll"]) == {"model", "base"}
     assert stage0["train"]["precision"] in ("fp32", "bf16")
+
+
+def test_calibration_points_are_measured_and_chosen_from_their_folders(tmp_path, monkeypatch):
+    """A toy calibration run read back as a choice.json point, and choice.json recomputed from the runs alone."""
+    from fortifai.lm import models
+    from fortifai.recursive import calibration, regime_chapter
+
+    config = recursive.RecursiveConfig(**{**TOY, "stages": 2, "stage_measures": "regime"})
+    folder = tmp_path / "runs" / "ce-seed0-toy"
+    recursive.run(config, folder, toy_hooks(), progress=False, until_stage=0)
+    tokenizer = models.load_tokenizer("smollm2-135m")
+    monkeypatch.setattr(models, "load_tokenizer", lambda name: tokenizer)
+    rates = dict(training_tokens_per_s=100.0, regeneration_tokens_per_s=10.0, evaluation_tokens_per_s=1000.0)
+    point = calibration.measured(folder, rates)
+    stage0 = read_json(folder / "stage_0" / "metrics.json")
+    assert point["loss"] == "ce" and point["kr_questions"] == stage0["kr"]["0"]["n"]
+    assert point["heldout_damage"] == pytest.approx(point["heldout_nll"] - point["base_heldout_nll"])
+    assert set(point["passes"]) == set(regime.CE_CRITERIA)
+    monkeypatch.setattr(calibration, "BENCHMARK", tmp_path / "none.json")
+    choice = calibration.choose_from_runs(tmp_path / "runs", tmp_path / "choice.json")
+    assert [p["run"] for p in choice["points"]] == ["ce-seed0-toy"] and choice["chosen"]["rule"] == "nearest"
+    assert choice["points"][0]["projected_minutes"] is None and not choice["points"][0]["passes"]["e"]
+    assert "calibration: 3 leads" in regime_chapter.regime_markdown({}, choice)
+    assert "is the nearest" in regime_chapter.choice_markdown(choice)
+    assert regime_chapter.calibration_figure(choice) is not None
+
+
+def test_the_speed_table_reads_the_benchmark_and_projects_both_precisions():
+    from fortifai.recursive import regime_chapter
+    from fortifai.recursive.runs import Run
+
+    benchmark = dict(threads=1, precision="bf16", cpu_capability="AVX512", peak_gflops_fp32=100.0,
+                     peak_gflops_bf16=400.0,
+                     training=dict(tokens_per_s=200.0, gflops=80.0, fp32_tokens_per_s=100.0),
+                     regeneration=dict(reference_tokens_per_s=10.0, tokens_per_s=25.0, speedup=2.5, gflops=50.0,
+                                       flop_share=0.5, identical_windows=1.0, windows=40),
+                     evaluation=dict(reference_seconds=60.0, seconds=30.0, speedup=2.0, text_tokens=3000,
+                                     max_abs_difference=dict(kr_margin=1e-6, nll=1e-4, probability=1e-5)))
+    run = Run(folder=None, params=dict(epochs=2, learning_rate=1e-4, batch_size=4, split_paragraphs=12),
+              stages=[dict(train=dict(train_tokens=1000, train_blocks=8), kr={})])
+    text = regime_chapter.speed_markdown(benchmark, [run])
+    rates = regime.benchmark_rates(benchmark)
+    bf16 = regime.projected_minutes(4000, 1000 / 12 * 16, 2, rates)
+    fp32 = regime.projected_minutes(4000, 1000 / 12 * 16, 2, regime.benchmark_rates(benchmark, "fp32"))
+    assert f"{bf16:.0f} min training in bf16" in text and f"{fp32:.0f} min training in fp32" in text and fp32 > bf16

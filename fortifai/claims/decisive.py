@@ -451,7 +451,7 @@ def decisive_figure(recursive: dict[str, list[Run]], control: dict[str, list[Run
 
 
 def other_methods(recursive: dict[str, list[Run]]) -> dict[str, dict[str, Any]]:
-    """The paper's other losses run in the plan's setting beside CE (TCE 0.99, focal 2.0: issue 20's "if compute
+    """The paper's other losses run in the plan's setting beside CE (TCE 0.99, focal 2.0: the plan's "if compute
     remains"), outside the plan: per method and endpoint the share of CE's loss avoided with its paired bootstrap
     interval over the seeds both finished, and no verdict (the plan fixed its rule for TCE 0.9 alone). Beside
     each, ``plan_method``: TCE 0.9's share on the same seeds (None where it lacks one of them), so that the

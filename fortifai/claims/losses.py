@@ -1,4 +1,4 @@
-"""The losses chapter's closing claims (Sec. 2.2.1, Appendix A, and issue 3's cost targets), from its metrics.
+"""The losses chapter's closing claims (Sec. 2.2.1, Appendix A, and our cost targets), from its metrics.
 
     metrics["benchmark_full_size"] = loss_claims.load_benchmark()   # the committed full-size benchmark run
     claims = loss_claims.claims(metrics)                            # list of fortifai.book.report.Claim
@@ -84,7 +84,7 @@ def identity_claims(metrics: dict[str, Any]) -> list[Claim]:
 
 
 def cost_claims(metrics: dict[str, Any]) -> list[Claim]:
-    """Issue 3's cost targets against the committed full-size benchmark, the chapter's quick run beside them."""
+    """Our cost targets against the committed full-size benchmark, the chapter's quick run beside them."""
     rows = metrics["benchmark_full_size"]["rows"]
     quick = {r["case"]: r["time_vs_base"] for r in metrics["benchmark_quick"]["rows"]}
     vocabs = sorted({r["V"] for r in rows if r["case"] == "tce"})
@@ -102,21 +102,21 @@ def cost_claims(metrics: dict[str, Any]) -> list[Claim]:
         return f"reproduced: {held}" if ok else f"not reproduced: {missed}"
 
     out = [
-        Claim("(target, issue 3) TCE costs no more than CE: time ≤ 1.05 × CE",
+        Claim("(cost target) TCE costs no more than CE: time ≤ 1.05 × CE",
               f"full size: {listed(tce)}; quick: {quick['tce']:.2f}×",
               target(all(x <= TARGETS["tce_vs_ce"] for x in tce.values()), "at most 1.05× at every full size",
                      "above 1.05× at a full size"),
               "Sec. 1; Sec. 5"),
-        Claim("(target, issue 3) TCE no slower than the authors' formulation",
+        Claim("(cost target) TCE no slower than the authors' formulation",
               f"full size: {listed(vs_authors)}; quick: {quick['tce'] / quick['authors_tce']:.2f}×",
               target(all(x <= TARGETS["tce_vs_authors"] for x in vs_authors.values()), "faster at every full size",
                      "slower at a full size"),
               "Sec. 1; Sec. 5"),
-        Claim(f"(target, issue 3) chunked path ≤ 0.2 × memory, ≤ 1.3 × time of the plain path at V = {_vk(largest)}",
+        Claim(f"(cost target) chunked path ≤ 0.2 × memory, ≤ 1.3 × time of the plain path at V = {_vk(largest)}",
               f"full size: memory {chunked['mem_ratio']:.2f}× ({chunked['peak_mb']:.0f} vs "
               f"{_row(rows, largest, 'linear+tce')['peak_mb']:.0f} MB), time {chunked['time_ratio']:.2f}×",
               target(chunked_ok, "both within the targets", "a target missed")
-              + "; at H = 256 the weight gradient is negligible (issue 15 measures real LM-head shapes)", "Sec. 2.2.1"),
+              + "; at H = 256 the weight gradient is negligible (benchmarks/losses.py --head-shapes measures real LM-head shapes)", "Sec. 2.2.1"),
     ]
     if "llama_ours" in step:
         ours, lean = step["llama_ours"], step.get("llama_lean")
@@ -126,7 +126,7 @@ def cost_claims(metrics: dict[str, Any]) -> list[Claim]:
             why += (f"; the lean (chunked) glue {'is not' if lean['time_ratio'] >= 1 else 'is also'} faster "
                     f"({lean['time_ratio']:.2f}×), it saves memory")
         out.append(Claim(
-            "(target, issue 3) our training step faster than the authors' pattern (`model(x, labels=x)` + TCE)",
+            "(cost target) our training step faster than the authors' pattern (`model(x, labels=x)` + TCE)",
             f"full size: {ours['time_ratio']:.2f}× time, {ours['mem_ratio']:.2f}× memory (V={_vk(ours['V'])})"
             + (f"; lean path {lean['time_ratio']:.2f}× time, {lean['mem_ratio']:.2f}× memory" if lean else ""),
             why, "Sec. 1; Sec. 5"))

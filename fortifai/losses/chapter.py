@@ -235,12 +235,12 @@ CASE_LABELS = {"ce": "`F.cross_entropy`", "ce_fortifai": "ce (ours)", "authors_t
                "linear+tce": "linear + tce", "chunked_tce": "chunked tce",
                "llama_authors": "Llama step, authors' pattern",
                "llama_ours": "Llama step, our Trainer glue", "llama_lean": "Llama step, lean (chunked) glue"}
-REMEASURED = {"linear+tce", "chunked_tce", "llama_authors", "llama_ours", "llama_lean"}  # † rows: after issue 15
+REMEASURED = {"linear+tce", "chunked_tce", "llama_authors", "llama_ours", "llama_lean"}  # † rows: measured again after the chunked path kept one weight gradient
 
 
 def full_size_markdown(benchmark: dict[str, Any]) -> str:
     """The committed full-size run of ``benchmarks/losses.py`` (``claims.losses.load_benchmark()``) as a table:
-    time and peak memory with their ratios to each row's baseline; † marks the rows measured again after issue 15."""
+    time and peak memory with their ratios to each row's baseline; † marks the rows measured again after the chunked path kept one weight gradient."""
     lines = ["| V | case | time ms | × base | peak MB | × base | base |", "|---|---|---:|---:|---:|---:|---|"]
     for r in benchmark["rows"]:
         label = CASE_LABELS.get(r["case"], r["case"]) + (" †" if r["case"] in REMEASURED else "")

@@ -92,8 +92,19 @@ def write_choice(points: list[dict], rates: dict[str, float] | None, choice_file
     chosen = regime.choose(points)
     write_json(choice_file, dict(
         criteria={k: {key: v for key, v in c.items()} for k, c in regime.CRITERIA.items()},
-        grid=regime.GRID, rates=rates, points=points, chosen=chosen,
+        grid=regime.GRID, rates=rates, points=points, chosen=chosen, changes=regime.CHANGES,
         pilot=dict(rule=regime.PILOT["rule"], ladder=list(regime.PILOT["ladder"]), stages=regime.PILOT["stages"],
                    seeds=list(regime.PILOT["seeds"]), control_seeds=list(regime.PILOT["control_seeds"]),
                    verdict=None),
     ))
+
+
+def choose_from_runs(runs_dir: Path = RUNS_DIR, choice_file: Path = REGIME_DIR / "choice.json") -> dict[str, Any]:
+    """``choice.json`` recomputed from the finished calibration runs in ``runs_dir`` (nothing is run): after the
+    runs are collected, or after a disclosed change of the rule."""
+    rates = regime.benchmark_rates(read_json(BENCHMARK)) if BENCHMARK.is_file() else None
+    folders = sorted(f for f in runs_dir.iterdir() if RunFiles(f).stage_metrics_file(0).is_file())
+    points = [measured(f, rates) for f in folders]
+    points.sort(key=lambda p: (p["split_paragraphs"] * p["epochs"], p["learning_rate"], p["loss"], p["seed"]))
+    write_choice(points, rates, choice_file)
+    return read_json(choice_file)
