@@ -4,13 +4,16 @@ results/regime/choice.json. Resumable: run it again after an interruption.
     git worktree add ../regime-calibration <commit>       # code pinned at the commit that starts the runs
     cd ../regime-calibration && nohup .venv/bin/python scripts/regime_calibration.py > regime.log 2>&1 &
     python scripts/regime_calibration.py --choose          # choice.json again from the runs, running nothing
+    python scripts/regime_calibration.py --pilot           # then the CE pilot (results/regime/pilot/), resumable
 """
 
 import sys
 
-from fortifai.recursive.calibration import calibrate, choose_from_runs
+from fortifai.recursive.calibration import calibrate, choose_from_runs, run_pilot
 
 if __name__ == "__main__":
-    # --choose: recompute choice.json from the finished runs only (after collecting them, or a disclosed change)
-    choice = choose_from_runs() if "--choose" in sys.argv[1:] else calibrate()
-    print("chosen:", choice["chosen"])
+    if "--pilot" in sys.argv[1:]:  # the CE pilot at the chosen point, six stages, rung by rung of the ladder
+        print("pilot:", run_pilot())
+    else:  # --choose: choice.json again from the finished runs only (after collecting them, or a disclosed change)
+        choice = choose_from_runs() if "--choose" in sys.argv[1:] else calibrate()
+        print("chosen:", choice["chosen"])

@@ -148,3 +148,16 @@ def test_the_speed_table_reads_the_benchmark_and_projects_both_precisions():
     bf16 = regime.projected_minutes(4000, 1000 / 12 * 16, 2, rates)
     fp32 = regime.projected_minutes(4000, 1000 / 12 * 16, 2, regime.benchmark_rates(benchmark, "fp32"))
     assert f"{bf16:.0f} min training in bf16" in text and f"{fp32:.0f} min training in fp32" in text and fp32 > bf16
+
+
+def test_the_pilot_ladder_changes_decoding_then_halves_the_epochs():
+    from fortifai.recursive import calibration
+
+    point = dict(split_paragraphs=48, epochs=2, learning_rate=1e-4)
+    first = calibration.pilot_config(point, 0)
+    assert (first.stages, first.num_beams, first.do_sample, first.epochs) == (6, 5, False, 2)
+    assert first.stage_measures == "all" and first.regeneration_context == "paragraph"
+    sampled = calibration.pilot_config(point, 0, rung=1)
+    assert (sampled.do_sample, sampled.num_beams, sampled.temperature, sampled.epochs) == (True, 1, 1.0, 2)
+    halved = calibration.pilot_config(point, 0, regenerate=False, rung=2)
+    assert (halved.do_sample, halved.epochs, halved.regenerate) == (True, 1, False)

@@ -108,3 +108,58 @@ def choose_from_runs(runs_dir: Path = RUNS_DIR, choice_file: Path = REGIME_DIR /
     points.sort(key=lambda p: (p["split_paragraphs"] * p["epochs"], p["learning_rate"], p["loss"], p["seed"]))
     write_choice(points, rates, choice_file)
     return read_json(choice_file)
+
+
+PILOT_DIR = REGIME_DIR / "pilot"
+
+
+def pilot_config(point: dict, seed: int, regenerate: bool = True, rung: int = 0) -> RecursiveConfig:
+    """The CE pilot's run in the chosen regime: the calibration's settings at ``point``, six stages, every measure,
+    and the ladder's first ``rung`` steps (:data:`fortifai.claims.regime.PILOT`) applied in order."""
+    params = {**regime.BASE, "stages": regime.PILOT["stages"], "stage_measures": "all",
+              **{k: point[k] for k in ("split_paragraphs", "epochs", "learning_rate")}}
+    for step in regime.PILOT["ladder"][:rung]:
+        for key, value in step.items():
+            params[key] = max(1, params[key] // 2) if value == "half" else value
+    return RecursiveConfig(**params, loss="ce", seed=seed, regenerate=regenerate).validate()
+
+
+def pilot_trajectory(folder: Path) -> dict[str, list[float]] | None:
+    """Split 0's KR accuracy and mean margin per stage of a finished pilot run (None while it is unfinished)."""
+    files = RunFiles(folder)
+    if not files.complete():
+        return None
+    stages = files.metrics()["stages"]
+    return dict(accuracy=[s["kr"]["0"]["accuracy"] for s in stages],
+                margin=[sum(s["kr"]["0"]["margin"]) / len(s["kr"]["0"]["margin"]) for s in stages])
+
+
+def run_pilot(choice_file: Path = REGIME_DIR / "choice.json", runs_dir: Path = PILOT_DIR,
+              log: Callable[[str], None] = print) -> dict[str, Any]:
+    """The pilot at ``choice.json``'s chosen point: CE on the pilot's seeds and its control arm, rung by rung of the
+    ladder until a go or the ladder's end; each verdict written into ``choice.json``'s ``pilot`` as it comes."""
+    from . import engine
+
+    choice = read_json(choice_file)
+    point = choice["chosen"]["point"]
+    if point is None:
+        raise ValueError(f"{choice_file} has no chosen point: run the calibration first")
+    rungs = []
+    for rung in range(len(regime.PILOT["ladder"]) + 1):
+        arms = {True: regime.PILOT["seeds"], False: regime.PILOT["control_seeds"]}
+        trajectories = {True: [], False: []}
+        for regenerate, seeds in arms.items():
+            for seed in seeds:
+                config = pilot_config(point, seed, regenerate, rung)
+                folder = runs_dir / run_folder_name(config)
+                log(f"pilot rung {rung}: {folder.name} ({'recursive' if regenerate else 'control'} arm)")
+                engine.run(config, folder, engine.default_hooks(config, log=log), progress=False)
+                trajectories[regenerate].append(pilot_trajectory(folder))
+        verdict = regime.pilot_verdict(trajectories[True], trajectories[False])
+        rungs.append(dict(rung=rung, ladder=list(regime.PILOT["ladder"][:rung]), **verdict))
+        choice["pilot"]["rungs"] = rungs
+        choice["pilot"]["verdict"] = verdict["verdict"]
+        write_json(choice_file, choice)
+        if verdict["verdict"] == "go":
+            break
+    return choice["pilot"]
