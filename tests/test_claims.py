@@ -4,6 +4,7 @@ paper items they name (parsed by the status page)."""
 import json
 
 import numpy as np
+import pytest
 
 from fortifai.book import status
 from fortifai.book.report import VERDICTS
@@ -245,3 +246,25 @@ def test_a_claim_without_a_paper_size_gives_a_verdict_word_of_the_five():
         verdict, why = judge_without_paper_size(low, high, 0.1, 3)
         assert verdict == word and verdict in VERDICTS
     assert judge_without_paper_size(-0.01, 0.02, 0.1, 3)[1].startswith("no difference detected")
+
+
+def test_paper_effects_at_the_stage_our_runs_end():
+    """Like with like: a 4-stage run's KR-split 0 loss is compared with Table D2's M0-to-M3 loss, -2.3 points
+    (TCE 0.9 81.5% -> 74.8%, CE 80.3% -> 71.3%), not the M5 one (-2.7)."""
+    from fortifai.claims.llm import paper_effects
+
+    assert paper_effects("tce-0.9", stage=3)["kr_drop"] == pytest.approx((0.815 - 0.748) - (0.803 - 0.713))
+    assert paper_effects("tce-0.9", stage=3)["kr_drop"] == pytest.approx(-0.023)
+    assert paper_effects("tce-0.9")["kr_drop"] == pytest.approx((0.815 - 0.682) - (0.803 - 0.643))
+
+
+@pytest.mark.parametrize("loss, word", [((0.016, -0.012, 0.044), "inconclusive"), ((0.05, 0.01, 0.09), "underpowered")])
+def test_a_loss_claim_needs_a_baseline_that_lost_something(loss, word):
+    """The decisive setting's split-0 KR loss read 'not reproduced' where CE's own loss held 0 (nothing to delay)."""
+    from fortifai.book.report import judge
+
+    # TCE 0.9 minus CE, +1.13 points [-2.32, +4.57] over 8 seeds, against Table D2's -2.3 at M3
+    verdict, why = judge(-0.0232, 0.0457, 0.0, -0.023, 0.0113, seeds=8, baseline_loss=loss)
+    assert verdict == word
+    if word == "inconclusive":
+        assert why.startswith("CE lost nothing beyond noise (+1.6 points, t95 [-1.2, +4.4])")

@@ -134,12 +134,14 @@ MIN_REGENERATION_FIDELITY = 0.20  # below it, the regenerated split has lost the
 
 
 def judge(low: float, high: float, null: float, paper_effect: float | None = None, estimate: float | None = None,
-          seeds: int = 2, masked_fraction: float | None = None, fidelity: float | None = None) -> tuple[str, str]:
+          seeds: int = 2, masked_fraction: float | None = None, fidelity: float | None = None,
+          baseline_loss: tuple[float, float, float] | None = None) -> tuple[str, str]:
     """``(verdict, why)`` on a paper's directional claim from our interval ``[low, high]`` of the effect.
 
     Before the interval: **inconclusive** when the setting cannot test the claim: the loss changes fewer than
-    5% of the tokens before failure (``masked_fraction``), or the regeneration keeps fewer than 20% of its
-    input's word 4-grams (``fidelity``). Then, in the paper's direction (the side of ``null`` that
+    5% of the tokens before failure (``masked_fraction``), the regeneration keeps fewer than 20% of its
+    input's word 4-grams (``fidelity``), or, for a claim about what is lost from M0, the baseline lost nothing
+    beyond noise (``baseline_loss``: its mean loss and t interval over the seeds, the lower end not above 0). Then, in the paper's direction (the side of ``null`` that
     ``paper_effect`` lies on; above it when not given): **reproduced** when the interval lies beyond ``null``
     (**partly** when it also lies short of ``paper_effect``); **underpowered** when it holds both ``null`` and
     ``paper_effect`` (or one seed gives no interval); **not reproduced** when it holds ``null`` and excludes the
@@ -151,6 +153,10 @@ def judge(low: float, high: float, null: float, paper_effect: float | None = Non
     if fidelity is not None and fidelity < MIN_REGENERATION_FIDELITY:
         return "inconclusive", (f"the first regeneration keeps {fidelity:.0%} of its input's word 4-grams "
                                 f"(< {MIN_REGENERATION_FIDELITY:.0%}): the text has lost its content")
+    if baseline_loss is not None and seeds >= 2 and np.isfinite(baseline_loss[1]) and baseline_loss[1] <= 0:
+        mean, lo, hi = baseline_loss
+        return "inconclusive", (f"CE lost nothing beyond noise ({mean * 100:+.1f} points, t95 [{lo * 100:+.1f}, "
+                                f"{hi * 100:+.1f}]): there is nothing to delay")
     if seeds < 2 or not (np.isfinite(low) and np.isfinite(high)):
         return "underpowered", "one seed (or no spread) gives no interval"
     sign = -1.0 if paper_effect is not None and paper_effect < null else 1.0
