@@ -143,6 +143,7 @@ test = decisive.decisive_test(*arms)
 glue_markdown("decisive_answer", decisive.answer_markdown(test))
 display(Markdown(llm_chapter.decisive_summary(test)))
 display(Markdown(decisive.decisive_markdown(test)))
+display(Markdown(decisive.raw_margin_markdown(decisive.raw_margin_difference(*arms))))
 display(Markdown(decisive.sweep_size_markdown(decisive.sweep_size(arms[0]))))
 if arms[0]:
     figures.publish(decisive.decisive_figure(*arms), "decisive_trajectories")

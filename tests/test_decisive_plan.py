@@ -303,6 +303,24 @@ def test_the_sweep_size_comes_from_the_pilot_seeds_alone(tmp_path):
     size = decisive.sweep_size(decisive.decisive_settings(group_runs(flat))[0])
     assert size["nothing_to_delay"] and size["pairs"] == decisive.SWEEP["min_pairs"]
     assert "CE lost nothing" in decisive.sweep_size_markdown(size)
+    # the rule as first written ran what the budget holds: 18 hours of 60-minute pairs less the control arm's 4
+    assert size["first_rule_pairs"] == 14
+    assert "A change after the pilot, disclosed" in decisive.sweep_size_markdown(size)
+    assert "**14 pairs**; 8 were run" in decisive.sweep_size_markdown(size)
+
+
+def test_the_raw_margin_difference_is_the_paired_loss_difference_per_arm(tmp_path):
+    from fortifai.recursive.runs import group_runs
+
+    runs = []  # margin losses M0 -> M3: CE 0.1, 0.3, -0.1; TCE 0.3, 0.4, 0.2 (TCE minus CE: 0.2, 0.1, 0.3)
+    for seed, (ce, tce) in enumerate([(0.1, 0.3), (0.3, 0.4), (-0.1, 0.2)]):
+        runs.append(_run(tmp_path, "ce", seed, [1.0, 1.0, 1.0, 1.0 - ce], [1] * 4))
+        runs.append(_run(tmp_path, "tce-0.9", seed, [1.0, 1.0, 1.0, 1.0 - tce], [1] * 4))
+    raw = decisive.raw_margin_difference(decisive.decisive_settings(group_runs(runs))[0])
+    assert raw["recursive"]["difference"] == pytest.approx(0.2) and raw["recursive"]["seeds"] == [0, 1, 2]
+    half = 4.302652729911275 * 0.1 / math.sqrt(3)  # t(0.975, 2) x sd / sqrt(n), sd of (0.2, 0.1, 0.3) = 0.1
+    assert raw["recursive"]["ci_low"] == pytest.approx(0.2 - half) and "control" not in raw
+    assert "+0.200 nats" in decisive.raw_margin_markdown(raw)
 
 
 def test_a_share_of_nothing_lost_reads_undefined_and_left_out_resamples_are_said():

@@ -217,6 +217,11 @@ def run_minutes(run: Run) -> float:
     return seconds / 60
 
 
+SWEEP_RULE_CHANGE = ("The branch that runs the minimum where CE lost nothing on the primary endpoint was added to "
+                     "the sweep-size rule 28 s after the commit of the pilot's seed 1, in which CE had gained margin: "
+                     "after data the rule was meant to precede.")
+
+
 def sweep_size(recursive: dict[str, list[Run]], sweep: dict[str, Any] = SWEEP) -> dict[str, Any] | None:
     """From the pilot's seeds alone (``sweep["pilot_seeds"]``, both losses finished): the seed pairs for the plan's
     power on the primary endpoint, the minutes a pair takes (two runs side by side: the slower one's recorded time,
@@ -235,6 +240,8 @@ def sweep_size(recursive: dict[str, list[Run]], sweep: dict[str, Any] = SWEEP) -
     power = seeds_for_power(method_loss, baseline_loss)
     fit = int(sweep["budget_hours"] * 60 // pair_minutes) - len(sweep["control_seeds"])
     needed, nothing_to_delay = power["pairs"], not power["effect"] > 0
+    # the rule as first written, before the nothing-to-delay branch (added after the pilot: SWEEP_RULE_CHANGE)
+    first_rule = max(sweep["min_pairs"], min(needed, fit) if needed is not None else fit)
     if nothing_to_delay:
         pairs, rest = sweep["min_pairs"], 0.0
     else:
@@ -243,7 +250,7 @@ def sweep_size(recursive: dict[str, list[Run]], sweep: dict[str, Any] = SWEEP) -
             math.inf if needed is None else 0.0)
     untimed = any("finish_seconds" not in stage for run in by_seed.values() for stage in run.stages)
     return dict(pilot_seeds=list(seeds), power=power, needed=needed, pair_minutes=pair_minutes, fit=fit,
-                lower_bound=untimed, nothing_to_delay=nothing_to_delay,
+                lower_bound=untimed, nothing_to_delay=nothing_to_delay, first_rule_pairs=first_rule,
                 pairs=pairs, rest_hours=rest, **{k: sweep[k] for k in ("min_pairs", "control_seeds", "budget_hours")})
 
 
@@ -257,7 +264,12 @@ def sweep_size_markdown(size: dict[str, Any] | None) -> str:
                 f"on the primary endpoint over the pilot (mean loss {p['effect'] / p['paper_share']:+.3g}), so the "
                 f"paper's share of it is no effect to power for; the main sweep runs the minimum, **{size['pairs']} "
                 f"pairs**, which the secondaries and the rule's own test of CE's loss use. A pair took "
-                f"{'at least ' if size['lower_bound'] else ''}{size['pair_minutes']:.0f} min.")
+                f"{'at least ' if size['lower_bound'] else ''}{size['pair_minutes']:.0f} min.\n\n"
+                f"**A change after the pilot, disclosed.** {SWEEP_RULE_CHANGE} As first written, the rule would have "
+                f"run what {size['budget_hours']:.0f} hours hold at {size['pair_minutes']:.1f} min per pair beside the "
+                f"control arm: **{size['first_rule_pairs']} pairs**; {size['pairs']} were run. The primary endpoint's "
+                f"verdict could not have changed (CE's loss is not above 0 whatever the number of pairs); a secondary "
+                f"whose CE loss is positive but noisy (KR accuracy) might have passed its gate with more pairs.")
     text = (f"**Sweep size, from the pilot** (seeds {', '.join(map(str, size['pilot_seeds']))}): the paper's share "
             f"{p['paper_share']:.0%} of CE's mean loss on the primary endpoint is a paired difference of "
             f"{p['effect']:.3g} nats; the pilot's paired differences spread by {p['sd']:.3g} (standard deviation), so "
@@ -560,3 +572,26 @@ def other_settings_markdown(entries: list[dict[str, Any]]) -> str:
         rows.append(f"| {e['setting']} | {percent(e['chance'])} | {percent(e['masked'], 1)} | "
                     f"{e['cannot_test'] or 'its gates pass (runs made before the decisive test: their claims are below)'} |")
     return "\n".join(rows)
+
+
+def raw_margin_difference(recursive: dict[str, list[Run]], control: dict[str, list[Run]] | None = None) -> dict:
+    """The primary endpoint without the share: TCE 0.9's M0-to-M3 loss of split-0 KR margin minus CE's, paired by
+    seed (positive: TCE lost more, or gained less), with its t interval, per arm."""
+    out = {}
+    for arm, per in (("recursive", recursive), ("control", control or {})):
+        method_loss, baseline_loss, seeds = decisive_pairs(per, PLAN["primary"])
+        if len(seeds) >= 2:
+            out[arm] = dict(seeds=seeds, **stats.paired_t(method_loss, baseline_loss))
+    return out
+
+
+def raw_margin_markdown(raw: dict) -> str:
+    """:func:`raw_margin_difference` in a sentence per arm."""
+    if "recursive" not in raw:
+        return ""
+    words = {"recursive": "on its own regenerated text", "control": "on real text only (control arm)"}
+    parts = [f"{words[arm]}, {r['difference']:+.3f} nats (paired t 95% [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}], "
+             f"{len(r['seeds'])} seeds)" for arm, r in raw.items()]
+    return ("**The raw paired result on the primary endpoint**: TCE 0.9's M0-to-M3 loss of split-0 KR margin minus "
+            "CE's, " + "; ".join(parts) + ". Positive: TCE 0.9 gains less margin than CE (or loses more), "
+            "whether or not the text is the model's own where both arms agree.")
