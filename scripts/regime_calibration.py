@@ -15,5 +15,6 @@ if __name__ == "__main__":
     if "--pilot" in sys.argv[1:]:  # the CE pilot at the chosen point, six stages, rung by rung of the ladder
         print("pilot:", run_pilot())
     else:  # --choose: choice.json again from the finished runs only (after collecting them, or a disclosed change)
-        choice = choose_from_runs() if "--choose" in sys.argv[1:] else calibrate()
+        # --reverse: dearest points first, a second worker beside the first on the same runs folder
+        choice = choose_from_runs() if "--choose" in sys.argv[1:] else calibrate(reverse="--reverse" in sys.argv[1:])
         print("chosen:", choice["chosen"])

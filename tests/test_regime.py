@@ -161,3 +161,25 @@ def test_the_pilot_ladder_changes_decoding_then_halves_the_epochs():
     assert (sampled.do_sample, sampled.num_beams, sampled.temperature, sampled.epochs) == (True, 1, 1.0, 2)
     halved = calibration.pilot_config(point, 0, regenerate=False, rung=2)
     assert (halved.do_sample, halved.epochs, halved.regenerate) == (True, 1, False)
+
+
+def test_a_calibration_run_another_worker_owns_is_left_to_it(tmp_path):
+    import subprocess
+    import sys
+
+    from fortifai.recursive import calibration
+
+    config = recursive.RecursiveConfig(**{**TOY, "stages": 2, "stage_measures": "regime"})
+    folder = tmp_path / recursive.run_folder_name(config)
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from fortifai.results import lock_run_folder; "
+                               f"lock_run_folder({str(folder)!r}); print('held', flush=True); time.sleep(60)"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        said = []
+        assert calibration.run_point(config, tmp_path, log=said.append) is None
+        assert said[-1].endswith("is another worker's, left to it")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not (folder / "stage_0").exists()

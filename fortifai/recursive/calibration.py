@@ -28,16 +28,22 @@ def point_config(point: dict, loss: str, seed: int) -> RecursiveConfig:
     return RecursiveConfig(**regime.BASE, **point, loss=loss.split("-")[0], gamma=gamma, seed=seed).validate()
 
 
-def run_point(config: RecursiveConfig, runs_dir: Path, log: Callable[[str], None] = print) -> Path:
-    """Train and measure M0 at ``config`` (or read it back when finished); M0's weights are deleted afterwards."""
+def run_point(config: RecursiveConfig, runs_dir: Path, log: Callable[[str], None] = print) -> Path | None:
+    """Train and measure M0 at ``config`` (or read it back when finished); M0's weights are deleted afterwards.
+    None where another process owns the run's folder (a second calibration worker runs it)."""
     from . import engine
+    from ..results import RunFolderBusyError
 
     folder = runs_dir / run_folder_name(config)
     files = RunFiles(folder)
     if not files.stage_metrics_file(0).is_file():
         log(f"calibration: {folder.name} (split_paragraphs {config.split_paragraphs}, epochs {config.epochs}, "
             f"learning_rate {config.learning_rate})")
-        engine.run(config, folder, engine.default_hooks(config, log=log), progress=False, until_stage=0)
+        try:
+            engine.run(config, folder, engine.default_hooks(config, log=log), progress=False, until_stage=0)
+        except RunFolderBusyError:
+            log(f"calibration: {folder.name} is another worker's, left to it")
+            return None
     shutil.rmtree(files.stage(0) / "model", ignore_errors=True)
     return folder
 
@@ -67,24 +73,28 @@ def measured(folder: Path, rates: dict[str, float] | None) -> dict[str, Any]:
 
 
 def calibrate(runs_dir: Path = RUNS_DIR, choice_file: Path = REGIME_DIR / "choice.json",
-              log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Every grid point, cheapest first (CE seeds, then TCE 0.9 where CE passes (a) and (b)); ``choice.json``
-    rewritten after each run, so that an interrupted calibration keeps what it measured."""
-    points: list[dict] = []
+              log: Callable[[str], None] = print, reverse: bool = False) -> dict[str, Any]:
+    """Every grid point, cheapest first (``reverse``: dearest first, for a second worker on the same folder), CE
+    seeds, then TCE 0.9 where both CE seeds pass (a) and (b); a run another worker owns is left to it. Twice over
+    the grid, so that what the other worker left is picked up; ``choice.json`` recomputed from every finished run
+    after each run, so that an interrupted calibration keeps what it measured."""
+    def done(config: RecursiveConfig) -> Path | None:
+        folder = run_point(config, runs_dir, log)
+        if folder is not None:
+            choose_from_runs(runs_dir, choice_file)
+        return folder
 
-    def record(folder: Path) -> dict:
-        # the one-core rates are read at every record: a calibration started before the benchmark finished leaves
-        # (e) unmeasured (never a pass) until results/benchmarks/recursive.json is there
-        rates = regime.benchmark_rates(read_json(BENCHMARK)) if BENCHMARK.is_file() else None
-        points.append(measured(folder, rates))
-        write_choice(points, rates, choice_file)
-        return points[-1]
-
-    for point in sorted(regime.GRID, key=lambda p: (p["split_paragraphs"] * p["epochs"], p["learning_rate"])):
-        ce = [record(run_point(point_config(point, "ce", seed), runs_dir, log)) for seed in regime.CE_SEEDS]
-        if all(p["passes"]["a"] and p["passes"]["b"] for p in ce):
-            for seed in regime.CE_SEEDS:
-                record(run_point(point_config(point, "tce-0.9", seed), runs_dir, log))
+    grid = sorted(regime.GRID, key=lambda p: (p["split_paragraphs"] * p["epochs"], p["learning_rate"]),
+                  reverse=reverse)
+    for _ in range(2):
+        for point in grid:
+            ce = [done(point_config(point, "ce", seed)) for seed in regime.CE_SEEDS]
+            if any(folder is None for folder in ce):
+                continue
+            values = [regime.point_values(read_json(RunFiles(folder).stage_metrics_file(0))) for folder in ce]
+            if all(all(regime.passes(v, ("a", "b")).values()) for v in values):
+                for seed in regime.CE_SEEDS:
+                    done(point_config(point, "tce-0.9", seed))
     return read_json(choice_file)
 
 
@@ -103,7 +113,8 @@ def choose_from_runs(runs_dir: Path = RUNS_DIR, choice_file: Path = REGIME_DIR /
     """``choice.json`` recomputed from the finished calibration runs in ``runs_dir`` (nothing is run): after the
     runs are collected, or after a disclosed change of the rule."""
     rates = regime.benchmark_rates(read_json(BENCHMARK)) if BENCHMARK.is_file() else None
-    folders = sorted(f for f in runs_dir.iterdir() if RunFiles(f).stage_metrics_file(0).is_file())
+    folders = sorted(f for f in runs_dir.iterdir() if f.is_dir() and not f.name.startswith((".", "_"))
+                     and ".partial" not in f.name and RunFiles(f).stage_metrics_file(0).is_file())
     points = [measured(f, rates) for f in folders]
     points.sort(key=lambda p: (p["split_paragraphs"] * p["epochs"], p["learning_rate"], p["loss"], p["seed"]))
     write_choice(points, rates, choice_file)
