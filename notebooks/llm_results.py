@@ -74,7 +74,7 @@ from IPython.display import Markdown, display
 from fortifai import recursive
 from fortifai.book.plotting import FigureLog, use_style
 from fortifai.book.report import claims_markdown, close_chapter, glue_markdown
-from fortifai.claims import decisive
+from fortifai.claims import decisive, decisive_report
 from fortifai.recursive import chapter as llm_chapter
 from fortifai.recursive import regime_chapter
 from fortifai.results import REPO_ROOT, RUNS_DIR, RunRecord, read_json, resolve_output_dir
@@ -140,15 +140,15 @@ figures = FigureLog(output_dir)
 # %%
 arms = decisive.decisive_settings(chapter.groups)  # recursive arm, control arm: {method: finished runs}
 test = decisive.decisive_test(*arms)
-glue_markdown("decisive_answer", decisive.answer_markdown(test))
+glue_markdown("decisive_answer", decisive_report.answer_markdown(test))
 display(Markdown(llm_chapter.decisive_summary(test)))
-display(Markdown(decisive.decisive_markdown(test)))
-display(Markdown(decisive.raw_margin_markdown(decisive.raw_margin_difference(*arms))))
-display(Markdown(decisive.sweep_size_markdown(decisive.sweep_size(arms[0]))))
+display(Markdown(decisive_report.decisive_markdown(test)))
+display(Markdown(decisive_report.raw_margin_markdown(decisive.raw_margin_difference(*arms))))
+display(Markdown(decisive_report.sweep_size_markdown(decisive.sweep_size(arms[0]))))
 if arms[0]:
-    figures.publish(decisive.decisive_figure(*arms), "decisive_trajectories")
-display(Markdown(decisive.per_seed_markdown(*arms)))
-display(Markdown(decisive.other_methods_markdown(decisive.other_methods(arms[0]))))
+    figures.publish(decisive_report.decisive_figure(*arms), "decisive_trajectories")
+display(Markdown(decisive_report.per_seed_markdown(*arms)))
+display(Markdown(decisive_report.other_methods_markdown(decisive.other_methods(arms[0]))))
 
 # %% [markdown]
 # **One model, two arms.** M0 is the same model in both arms: the same seed, splits and training, the arms part
@@ -162,7 +162,7 @@ display(Markdown(decisive.other_methods_markdown(decisive.other_methods(arms[0])
 # the size of this effect on the real-text NLL, beside the losses of the table above.
 
 # %%
-display(Markdown(decisive.m0_agreement_markdown(decisive.m0_agreement(*arms))))
+display(Markdown(decisive_report.m0_agreement_markdown(decisive.m0_agreement(*arms))))
 
 # %% [markdown]
 # What the other settings can say of the central claim, from their gates at M0: a setting whose measured chance
@@ -170,7 +170,7 @@ display(Markdown(decisive.m0_agreement_markdown(decisive.m0_agreement(*arms))))
 # against itself.
 
 # %%
-display(Markdown(decisive.other_settings_markdown(decisive.other_settings(chapter.started))))
+display(Markdown(decisive_report.other_settings_markdown(decisive.other_settings(chapter.started))))
 
 # %% [markdown]
 # ## The regime: does fine-tuning teach, or memorise?

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from fortifai import stats
-from fortifai.claims import decisive, llm
+from fortifai.claims import decisive, decisive_report, llm
 
 TABLES = yaml.safe_load((Path(__file__).resolve().parent.parent / "fortifai/data/paper_llm_tables.yaml").read_text())
 
@@ -111,24 +111,24 @@ def test_the_decisive_test_reads_both_arms_and_applies_the_plan(tmp_path):
     assert "beyond TCE's advantage on real text alone" in primary["why"]
     # exploratory: CE lost 1.0 on average under self-consumption and 0.1 on real text alone
     assert primary["self_consumption"]["difference"] == pytest.approx(0.9)
-    assert "+0.9 [" in decisive.decisive_markdown(result)
-    assert "|" in decisive.decisive_markdown(result)
+    assert "+0.9 [" in decisive_report.decisive_markdown(result)
+    assert "|" in decisive_report.decisive_markdown(result)
 
 
 def test_the_answer_leads_with_the_primary_verdict_and_the_paper_value(tmp_path):
     from fortifai.recursive.runs import group_runs
 
-    assert "waits" in decisive.answer_markdown(decisive.decisive_test({}, {}))
+    assert "waits" in decisive_report.answer_markdown(decisive.decisive_test({}, {}))
     runs = []
     for seed, drop in enumerate([1.0, 1.2, 0.8]):
         runs.append(_run(tmp_path, "ce", seed, [2.0, 2.0, 2.0, 2.0 - drop], [1, 1, 1, 1.5]))
         runs.append(_run(tmp_path, "tce-0.9", seed, [2.0, 2.0, 2.0, 2.0 - drop / 2], [1, 1, 1, 1.25]))
     arms = decisive.decisive_settings(group_runs(runs))
-    assert "control arm not yet on two of these seeds" in decisive.answer_markdown(decisive.decisive_test(*arms))
+    assert "control arm not yet on two of these seeds" in decisive_report.answer_markdown(decisive.decisive_test(*arms))
     runs += [_run(tmp_path, m, seed, [2.0, 2.0, 2.0, 1.9], [1, 1, 1, 1.1], regenerate=False)
              for m in ("ce", "tce-0.9") for seed in (0, 1)]
     arms = decisive.decisive_settings(group_runs(runs))
-    text = decisive.answer_markdown(decisive.decisive_test(*arms))
+    text = decisive_report.answer_markdown(decisive.decisive_test(*arms))
     assert "3 seed pairs" in text and "the control arm beside them on seeds 0, 1)" in text
     assert "**reproduced**" in text and "+50% 95% paired bootstrap [" in text
     assert f"{decisive.paper_share():.0%} by M5" in text and "2.3x" in text
@@ -141,12 +141,12 @@ def test_per_seed_table_gives_m0_and_m3_of_each_arm(tmp_path):
     runs = [_run(tmp_path, "ce", 0, [2.0, 1.5, 1.2, 1.0], [1.0, 1.1, 1.2, 1.3]),
             _run(tmp_path, "tce-0.9", 0, [2.0, 1.8, 1.6, 1.5], [1.0, 1.05, 1.1, 1.15]),
             _run(tmp_path, "ce", 0, [2.0, 2.0, 2.0, 2.0], [1.0, 0.9, 0.8, 0.7], regenerate=False)]
-    text = decisive.per_seed_markdown(*decisive.decisive_settings(group_runs(runs)))
+    text = decisive_report.per_seed_markdown(*decisive.decisive_settings(group_runs(runs)))
     lines = text.splitlines()
     assert len(lines) == 3  # the recursive pair; the control arm's TCE run is missing, so no control row
     assert "| recursive | 0 (2) | 2.100 → 1.100 | 2.100 → 1.600 |" in lines[2]  # margins of the two questions
     assert "1.000 → 1.300 | 1.000 → 1.150 |" in lines[2]
-    assert decisive.per_seed_markdown({}, {}) == ""
+    assert decisive_report.per_seed_markdown({}, {}) == ""
 
 
 def test_m0_agreement_compares_the_arms_at_the_model_they_share(tmp_path):
@@ -160,12 +160,12 @@ def test_m0_agreement_compares_the_arms_at_the_model_they_share(tmp_path):
     assert [(r["method"], r["seed"]) for r in rows] == [("ce", 0), ("ce", 1), ("tce-0.9", 0), ("tce-0.9", 1)]
     assert all(r["margin_difference"] == 0 and r["train_loss_difference"] == 0 for r in rows)
     assert [r["nll_difference"] for r in rows] == pytest.approx([0.0, 0.01, 0.0, 0.01])
-    assert "0.0100 nats (CE, seed 1)" in decisive.m0_agreement_markdown(rows)
+    assert "0.0100 nats (CE, seed 1)" in decisive_report.m0_agreement_markdown(rows)
     # the arms asked other questions at M0: no agreement to measure, said as infinite
     control_ce = [r for r in runs if not r.params["regenerate"] and r.method == "ce" and r.seed == 0][0]
     control_ce.stages[0]["kr"]["0"]["margin"].append(1.0)
     assert decisive.m0_agreement(*decisive.decisive_settings(group_runs(runs)))[0]["margin_difference"] == math.inf
-    assert decisive.m0_agreement_markdown([]) == ""
+    assert decisive_report.m0_agreement_markdown([]) == ""
 
 
 def test_the_other_losses_get_shares_without_a_verdict(tmp_path):
@@ -188,10 +188,10 @@ def test_the_other_losses_get_shares_without_a_verdict(tmp_path):
     # TCE 0.9 beside them on the same seeds: half of CE's margin loss avoided on every seed; seed 0 alone for 0.99
     assert focal["kr_margin_split0"]["plan_method"]["estimate"] == pytest.approx(0.5)
     assert math.isnan(other["tce-0.99"]["kr_margin_split0"]["plan_method"]["ci_low"])
-    text = decisive.other_methods_markdown(other)
+    text = decisive_report.other_methods_markdown(other)
     assert "+75% [" in text and "+50% [" in text and "no interval" in text and "verdict" in text
     assert "same seeds" in text
-    assert decisive.other_methods_markdown(decisive.other_methods({})) == ""
+    assert decisive_report.other_methods_markdown(decisive.other_methods({})) == ""
 
 
 def test_the_other_losses_say_so_where_tce_lacks_one_of_their_seeds(tmp_path):
@@ -202,7 +202,7 @@ def test_the_other_losses_say_so_where_tce_lacks_one_of_their_seeds(tmp_path):
     runs.append(_run(tmp_path, "tce-0.9", 0, [2.0, 2.0, 2.0, 1.5], [1, 1, 1, 1.5]))  # seed 1 missing
     other = decisive.other_methods(decisive.decisive_settings(group_runs(runs))[0])
     assert other["focal-2.0"]["kr_margin_split0"]["plan_method"] is None
-    assert "not run on these seeds" in decisive.other_methods_markdown(other)
+    assert "not run on these seeds" in decisive_report.other_methods_markdown(other)
 
 
 def test_the_decisive_figure_draws_every_seed_and_the_mean_of_each_arm(tmp_path):
@@ -213,7 +213,7 @@ def test_the_decisive_figure_draws_every_seed_and_the_mean_of_each_arm(tmp_path)
 
     runs = [_run(tmp_path, m, seed, [2.0, 1.8, 1.5, 1.2], [1, 1.1, 1.2, 1.3], regenerate=arm)
             for m in ("ce", "tce-0.9") for seed in (0, 1) for arm in (True, False)]
-    fig = decisive.decisive_figure(*decisive.decisive_settings(group_runs(runs)))
+    fig = decisive_report.decisive_figure(*decisive.decisive_settings(group_runs(runs)))
     ax = fig.axes[0]
     assert len(ax.lines) == 2 * 2 * (2 + 1)  # two losses x two arms x (two seeds + the mean)
     assert list(ax.lines[2].get_ydata()) == pytest.approx([2.1, 1.9, 1.6, 1.3])  # mean margin, identical seeds
@@ -247,7 +247,7 @@ def test_other_settings_say_why_they_cannot_test_the_claim(tmp_path, monkeypatch
     # the decisive runs left out
     assert [e["setting"] for e in entries] == ["smollm2-135m on wikipedia-offline (paragraphs kept)"]
     assert "80%" in entries[0]["cannot_test"] and "1.0%" in entries[0]["cannot_test"]
-    assert "CE cannot fail" in decisive.other_settings_markdown(entries)
+    assert "CE cannot fail" in decisive_report.other_settings_markdown(entries)
 
 
 def test_one_seed_gives_no_power_number():
@@ -295,18 +295,18 @@ def test_the_sweep_size_comes_from_the_pilot_seeds_alone(tmp_path):
     runs.append(_timed(_run(tmp_path, "ce", 3, [2.0, 2.0, 2.0, 1.0], [1] * 4), 600, 300))
     runs.append(_timed(_run(tmp_path, "tce-0.9", 3, [2.0, 2.0, 2.0, 3.0], [1] * 4), 600, 300))
     assert decisive.sweep_size(decisive.decisive_settings(group_runs(runs))[0]) == size
-    assert f"**{size['pairs']} pairs**" in decisive.sweep_size_markdown(size)
-    assert "waits for the pilot" in decisive.sweep_size_markdown(None)
+    assert f"**{size['pairs']} pairs**" in decisive_report.sweep_size_markdown(size)
+    assert "waits for the pilot" in decisive_report.sweep_size_markdown(None)
     # the pilot's CE gains on the primary endpoint: nothing to delay, no effect to power for
     flat = [_timed(_run(tmp_path / "flat", m, seed, [2.0, 2.0, 2.0, 2.1], [1] * 4), 600, 300)
             for m in ("ce", "tce-0.9") for seed in (0, 1, 2)]
     size = decisive.sweep_size(decisive.decisive_settings(group_runs(flat))[0])
     assert size["nothing_to_delay"] and size["pairs"] == decisive.SWEEP["min_pairs"]
-    assert "CE lost nothing" in decisive.sweep_size_markdown(size)
+    assert "CE lost nothing" in decisive_report.sweep_size_markdown(size)
     # the rule as first written ran what the budget holds: 18 hours of 60-minute pairs less the control arm's 4
     assert size["first_rule_pairs"] == 14
-    assert "A change after the pilot, disclosed" in decisive.sweep_size_markdown(size)
-    assert "**14 pairs**; 8 were run" in decisive.sweep_size_markdown(size)
+    assert "A change after the pilot, disclosed" in decisive_report.sweep_size_markdown(size)
+    assert "**14 pairs**; 8 were run" in decisive_report.sweep_size_markdown(size)
 
 
 def test_the_raw_margin_difference_is_the_paired_loss_difference_per_arm(tmp_path):
@@ -320,7 +320,7 @@ def test_the_raw_margin_difference_is_the_paired_loss_difference_per_arm(tmp_pat
     assert raw["recursive"]["difference"] == pytest.approx(0.2) and raw["recursive"]["seeds"] == [0, 1, 2]
     half = 4.302652729911275 * 0.1 / math.sqrt(3)  # t(0.975, 2) x sd / sqrt(n), sd of (0.2, 0.1, 0.3) = 0.1
     assert raw["recursive"]["ci_low"] == pytest.approx(0.2 - half) and "control" not in raw
-    assert "+0.200 nats" in decisive.raw_margin_markdown(raw)
+    assert "+0.200 nats" in decisive_report.raw_margin_markdown(raw)
 
 
 def test_a_share_of_nothing_lost_reads_undefined_and_left_out_resamples_are_said():

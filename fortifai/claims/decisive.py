@@ -254,39 +254,6 @@ def sweep_size(recursive: dict[str, list[Run]], sweep: dict[str, Any] = SWEEP) -
                 pairs=pairs, rest_hours=rest, **{k: sweep[k] for k in ("min_pairs", "control_seeds", "budget_hours")})
 
 
-def sweep_size_markdown(size: dict[str, Any] | None) -> str:
-    """:func:`sweep_size` in words: the number of seed pairs and where it comes from."""
-    if size is None:
-        return f"The sweep's size waits for the pilot's seeds {', '.join(map(str, SWEEP['pilot_seeds']))}, both losses."
-    p = size["power"]
-    if size["nothing_to_delay"]:
-        return (f"**Sweep size, from the pilot** (seeds {', '.join(map(str, size['pilot_seeds']))}): CE lost nothing "
-                f"on the primary endpoint over the pilot (mean loss {p['effect'] / p['paper_share']:+.3g}), so the "
-                f"paper's share of it is no effect to power for; the main sweep runs the minimum, **{size['pairs']} "
-                f"pairs**, which the secondaries and the rule's own test of CE's loss use. A pair took "
-                f"{'at least ' if size['lower_bound'] else ''}{size['pair_minutes']:.0f} min.\n\n"
-                f"**A change after the pilot, disclosed.** {SWEEP_RULE_CHANGE} As first written, the rule would have "
-                f"run what {size['budget_hours']:.0f} hours hold at {size['pair_minutes']:.1f} min per pair beside the "
-                f"control arm: **{size['first_rule_pairs']} pairs**; {size['pairs']} were run. The primary endpoint's "
-                f"verdict could not have changed (CE's loss is not above 0 whatever the number of pairs); a secondary "
-                f"whose CE loss is positive but noisy (KR accuracy) might have passed its gate with more pairs.")
-    text = (f"**Sweep size, from the pilot** (seeds {', '.join(map(str, size['pilot_seeds']))}): the paper's share "
-            f"{p['paper_share']:.0%} of CE's mean loss on the primary endpoint is a paired difference of "
-            f"{p['effect']:.3g} nats; the pilot's paired differences spread by {p['sd']:.3g} (standard deviation), so "
-            f"{p['power']:.0%} power at the 5% level takes **{power_text(p)}** seed pairs (paired t-test, noncentral "
-            f"t). A pair took {'at least ' if size['lower_bound'] else ''}{size['pair_minutes']:.0f} min (the time its "
-            f"runs recorded, two side by side{'; their scoring was not timed' if size['lower_bound'] else ''}), so "
-            f"{size['budget_hours']:.0f} hours of these two cores hold {'at most ' if size['lower_bound'] else ''}"
-            f"{size['fit']} pairs beside the control arm's {len(size['control_seeds'])}. The main sweep runs "
-            f"**{size['pairs']} pairs** (at least {size['min_pairs']}).")
-    if size["rest_hours"] > 0:
-        text += (f" The pairs the power asks for beyond those would take {'at least ' if size['lower_bound'] else ''}"
-                 f"{size['rest_hours']:.0f} more "
-                 "hours of the same machine." if math.isfinite(size["rest_hours"]) else
-                 " The pilot gives no number of pairs that reaches that power.")
-    return text
-
-
 def decisive_settings(groups: dict[tuple, list[Run]]) -> tuple[dict[str, list[Run]], dict[str, list[Run]]]:
     """From :func:`fortifai.recursive.runs.group_runs`: the plan's setting's runs by method, recursive arm and control
     arm (``regenerate: false``)."""
@@ -321,73 +288,6 @@ def share_text(e: dict[str, Any], prefix: str = "") -> str:
     return f"{e['estimate']:+.0%} {prefix}[{e['ci_low']:+.0%}, {e['ci_high']:+.0%}]{left_out}"
 
 
-def decisive_markdown(result: dict[str, Any]) -> str:
-    """The plan and, where runs are in, each endpoint's share of CE's loss avoided with its verdict, as a table."""
-    rows = ["| endpoint | seeds (KR questions on split 0) | CE's loss M0→M3 | TCE 0.9's | share of CE's loss avoided "
-            "(95% paired bootstrap) | verdict | seed pairs for 80% power | CE's loss from self-consumption "
-            "(recursive minus control arm, 95% paired t) |", "|---|---|---|---|---|---|---|---|"]
-    for endpoint, e in result["endpoints"].items():
-        if not e["seeds"]:
-            rows.append(f"| {ENDPOINTS[endpoint]} | 0 | | | | {e['verdict']} | | |")
-            continue
-        questions = ", ".join(str(n) for n in e["questions"])
-        cost = e.get("self_consumption")
-        cost_text = (f"{cost['difference']:+.3g} [{cost['ci_low']:+.3g}, {cost['ci_high']:+.3g}] over "
-                     f"{len(cost['seeds'])} seeds" if cost else "needs two seeds of both arms")
-        rows.append(f"| {ENDPOINTS[endpoint]} | {len(e['seeds'])} ({questions}) | {np.mean(e['baseline_loss']):+.3g} "
-                    f"| {np.mean(e['method_loss']):+.3g} | {share_text(e)} | **{e['verdict']}**: "
-                    f"{e['why']} | {power_text(e['power'])} | {cost_text} |")
-    return "\n".join(rows)
-
-
-def answer_markdown(result: dict[str, Any]) -> str:
-    """The chapter's opening answer: the primary endpoint's verdict by the plan's rule with its share, the paper's
-    value on the same footing and the secondaries' verdicts, from :func:`decisive_test`'s ``result``."""
-    primary = result["endpoints"][PLAN["primary"]]
-    if not primary["seeds"]:
-        return "**The answer** waits for the decisive test's runs (no seed has CE and TCE 0.9 through M3 yet)."
-    interaction = primary.get("interaction")
-    pairs = len(primary["seeds"])
-    text = (f"**The answer, from the decisive test** ({pairs} seed pair{'' if pairs == 1 else 's'} of CE and TCE "
-            f"0.9, {PLAN['setting']}; "
-            + (f"the control arm beside them on seeds {', '.join(map(str, interaction['seeds']))}" if interaction
-               else "the control arm not yet on two of these seeds")
-            + f"): on the primary endpoint, "
-            f"{ENDPOINTS[PLAN['primary']]}, the central claim is **{primary['verdict']}**: {primary['why']}. "
-            f"The share of CE's M0-to-M3 loss that TCE 0.9 avoids: {share_text(primary, '95% paired bootstrap ')} "
-            f"(CE's loss {np.mean(primary['baseline_loss']):+.3g}, TCE 0.9's {np.mean(primary['method_loss']):+.3g}); "
-            f"the paper's Table D2 gives {result['paper_share']:.0%} by M5 and "
-            f"{result['paper_share_same_length']:.0%} by M3, and its {paper_headline()['abstract']}x headline "
-            f"means {result['headline']:.0%} under a linear decline.")
-    for endpoint in PLAN["secondaries"]:
-        e = result["endpoints"][endpoint]
-        if e["seeds"]:
-            text += (f" Secondary, {ENDPOINTS[endpoint]}: **{e['verdict']}**, share "
-                     f"{share_text(e, '95% paired bootstrap ')}.")
-    return text
-
-
-def per_seed_markdown(recursive: dict[str, list[Run]], control: dict[str, list[Run]] | None = None) -> str:
-    """Every seed's M0 and M3 values of each endpoint, CE beside TCE 0.9, per arm: the numbers behind the figure's
-    thin lines (runs not yet at M3 are left out)."""
-    from ..recursive.runs import method_label
-
-    last = PLAN["stages"] - 1
-    endpoints = (PLAN["primary"], *PLAN["secondaries"])
-    head = " | ".join(f"{TITLES[e]}: {method_label(m)}" for e in endpoints for m in (PLAN["baseline"], PLAN["method"]))
-    rows = [f"| arm | seed (KR questions) | {head} |", "|---|---|" + "---|" * (2 * len(endpoints))]
-    for arm, runs_by_method in (("recursive", recursive), ("control", control or {})):
-        pairs = [(m, c) for m, c in paired(runs_by_method.get(PLAN["method"], []),
-                                           runs_by_method.get(PLAN["baseline"], []))
-                 if len(m.stages) > last and len(c.stages) > last]
-        for method_run, ce_run in pairs:  # in seed order
-            cells = [f"{values[0]:.3f} → {values[last]:.3f}" for e in endpoints
-                     for values in (endpoint_values(ce_run, e), endpoint_values(method_run, e))]
-            n = ce_run.stages[0].get("kr", {}).get("0", {}).get("n")
-            rows.append(f"| {arm} | {ce_run.seed} ({n}) | " + " | ".join(cells) + " |")
-    return "\n".join(rows) if len(rows) > 2 else ""
-
-
 def m0_agreement(recursive: dict[str, list[Run]], control: dict[str, list[Run]]) -> list[dict[str, Any]]:
     """M0 is the same model in both arms (the same seed, splits and training; the arms part after it): per loss and
     seed of both arms, the largest difference at M0 in the KR margins (every split, scored in fp32 in both) and the
@@ -414,54 +314,6 @@ def m0_agreement(recursive: dict[str, list[Run]], control: dict[str, list[Run]])
     return rows
 
 
-def m0_agreement_markdown(rows: list[dict[str, Any]]) -> str:
-    """:func:`m0_agreement` as a table, with the largest NLL difference in words (empty before both arms are in)."""
-    from ..recursive.runs import method_label
-
-    if not rows:
-        return ""
-    lines = ["| loss | seed | KR margins at M0, largest difference | training loss, difference | split 0's real NLL "
-             "at M0, recursive arm | control arm | difference |", "|---|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {method_label(r['method'])} | {r['seed']} | {r['margin_difference']:.2g} | "
-                     f"{r['train_loss_difference']:.2g} | {r['nll_recursive']:.4f} | {r['nll_control']:.4f} | "
-                     f"{r['nll_difference']:+.4f} |")
-    measured = [r for r in rows if np.isfinite(r["nll_difference"])]
-    if not measured:
-        return "\n".join(lines)
-    largest = max(measured, key=lambda r: abs(r["nll_difference"]))
-    return ("\n".join(lines) + f"\n\nThe largest difference in split 0's real NLL at M0 between the arms: "
-            f"{abs(largest['nll_difference']):.4f} nats ({method_label(largest['method'])}, seed {largest['seed']}).")
-
-
-def decisive_figure(recursive: dict[str, list[Run]], control: dict[str, list[Run]] | None = None):
-    """Per seed, each endpoint through the stages: CE and TCE 0.9 (colour), recursive arm (solid) and control arm
-    (dashed), thin lines per seed and the mean over seeds bold. Returns the matplotlib figure."""
-    import matplotlib.pyplot as plt
-
-    from ..recursive.runs import method_label
-
-    endpoints = (PLAN["primary"], *PLAN["secondaries"])
-    fig, axes = plt.subplots(1, len(endpoints), figsize=(4.4 * len(endpoints), 3.6))
-    arms = (("recursive", recursive, "-"), ("control", control or {}, "--"))
-    for ax, endpoint in zip(axes, endpoints):
-        for j, method in enumerate((PLAN["baseline"], PLAN["method"])):
-            for arm, runs_by_method, style in arms:
-                runs = runs_by_method.get(method, [])
-                if not runs:
-                    continue
-                values = [endpoint_values(run, endpoint) for run in runs]
-                width = max(map(len, values))
-                matrix = np.array([v + [math.nan] * (width - len(v)) for v in values], dtype=float)
-                for row in matrix:
-                    ax.plot(range(width), row, style, color=f"C{j}", lw=0.6, alpha=0.35)
-                ax.plot(range(width), np.nanmean(matrix, axis=0), style, color=f"C{j}", lw=2.2, marker="o",
-                        label=f"{method_label(method)}, {arm} ({len(runs)} seed{'' if len(runs) == 1 else 's'})")
-        ax.set(title=TITLES[endpoint], xlabel="stage (model $M_i$)", xticks=range(PLAN["stages"]))
-    axes[0].legend(fontsize=7)
-    return fig
-
-
 def other_methods(recursive: dict[str, list[Run]]) -> dict[str, dict[str, Any]]:
     """The paper's other losses run in the plan's setting beside CE (TCE 0.99, focal 2.0: the plan's "if compute
     remains"), outside the plan: per method and endpoint the share of CE's loss avoided with its paired bootstrap
@@ -481,25 +333,6 @@ def other_methods(recursive: dict[str, list[Run]]) -> dict[str, dict[str, Any]]:
             out.setdefault(method, {})[endpoint] = dict(seeds=seeds, plan_method=plan_method,
                                                         **paired_share(method_loss, baseline_loss))
     return out
-
-
-def other_methods_markdown(result: dict[str, dict[str, Any]]) -> str:
-    """:func:`other_methods` as a table (empty text before any of their runs is in)."""
-    from ..recursive.runs import method_label
-
-    if not result:
-        return ""
-    plan = method_label(PLAN["method"])
-    rows = ["| loss | endpoint | seeds | CE's loss M0→M3 | the loss's | share of CE's loss avoided (95% paired "
-            f"bootstrap) | {plan}'s share on the same seeds |", "|---|---|---|---|---|---|---|"]
-    for method, endpoints in result.items():
-        for endpoint, e in endpoints.items():
-            beside = share_text(e["plan_method"]) if e.get("plan_method") else "not run on these seeds"
-            rows.append(f"| {method_label(method)} | {ENDPOINTS[endpoint]} | {', '.join(map(str, e['seeds']))} | "
-                        f"{np.mean(e['baseline_loss']):+.3g} | {np.mean(e['method_loss']):+.3g} | {share_text(e)} | "
-                        f"{beside} |")
-    return ("**The paper's other losses in the same setting** (exploratory: the plan's rule was fixed for TCE 0.9 "
-            "alone, so these rows carry no verdict)\n\n" + "\n".join(rows))
 
 
 def decisive_claims(result: dict[str, Any]) -> list:
@@ -561,19 +394,6 @@ def other_settings(started: dict[tuple, list[Run]]) -> list[dict[str, Any]]:
     return out
 
 
-def other_settings_markdown(entries: list[dict[str, Any]]) -> str:
-    """:func:`other_settings` as a table."""
-    def percent(value, digits=0):
-        return "–" if value is None else format(value, f".{digits}%")
-
-    rows = ["| setting | measured KR chance | TCE 0.9 masks at M0 | what it can say of the central claim |",
-            "|---|---|---|---|"]
-    for e in entries:
-        rows.append(f"| {e['setting']} | {percent(e['chance'])} | {percent(e['masked'], 1)} | "
-                    f"{e['cannot_test'] or 'its gates pass (runs made before the decisive test: their claims are below)'} |")
-    return "\n".join(rows)
-
-
 def raw_margin_difference(recursive: dict[str, list[Run]], control: dict[str, list[Run]] | None = None) -> dict:
     """The primary endpoint without the share: TCE 0.9's M0-to-M3 loss of split-0 KR margin minus CE's, paired by
     seed (positive: TCE lost more, or gained less), with its t interval, per arm."""
@@ -585,13 +405,3 @@ def raw_margin_difference(recursive: dict[str, list[Run]], control: dict[str, li
     return out
 
 
-def raw_margin_markdown(raw: dict) -> str:
-    """:func:`raw_margin_difference` in a sentence per arm."""
-    if "recursive" not in raw:
-        return ""
-    words = {"recursive": "on its own regenerated text", "control": "on real text only (control arm)"}
-    parts = [f"{words[arm]}, {r['difference']:+.3f} nats (paired t 95% [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}], "
-             f"{len(r['seeds'])} seeds)" for arm, r in raw.items()]
-    return ("**The raw paired result on the primary endpoint**: TCE 0.9's M0-to-M3 loss of split-0 KR margin minus "
-            "CE's, " + "; ".join(parts) + ". Positive: TCE 0.9 gains less margin than CE (or loses more), "
-            "whether or not the text is the model's own where both arms agree.")
