@@ -343,3 +343,17 @@ def test_the_decisive_preset_runs_the_pairs_the_committed_pilot_asks_for():
     assert size is not None, "the pilot's runs are committed"
     assert preset["seeds"] == list(range(size["pairs"]))
     assert set(decisive.SWEEP["pilot_seeds"]) | set(decisive.SWEEP["control_seeds"]) <= set(preset["seeds"])
+
+
+def test_a_share_over_few_seeds_also_gets_the_t_interval_of_its_per_seed_shares():
+    """Three seeds give 10 distinct bootstrap resamples: focal's real-NLL share read [+39%, +42%] where its per-seed
+    t interval is [+36%, +44%]."""
+    method, baseline = [0.2, 0.3, 0.25], [0.4, 0.5, 0.45]
+    share = decisive.share_avoided(method, baseline)
+    per_seed = 1 - np.array(method) / np.array(baseline)
+    half = 4.302652729911275 * per_seed.std(ddof=1) / math.sqrt(3)
+    assert share["seed_t_low"] == pytest.approx(per_seed.mean() - half)
+    assert share["seed_t_high"] == pytest.approx(per_seed.mean() + half)
+    assert "per-seed t [" in decisive.share_text(share) and "over 3 seeds" in decisive.share_text(share)
+    five = decisive.share_avoided(method + [0.2, 0.3], baseline + [0.4, 0.5])
+    assert "seed_t_low" not in five and "per-seed t" not in decisive.share_text(five)

@@ -79,8 +79,17 @@ def share_avoided(method_loss: Sequence[float], baseline_loss: Sequence[float], 
     boot = 1 - ma[defined] / mb[defined]
     low, high = (np.quantile(boot, [(1 - level) / 2, (1 + level) / 2], method="inverted_cdf") if boot.size
                  else (math.nan, math.nan))
-    return dict(estimate=float(estimate), ci_low=float(low), ci_high=float(high), n=int(a.size), level=level,
-                undefined_resamples=float(1 - defined.mean()), method_loss=a.tolist(), baseline_loss=b.tolist())
+    out = dict(estimate=float(estimate), ci_low=float(low), ci_high=float(high), n=int(a.size), level=level,
+               undefined_resamples=float(1 - defined.mean()), method_loss=a.tolist(), baseline_loss=b.tolist())
+    if 2 <= a.size < FEW_SEEDS and (b > 0).all() and np.ptp(1 - a / b) > 1e-9:  # identical shares: no spread
+        # few seeds give few distinct resamples (3 seeds: 10), so a percentile interval is too narrow: beside it
+        # the t interval of the per-seed shares
+        t = stats.paired_t(1 - a / b, np.zeros(a.size), level)
+        out.update(seed_t_low=t["ci_low"], seed_t_high=t["ci_high"])
+    return out
+
+
+FEW_SEEDS = 5  # below it a share also gets the t interval of its per-seed shares
 
 
 def paired_share(method_loss: Sequence[float], baseline_loss: Sequence[float]) -> dict[str, Any]:
@@ -285,7 +294,9 @@ def share_text(e: dict[str, Any], prefix: str = "") -> str:
     share = e.get("undefined_resamples", 0)
     left_out = (f"; CE lost nothing in {'under 1%' if share < 0.01 else format(share, '.0%')} of the resamples, "
                 "left out" if share > 0 else "")
-    return f"{e['estimate']:+.0%} {prefix}[{e['ci_low']:+.0%}, {e['ci_high']:+.0%}]{left_out}"
+    seed_t = (f"; per-seed t [{e['seed_t_low']:+.0%}, {e['seed_t_high']:+.0%}] over {e['n']} seeds"
+              if "seed_t_low" in e and np.isfinite(e["seed_t_low"]) else "")
+    return f"{e['estimate']:+.0%} {prefix}[{e['ci_low']:+.0%}, {e['ci_high']:+.0%}]{left_out}{seed_t}"
 
 
 def m0_agreement(recursive: dict[str, list[Run]], control: dict[str, list[Run]]) -> list[dict[str, Any]]:
