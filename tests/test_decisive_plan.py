@@ -357,3 +357,10 @@ def test_a_share_over_few_seeds_also_gets_the_t_interval_of_its_per_seed_shares(
     assert "per-seed t [" in decisive.share_text(share) and "over 3 seeds" in decisive.share_text(share)
     five = decisive.share_avoided(method + [0.2, 0.3], baseline + [0.4, 0.5])
     assert "seed_t_low" not in five and "per-seed t" not in decisive.share_text(five)
+
+
+def test_the_table_says_what_each_verdict_is_judged_against(tmp_path):
+    """'reproduced' on the real-text NLL is judged against Table D2's KR share: the paper gives no NLL number."""
+    text = decisive_report.decisive_markdown(decisive.decisive_test({}, {}))
+    assert set(decisive.JUDGED_AGAINST) == set(decisive.ENDPOINTS)
+    assert "the paper reports no NLL of real text" in text and "the paper reports no margin" in text

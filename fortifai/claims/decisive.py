@@ -32,6 +32,13 @@ ENDPOINTS = {
     "kr_split0": "KR accuracy on split 0",
     "real_nll_split0": "the mean token NLL of split 0's original paragraphs (higher is worse)",
 }
+# what each endpoint's verdict is judged against: the paper's one number on this footing is Table D2's share of
+# CE's KR-split 0 loss (paper_share); where an endpoint measures something else, the table says so
+JUDGED_AGAINST = {
+    "kr_margin_split0": "Table D2's share on KR-split 0 accuracy: the paper reports no margin",
+    "kr_split0": "Table D2's share on the same measure, KR-split 0 accuracy",
+    "real_nll_split0": "Table D2's share on KR-split 0 accuracy: the paper reports no NLL of real text",
+}
 TITLES = {"kr_margin_split0": "KR margin, split 0 (nats)", "kr_split0": "KR accuracy, split 0",
           "real_nll_split0": "NLL of split 0's real paragraphs (nats)"}  # each endpoint's short name in figures
 VERDICT_RULE = ("on the 95% paired bootstrap interval [lo, hi] of the share of CE's M0-to-M3 loss that TCE 0.9 "

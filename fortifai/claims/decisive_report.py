@@ -13,7 +13,8 @@ import numpy as np
 
 from ..recursive.runs import Run
 from ..recursive.runs import paper_headline
-from .decisive import ENDPOINTS, PLAN, SWEEP, SWEEP_RULE_CHANGE, TITLES, endpoint_values, power_text, share_text
+from .decisive import (ENDPOINTS, JUDGED_AGAINST, PLAN, SWEEP, SWEEP_RULE_CHANGE, TITLES, endpoint_values,
+                       power_text, share_text)
 from .llm import paired
 
 
@@ -66,7 +67,8 @@ def decisive_markdown(result: dict[str, Any]) -> str:
         rows.append(f"| {ENDPOINTS[endpoint]} | {len(e['seeds'])} ({questions}) | {np.mean(e['baseline_loss']):+.3g} "
                     f"| {np.mean(e['method_loss']):+.3g} | {share_text(e)} | **{e['verdict']}**: "
                     f"{e['why']} | {power_text(e['power'])} | {cost_text} |")
-    return "\n".join(rows)
+    against = "; ".join(f"{TITLES[k]}: {JUDGED_AGAINST[k]}" for k in result["endpoints"])
+    return "\n".join(rows) + f"\n\nWhat each verdict is judged against: {against}."
 
 
 def answer_markdown(result: dict[str, Any]) -> str:
