@@ -53,3 +53,11 @@ def test_publish_claims_refuses_other_words_and_writes_only_for_the_default_run(
     assert "no committed claims" in publish_claims([Claim("c", "1", "reproduced")], "toy", default, metrics)
     assert "agree" in publish_claims([Claim("c", "2", "reproduced")], "toy", default, metrics)
     assert "reproduced -> partly" in publish_claims([Claim("c", "2", "partly: smaller")], "toy", default, metrics)
+
+
+def test_the_central_claim_row_holds_no_cost_target():
+    """The central claim's row mixed in the losses' cost targets; they have a row of their own (Sec. 5)."""
+    rows = {", ".join(r["refs"]): r for r in status.status_rows()}
+    central = [c.claim for _, c in rows["Sec. 1"]["claims"]]
+    assert central and not any(c.startswith("(cost target)") for c in central)
+    assert rows["Sec. 5"]["claims"] and all(c.claim.startswith("(cost target)") for _, c in rows["Sec. 5"]["claims"])

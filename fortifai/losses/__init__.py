@@ -1,4 +1,5 @@
-"""Confidence-aware losses: Truncated Cross Entropy (TCE), focal loss and dynamic TCE.
+"""Confidence-aware losses: Truncated Cross Entropy (TCE), focal loss and dynamic TCE, and the count-matched random
+mask that controls for TCE's mechanism.
 
 The paper's loss (Sec. 2.2.1) is cross entropy with the confident tokens masked out:
 
@@ -35,16 +36,18 @@ from .functional import (
     dynamic_truncated_cross_entropy,
     focal_loss,
     loss_from_token_ce,
+    random_mask_cross_entropy,
     truncated_cross_entropy,
 )
 from .linear import default_chunk_size, linear_causal_lm_loss, linear_cross_entropy
-from .modules import DynamicTruncatedCrossEntropyLoss, FocalLoss, TruncatedCrossEntropyLoss
+from .modules import DynamicTruncatedCrossEntropyLoss, FocalLoss, RandomMaskCrossEntropyLoss, TruncatedCrossEntropyLoss
 from .spec import LOSS_SPECS, RECURSIVE_LOSSES, LossSpec, Method, Param, truncation_label
 
 __all__ = [
     "LOSSES", "LOSS_SPECS", "RECURSIVE_LOSSES", "LossSpec", "Method", "Param", "truncation_label",
     "truncated_cross_entropy", "focal_loss", "dynamic_threshold", "dynamic_truncated_cross_entropy", "cross_entropy",
-    "TruncatedCrossEntropyLoss", "FocalLoss", "DynamicTruncatedCrossEntropyLoss",
+    "TruncatedCrossEntropyLoss", "FocalLoss", "DynamicTruncatedCrossEntropyLoss", "random_mask_cross_entropy",
+    "RandomMaskCrossEntropyLoss",
     "causal_lm_loss", "compute_loss_func", "linear_cross_entropy", "linear_causal_lm_loss", "loss_from_token_ce",
     "default_chunk_size",
 ]

@@ -10,7 +10,7 @@ import torch
 from .spec import DENOMINATORS, LOSS_SPECS, RECURSIVE_LOSSES, check_choice
 
 __all__ = ["LOSSES", "truncated_cross_entropy", "focal_loss", "dynamic_threshold", "dynamic_truncated_cross_entropy",
-           "cross_entropy", "loss_from_token_ce"]
+           "random_mask_cross_entropy", "cross_entropy", "loss_from_token_ce"]
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -34,6 +34,10 @@ def _check_logits_target(logits: torch.Tensor, target: torch.Tensor) -> None:
 # The parameters' ranges and defaults are those of fortifai.losses.spec.LOSS_SPECS, the one place they are written.
 def _check_tce_gamma(gamma: Any) -> float:
     return LOSS_SPECS["tce"].params[0].check(gamma, "tce")
+
+
+def _check_rmask_gamma(gamma: Any) -> float:
+    return LOSS_SPECS["rmask"].params[0].check(gamma, "rmask")
 
 
 def _check_focal(gamma: Any, alpha: Any) -> tuple[float, float]:
@@ -134,6 +138,15 @@ def _token_loss(loss: str, params: dict, ce: torch.Tensor, valid: torch.Tensor, 
         # The mask is a constant of the step: p_t is detached so that the indicator never gets a gradient.
         # p_t <= 1 always holds because ce >= 0 (logsumexp >= any logit), so gamma >= 1 keeps every token.
         keep = (torch.exp(-ce.detach()) <= gamma) & valid
+        return ce * keep, keep
+    if loss == "rmask":
+        # exactly as many valid targets as TCE at gamma would mask, drawn uniformly among the valid ones (the run's
+        # generator, or torch's global one that set_seed seeds): their confidence plays no part in which
+        count = int(((torch.exp(-ce.detach()) > gamma) & valid).sum())
+        keep = valid.clone()
+        if count:
+            draw = torch.rand(ce.shape, device=ce.device, generator=params.get("generator"))
+            keep[torch.topk(draw.masked_fill(~valid, 2.0), count, largest=False).indices] = False
         return ce * keep, keep
     if loss == "focal":
         # 1 - p_t via expm1 keeps precision when p_t is close to 1; the clamp keeps (1 - p_t)^(gamma - 1) finite in
@@ -248,6 +261,37 @@ def dynamic_truncated_cross_entropy(
                          reduction, return_masked_fraction)
 
 
+def random_mask_cross_entropy(
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    gamma: float = 0.9,
+    *,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    denominator: str = "valid",
+    return_masked_fraction: bool = False,
+    generator: torch.Generator | None = None,
+):
+    """The count-matched random mask: cross entropy with as many targets masked as :func:`truncated_cross_entropy`
+    at ``gamma`` masks in this batch, chosen uniformly at random among the valid targets, whatever their
+    confidence. The control that tells TCE's mechanism (ignoring the *confident* tokens) from masking as many.
+
+    Same arguments, shapes and returns as :func:`truncated_cross_entropy` (its denominator; ``gamma >= 1`` masks
+    nothing and gives ``F.cross_entropy``), and ``generator``: the ``torch.Generator`` of the draw (default torch's
+    global one, which ``transformers.set_seed`` seeds, so that a run's seed reproduces its masks). The draw is
+    over the whole batch, so the chunked path (:func:`linear_cross_entropy`) does not take this loss.
+    """
+    _check_logits_target(logits, target)
+    gamma = _check_rmask_gamma(gamma)
+    check_choice("reduction", reduction, _REDUCTIONS)
+    check_choice("denominator", denominator, DENOMINATORS)
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise ValueError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+    ce = _token_cross_entropy(logits, target, ignore_index)
+    return _loss_from_ce("rmask", {"gamma": gamma, "denominator": denominator, "generator": generator}, ce,
+                         target != ignore_index, reduction, return_masked_fraction)
+
+
 def focal_loss(
     logits: torch.Tensor,
     target: torch.Tensor,
@@ -302,6 +346,7 @@ LOSSES = {
     "tce": truncated_cross_entropy,
     "focal": focal_loss,
     "tce_dynamic": dynamic_truncated_cross_entropy,
+    "rmask": random_mask_cross_entropy,
 }
 
 

@@ -224,6 +224,9 @@ def linear_cross_entropy(
     Long because of its argument checks and the two paths (torch's fused kernel, our chunks); the work is in _LinearLoss.
     """
     loss = check_loss(loss)
+    if loss == "rmask":  # its draw is over the whole batch; a chunk sees only its own tokens
+        raise ValueError("loss='rmask' draws its mask over the whole batch, the chunked path sees one chunk at a "
+                         "time: use causal_lm_loss or random_mask_cross_entropy")
     params = resolve_loss_params(loss, loss_kwargs)
     check_choice("reduction", reduction, _REDUCTIONS)
     check_num_items(num_items_in_batch, params)

@@ -9,9 +9,11 @@ from .functional import (
     _REDUCTIONS,
     _check_dynamic_alpha,
     _check_focal,
+    _check_rmask_gamma,
     _check_tce_gamma,
     dynamic_truncated_cross_entropy,
     focal_loss,
+    random_mask_cross_entropy,
     truncated_cross_entropy,
 )
 from .spec import DENOMINATORS, check_choice
@@ -111,3 +113,35 @@ class FocalLoss(nn.Module):
 
     def extra_repr(self) -> str:
         return f"gamma={self.gamma}, alpha={self.alpha}, ignore_index={self.ignore_index}, reduction={self.reduction!r}"
+
+
+class RandomMaskCrossEntropyLoss(nn.Module):
+    """Module form of :func:`random_mask_cross_entropy` (as many targets masked as TCE at ``gamma``, at random);
+    a drop-in for ``nn.CrossEntropyLoss``. ``generator``: the draw's ``torch.Generator`` (default torch's global
+    one)."""
+
+    def __init__(
+        self,
+        gamma: float = 0.9,
+        ignore_index: int = -100,
+        reduction: str = "mean",
+        denominator: str = "valid",
+        return_masked_fraction: bool = False,
+        generator: torch.Generator | None = None,
+    ):
+        super().__init__()
+        self.gamma = _check_rmask_gamma(gamma)
+        self.ignore_index = _check_ignore_index(ignore_index)
+        self.reduction = check_choice("reduction", reduction, _REDUCTIONS)
+        self.denominator = check_choice("denominator", denominator, DENOMINATORS)
+        self.return_masked_fraction = return_masked_fraction
+        self.generator = generator
+
+    def forward(self, input: torch.Tensor, target: torch.Tensor):
+        return random_mask_cross_entropy(
+            input, target, self.gamma, ignore_index=self.ignore_index, reduction=self.reduction,
+            denominator=self.denominator, return_masked_fraction=self.return_masked_fraction, generator=self.generator,
+        )
+
+    def extra_repr(self) -> str:
+        return f"gamma={self.gamma}, ignore_index={self.ignore_index}, reduction={self.reduction!r}"

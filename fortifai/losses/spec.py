@@ -112,6 +112,10 @@ LOSS_SPECS: dict[str, LossSpec] = {
     "focal": LossSpec("focal", "focal", (
         Param("gamma", 2.0, 0.0, symbol="γ", meaning="the focusing exponent; 0 gives cross entropy"),
         Param("alpha", 1.0, 0.0, low_open=True, symbol="α", meaning="a scale on the focal loss"))),
+    # the control of TCE's mechanism: as many targets masked as TCE at gamma would, chosen at random
+    "rmask": LossSpec("rmask", "random mask", (Param(
+        "gamma", 0.9, 0.0, symbol="γ", meaning="the TCE threshold whose count of masked targets is matched; values >= 1 "
+                                              "keep every token"),), denominator=True),
     "tce_dynamic": LossSpec("tce_dynamic", "dynamic TCE", (
         Param("alpha", 1.0, symbol="α", meaning="gamma = mean(p_t) + alpha * std(p_t)"),), denominator=True),
     # TCE for density models (Algorithm 2, the 1-D Gaussian): drop the 1 - gamma most likely samples
@@ -119,7 +123,7 @@ LOSS_SPECS: dict[str, LossSpec] = {
         Param("gamma", 0.9, 0.0, 1.0, low_open=True, symbol="γ",
               meaning="the fraction of samples kept: the 1 - gamma most likely are dropped"),)),
 }
-RECURSIVE_LOSSES = ("ce", "tce", "focal", "tce_dynamic")  # the losses a causal LM trains with
+RECURSIVE_LOSSES = ("ce", "tce", "focal", "tce_dynamic", "rmask")  # the losses a causal LM trains with
 METHOD_ORDER = ("ce", "focal-2.0", "tce-0.9", "tce-0.99")  # the paper's order of the methods in tables and legends
 DENOMINATORS = ("valid", "kept")  # what TCE divides by: every non-ignored target, or only the kept ones
 
