@@ -220,7 +220,13 @@ def _checked_then_run(name: str, check, args) -> int:
     except (ParameterError, ValueError, RuntimeError, FileNotFoundError, FileExistsError) as error:
         print(f"{name}: error: {error}", file=sys.stderr)
         return 2
-    return work()
+    from .recursive.engine import NonFiniteLossError
+
+    try:
+        return work()
+    except NonFiniteLossError as error:  # the run's own failure, said in one line (its stages so far are kept)
+        print(f"{name}: {error}", file=sys.stderr)
+        return 1
 
 
 def main(argv: list[str] | None = None) -> int:

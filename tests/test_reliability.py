@@ -82,7 +82,7 @@ sys.exit(sweep.run_local(runs, None))
 """
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
 def test_a_signal_to_a_sweep_stops_its_runs_and_reports_them_stopped(tmp_path, sig):
     proc = subprocess.Popen([sys.executable, "-c", SLEEPER, str(tmp_path)], stdout=subprocess.PIPE, text=True,
                             cwd=REPO)
@@ -433,3 +433,21 @@ def test_a_chapter_run_elsewhere_creates_nothing_in_the_checkout(tmp_path):
     runner.run_notebook(REPO / "notebooks" / "gaussian_variance.py", small, output_dir=tmp_path / "out", progress=False)
     assert (tmp_path / "out" / "metrics.json").is_file()
     assert tree() - before == set()
+
+
+def test_a_non_finite_training_loss_ends_the_run_in_one_line_with_the_stage_kept(tmp_path, monkeypatch):
+    """A NaN loss crashed on a log line after the stage was committed."""
+    from fortifai.recursive import engine
+
+    real = engine.train_stage
+
+    def diverging(*args, **kwargs):
+        metrics = real(*args, **kwargs)
+        return {**metrics, "train_loss": float("nan"), "heldout_loss": None}
+
+    monkeypatch.setattr(engine, "train_stage", diverging)
+    config = recursive.RecursiveConfig(**TOY, loss="ce")
+    with pytest.raises(engine.NonFiniteLossError, match="stage 0's training loss is nan .* stage 0, which is kept"):
+        recursive.run(config, tmp_path / "run", toy_hooks(), progress=False)
+    assert (tmp_path / "run" / "stage_0" / "metrics.json").is_file()
+    assert not (tmp_path / "run" / "stage_1" / "metrics.json").exists()

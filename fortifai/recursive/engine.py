@@ -276,6 +276,11 @@ def run(config: RecursiveConfig, run_dir: str | Path, hooks: Hooks, progress: bo
             _finish_stage(i, model, tokenizer, current, data, train_metrics, config, directory, hooks, progress,
                           load_base)
             log(_summary(directory.stage_metrics(i)))
+            loss = train_metrics.get("train_loss")
+            if loss is None or not math.isfinite(loss):  # the stage is kept as it was measured; nothing follows it
+                raise NonFiniteLossError(f"{directory.path}: stage {i}'s training loss is {loss} (not finite): the run "
+                                         f"stops after stage {i}, which is kept; lower learning_rate or use precision "
+                                         "fp32 and run it again in another folder")
         state.wait_for_everyone()
         del model
         if device.type == "cuda":
@@ -371,9 +376,14 @@ def _score(model, tokenizer, data, own: list[str], i: int, config, hooks, load_b
     return kr, real_nll, confidence
 
 
+class NonFiniteLossError(RuntimeError):
+    """A stage trained to a loss that is nan or inf: the run stops after committing it."""
+
+
 def _summary(metrics: dict) -> str:
     kr = metrics["kr"].get("0", {}).get("accuracy")
-    return (f"stage {metrics['stage']}: held-out CE {metrics['train']['heldout_loss']:.3f}"
+    heldout = metrics["train"].get("heldout_loss")
+    return (f"stage {metrics['stage']}: held-out CE " + (f"{heldout:.3f}" if heldout is not None else "not finite")
             + (f", KR split 0 {kr:.3f}" if kr is not None else ""))
 
 

@@ -132,7 +132,7 @@ class Run:
 
     def values(self, metric: str) -> list[float]:
         """Per stage, ``metric`` as a fraction; nan where it was not measured."""
-        extra = ("heldout_perplexity", "kr_seen", "kr_margin_split0", "real_nll_split0")
+        extra = ("heldout_perplexity", "kr_seen", "kr_margin_split0", "real_nll_split0", "real_nll_heldout")
         if metric not in METRICS and metric not in extra:
             raise ValueError(f"metric must be one of {METRICS + extra}, got {metric!r}")
         out = []
@@ -142,8 +142,8 @@ class Run:
             elif metric == "kr_margin_split0":  # the mean per-question margin (true minus false continuation)
                 margin = stage.get("kr", {}).get("0", {}).get("margin")
                 value = float(np.mean(margin)) if margin else None
-            elif metric == "real_nll_split0":  # the mean per-paragraph NLL of split 0's original text
-                nll = stage.get("real_nll", {}).get("model", {}).get("split0")
+            elif metric in ("real_nll_split0", "real_nll_heldout"):  # mean per-paragraph NLL of real text
+                nll = stage.get("real_nll", {}).get("model", {}).get(metric.removeprefix("real_nll_"))
                 value = float(np.mean(nll)) if nll else None
             elif metric == "kr_total":
                 value = kr_accuracy(stage)

@@ -239,7 +239,7 @@ def run_local(runs: Sequence[PlannedRun], params_file: str | Path | None, pairs:
               jobs: int = 1, nproc: int = 1, until_stage: int | None = None) -> int:
     """Every unfinished run as a subprocess here, ``jobs`` at a time; 1 when any failed.
 
-    SIGTERM or SIGINT to the sweep stops its runs (each resumes when the same command runs again) and starts no
+    SIGTERM, SIGINT or SIGHUP to the sweep stops its runs (each resumes when the same command runs again) and starts no
     more; they are reported stopped, and the sweep exits 128 + the signal's number, as a process killed by it.
     A run whose folder another process owns (another sweep's) is skipped.
     """
@@ -268,7 +268,9 @@ def run_local(runs: Sequence[PlannedRun], params_file: str | Path | None, pairs:
         return run, code, time.perf_counter() - started
 
     failed = 0
-    signals = (signal.SIGTERM, signal.SIGINT) if threading.current_thread() is threading.main_thread() else ()
+    # SIGHUP too: a closed terminal (or ssh session) stops the runs, never orphans them
+    signals = ((signal.SIGTERM, signal.SIGINT, signal.SIGHUP) if threading.current_thread() is threading.main_thread()
+               else ())
     handlers = {sig: signal.signal(sig, stop) for sig in signals}
     try:
         with ThreadPoolExecutor(jobs) as pool:

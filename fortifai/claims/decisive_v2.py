@@ -1,0 +1,146 @@
+"""The decisive test, v2: the calibrated regime (fortifai.claims.regime), six stages, and arms that tell whether
+truncation matters. Fixed in code before its first run, and never changed after (a change after a run exists goes
+into :data:`CHANGES` with its date and its effect on the verdicts).
+
+- **Setting**: the calibration's chosen point (``results/regime/choice.json``), six stages M0..M5, counterfactual
+  leads, paragraph contexts; ``presets/llm_recursive/decisive-v2.yaml`` is written from the choice before any run.
+- **Primary** (:func:`primary_endpoint`): the share of CE's M0-to-M5 loss of KR-split 0 accuracy that TCE 0.9
+  avoids; the mean KR margin instead where the pilot's go came from the margin alone; held-out real-text NLL where
+  the pilot ended no-go (the setting is then its ladder's last rung). The paper on the same footing: Table D2's
+  share at M5 (:func:`fortifai.claims.decisive.paper_share`). Paired bootstrap over seeds, CE-loss gate, the
+  rule of :func:`fortifai.claims.decisive.plan_verdict`.
+- **Secondaries**: the other endpoints of :data:`ENDPOINTS` and the arm-by-loss interaction with the control arm.
+- **Mechanism contrasts** (:func:`mechanism_contrast`), on the primary and on held-out NLL: TCE 0.9's share minus
+  ``rmask-0.9``'s (the same count of masked targets, chosen at random: "truncation matters" if the paired
+  interval lies above 0) and minus focal 2.0's (the paper's "TCE beats FL").
+- **Sample size** (:func:`sample_size`): from a 3-seed pilot of every arm, the pairs for 80% power on the primary,
+  at least :data:`MINIMUM`'s counts.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from .. import stats
+from ..recursive.runs import Run
+from .decisive import paper_share, plan_verdict, seeds_for_power, share_avoided
+from .llm import paired
+
+PLAN = dict(
+    method="tce-0.9", baseline="ce", mechanism=("rmask-0.9", "focal-2.0"), stages=6, paper_table="D2",
+    paper_stage=5, level=0.95, n_boot=10_000, power=0.8, pilot_seeds=(0, 1, 2),
+)
+ENDPOINTS = {
+    "kr_split0": "KR accuracy on split 0",
+    "kr_margin_split0": "the mean KR margin of split 0 (nats)",
+    "real_nll_heldout": "the mean token NLL of held-out real paragraphs, the literature's collapse measure",
+    "real_nll_split0": "the mean token NLL of split 0's original paragraphs",
+}
+MINIMUM = dict(pairs=8, mechanism_seeds=6, control_seeds=4)  # CE/TCE 0.9 pairs; rmask and focal seeds; control arm
+# the smallest difference of shares the mechanism contrasts are asked to tell from none: half the paper's own share
+SMALLEST_CONTRAST = 0.5
+CONTRAST_RULE = ("on the 95% paired bootstrap interval [lo, hi] of TCE 0.9's share of CE's loss avoided minus the "
+                 "other loss's share (seeds both ran, each with CE's loss of the same seed): the claimed difference "
+                 "(truncation matters; TCE beats FL) holds if lo > 0; 'no difference detected' if the interval holds "
+                 "0 and hi < half the paper's share; 'opposite' if hi < 0; underpowered otherwise; inconclusive where "
+                 "CE's own loss is not above 0 (its t interval's lower end), since no share exists")
+CHANGES: list[dict[str, str]] = []  # changes after the first v2 run existed: date, change, effect on the verdicts
+
+
+def primary_endpoint(pilot: Mapping[str, Any]) -> str:
+    """The primary endpoint from the regime pilot's verdict (``choice.json``'s ``pilot``): KR-split 0 accuracy,
+    the mean margin where the go came from the margin alone, held-out real-text NLL after a no-go."""
+    if pilot.get("verdict") not in ("go", "no-go"):
+        raise ValueError(f"the regime pilot has no verdict yet ({pilot.get('verdict')!r}): the v2 plan waits for it")
+    if pilot["verdict"] == "no-go":
+        return "real_nll_heldout"
+    last = pilot["rungs"][-1] if pilot.get("rungs") else pilot
+    return "kr_margin_split0" if last.get("go_by") == "margin" else "kr_split0"
+
+
+def endpoint_loss(run: Run, endpoint: str, stage: int = PLAN["stages"] - 1) -> float:
+    """What ``run`` lost on ``endpoint`` from M0 to ``stage`` (positive: worse)."""
+    if endpoint not in ENDPOINTS:
+        raise ValueError(f"endpoint must be one of {list(ENDPOINTS)}, got {endpoint!r}")
+    values = run.values(endpoint)
+    if stage >= len(values):
+        return math.nan
+    change = values[stage] - values[0]
+    return change if endpoint.startswith("real_nll") else -change
+
+
+def losses(per: Mapping[str, Sequence[Run]], method: str, endpoint: str) -> tuple[list[float], list[float], list[int]]:
+    """(``method``'s loss, CE's loss, seeds) on ``endpoint`` over the seeds both finished to M5."""
+    pairs = [(m, c) for m, c in paired(per.get(method, []), per.get(PLAN["baseline"], []))
+             if len(m.stages) >= PLAN["stages"] and len(c.stages) >= PLAN["stages"]]
+    return ([endpoint_loss(m, endpoint) for m, _ in pairs], [endpoint_loss(c, endpoint) for _, c in pairs],
+            [m.seed for m, _ in pairs])
+
+
+def primary_test(per: Mapping[str, Sequence[Run]], endpoint: str) -> dict[str, Any]:
+    """TCE 0.9's share of CE's loss avoided on ``endpoint``, its interval and the plan's verdict."""
+    method_loss, baseline_loss, seeds = losses(per, PLAN["method"], endpoint)
+    paper = paper_share(PLAN["paper_stage"])
+    if len(seeds) < 2:
+        return dict(endpoint=endpoint, seeds=seeds, verdict="not yet", why="fewer than two seed pairs", paper=paper)
+    share = share_avoided(method_loss, baseline_loss, n_boot=PLAN["n_boot"])
+    verdict, why = plan_verdict(baseline_loss, share["ci_low"], share["ci_high"], paper)
+    return dict(endpoint=endpoint, seeds=seeds, paper=paper, verdict=verdict, why=why, **share)
+
+
+def mechanism_contrast(per: Mapping[str, Sequence[Run]], other: str, endpoint: str, seed: int = 0) -> dict[str, Any]:
+    """TCE 0.9's share of CE's loss avoided minus ``other``'s, over the seeds all three ran, with the paired
+    bootstrap interval (seed indices resampled; resamples where CE lost nothing left out and counted) and the
+    verdict of :data:`CONTRAST_RULE`."""
+    tce, ce_t, seeds_t = losses(per, PLAN["method"], endpoint)
+    oth, ce_o, seeds_o = losses(per, other, endpoint)
+    common = sorted(set(seeds_t) & set(seeds_o))
+    a = np.array([tce[seeds_t.index(s)] for s in common])
+    b = np.array([oth[seeds_o.index(s)] for s in common])
+    c = np.array([ce_t[seeds_t.index(s)] for s in common])
+    out = dict(other=other, endpoint=endpoint, seeds=common)
+    if len(common) < 2:
+        return dict(out, verdict="not yet", why="fewer than two seeds with all three losses")
+    ce_t_interval = stats.paired_t(c, np.zeros_like(c))
+    if not ce_t_interval["ci_low"] > 0:
+        return dict(out, difference=math.nan, verdict="inconclusive",
+                    why=f"CE's own loss is not above 0 (t interval [{ce_t_interval['ci_low']:+.3g}, "
+                        f"{ce_t_interval['ci_high']:+.3g}]): no share exists")
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(common), size=(PLAN["n_boot"], len(common)))
+    mc = c[idx].mean(axis=1)
+    defined = mc > 0
+    boot = (b[idx].mean(axis=1) - a[idx].mean(axis=1))[defined] / mc[defined]  # share_TCE - share_other
+    low, high = np.quantile(boot, [(1 - PLAN["level"]) / 2, (1 + PLAN["level"]) / 2], method="inverted_cdf")
+    difference = float((b.mean() - a.mean()) / c.mean())
+    smallest = SMALLEST_CONTRAST * paper_share(PLAN["paper_stage"])
+    if low > 0:
+        verdict, why = "holds", "TCE 0.9 avoids more of CE's loss than the other loss, beyond the noise"
+    elif high < 0:
+        verdict, why = "opposite", "the other loss avoids more of CE's loss than TCE 0.9, beyond the noise"
+    elif high < smallest:
+        verdict, why = "no difference detected", (f"the interval holds 0 and excludes a difference of "
+                                                  f"{smallest:.0%} (half the paper's share)")
+    else:
+        verdict, why = "underpowered", f"the interval holds both 0 and a difference of {smallest:.0%}"
+    return dict(out, difference=difference, ci_low=float(low), ci_high=float(high),
+                undefined_resamples=float(1 - defined.mean()), verdict=verdict, why=why)
+
+
+def sample_size(pilot: Mapping[str, Sequence[Run]], endpoint: str) -> dict[str, Any]:
+    """From the pilot's seeds of every arm: the CE/TCE 0.9 pairs for 80% power on ``endpoint`` (the paper's share
+    of the pilot's mean CE loss against the pilot's paired spread), at least :data:`MINIMUM`'s; where CE lost
+    nothing over the pilot, the minimum (no effect to power for)."""
+    method_loss, baseline_loss, seeds = losses(
+        {m: [r for r in runs if r.seed in PLAN["pilot_seeds"]] for m, runs in pilot.items()}, PLAN["method"], endpoint)
+    if sorted(seeds) != sorted(PLAN["pilot_seeds"]):
+        return dict(pairs=None, why="waits for every pilot seed of CE and TCE 0.9",
+                    mechanism_seeds=MINIMUM["mechanism_seeds"], control_seeds=MINIMUM["control_seeds"])
+    power = seeds_for_power(method_loss, baseline_loss, paper=paper_share(PLAN["paper_stage"]), power=PLAN["power"])
+    needed = power["pairs"] if power["effect"] > 0 else None
+    return dict(power=power, pairs=max(MINIMUM["pairs"], needed or 0),
+                mechanism_seeds=MINIMUM["mechanism_seeds"], control_seeds=MINIMUM["control_seeds"],
+                why="the power's number" if needed else "CE lost nothing over the pilot: the minimum")
