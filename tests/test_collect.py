@@ -62,3 +62,25 @@ def test_a_run_with_other_content_stops_everything_before_any_copy(tmp_path, cap
 def test_cli_refuses_a_missing_source(tmp_path, capsys):
     assert main(["collect", str(tmp_path / "nowhere"), "--to", str(tmp_path / "main")]) == 2
     assert "source" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("content", ["{}", "null", '{"stages": '])
+def test_a_damaged_run_is_named_and_refused(tmp_path, content):
+    """collect copied damaged runs as finished."""
+    source, dest = tmp_path / "sweep", tmp_path / "main"
+    make_run(source, "ce-seed0-aaaa")
+    (make_run(source, "ce-seed1-cccc", data="ghi") / "metrics.json").write_text(content)
+    said = []
+    assert collect_runs(source, dest, log=said.append) == ["ce-seed0-aaaa"]
+    assert any(line.startswith("ce-seed1-cccc: refused (damaged: metrics.json:") for line in said)
+    assert not (dest / "ce-seed1-cccc").exists()
+
+
+def test_a_partial_copy_is_never_read_as_a_run(tmp_path):
+    """An interrupted collect left a `.partial` run that llm_results read as real."""
+    from fortifai.recursive.runs import load_runs
+
+    runs = tmp_path / "runs"
+    for name in ("ce-seed0-aaaa", ".ce-seed1-bbbb.partial", "ce-seed2-dddd.partial"):
+        (make_run(runs, name) / "metrics.json").write_text(json.dumps({"params": {"seed": 0}, "stages": [{"stage": 0}]}))
+    assert [r.folder.name for r in load_runs(runs)] == ["ce-seed0-aaaa"]

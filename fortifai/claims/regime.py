@@ -97,6 +97,11 @@ def point_values(stage0: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
+def optimizer_steps(train_blocks: int | None, epochs: int, batch_size: int) -> float:
+    """The optimizer steps of a stage that trains ``epochs`` over ``train_blocks`` blocks, ``batch_size`` a step."""
+    return epochs * -(-train_blocks // batch_size) if train_blocks else math.nan
+
+
 def projected_minutes(split_tokens: float, heldout_tokens: float, epochs: int, rates: Mapping[str, float],
                       stages: int = PROJECTED_STAGES) -> float:
     """Minutes of a ``stages``-stage run on one core: stage i trains ``epochs`` passes over i + 1 splits of

@@ -16,7 +16,7 @@ from typing import Any, Callable
 from ..claims import regime
 from ..results import REPO_ROOT, read_json, write_json
 from .config import RecursiveConfig, run_folder_name
-from .protocol import RunFiles
+from .protocol import RunFiles, run_folders
 
 REGIME_DIR = REPO_ROOT / "results" / "regime"
 RUNS_DIR = REGIME_DIR / "runs"
@@ -61,8 +61,8 @@ def measured(folder: Path, rates: dict[str, float] | None) -> dict[str, Any]:
         return sum(len(ids) for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"])
 
     values["split_tokens"], values["heldout_tokens"] = tokens(data["splits"][0]), tokens(data["heldout"])
-    values["optimizer_steps"] = params["epochs"] * -(-values["train_tokens"] // (params["block_size"]
-                                                                                * params["batch_size"]))
+    values["optimizer_steps"] = regime.optimizer_steps(values["train_tokens"] // params["block_size"], params["epochs"],
+                                                       params["batch_size"])
     values["projected_minutes"] = None if rates is None else regime.projected_minutes(
         values["split_tokens"], values["heldout_tokens"], params["epochs"], rates)
     loss = "ce" if params["loss"] == "ce" else f"{params['loss']}-{params['gamma']}"
@@ -113,8 +113,7 @@ def choose_from_runs(runs_dir: Path = RUNS_DIR, choice_file: Path = REGIME_DIR /
     """``choice.json`` recomputed from the finished calibration runs in ``runs_dir`` (nothing is run): after the
     runs are collected, or after a disclosed change of the rule."""
     rates = regime.benchmark_rates(read_json(BENCHMARK)) if BENCHMARK.is_file() else None
-    folders = sorted(f for f in runs_dir.iterdir() if f.is_dir() and not f.name.startswith((".", "_"))
-                     and ".partial" not in f.name and RunFiles(f).stage_metrics_file(0).is_file())
+    folders = [f for f in run_folders(runs_dir) if RunFiles(f).stage_metrics_file(0).is_file()]
     points = [measured(f, rates) for f in folders]
     points.sort(key=lambda p: (p["split_paragraphs"] * p["epochs"], p["learning_rate"], p["loss"], p["seed"]))
     write_choice(points, rates, choice_file)

@@ -5,8 +5,10 @@ finished runs then come into the main checkout, where they are committed:
 
     fortifai collect ../sweep-decisive/results/llm_recursive/runs      # into results/llm_recursive/runs
 
-Only finished runs come (the run's ``metrics.json``, written last, is there), each with the shared data file its
-``data.json`` names (``_data/<sha256>.json``). Model weights, trainer checkpoints and the owner's lock stay behind.
+Only finished runs come (the run's ``metrics.json``, written last, is there and reads as a result; a damaged one is
+named and refused), each with the shared data file its ``data.json`` names (``_data/<sha256>.json``). Model
+weights, trainer checkpoints and the owner's lock stay behind. Partial copies (``.<name>.partial``) are never read
+as runs.
 Each run folder is copied under a temporary name and renamed into place, so an interrupted copy leaves no half run
 behind; a run already there is left as it is, and one there with other content is refused, by name.
 """
@@ -19,7 +21,7 @@ import shutil
 from pathlib import Path
 from typing import Callable
 
-from .protocol import LOCK_FILE, RunFiles, run_folder_owner
+from .protocol import LOCK_FILE, RunFiles, damaged_result, run_folder_owner, run_folders
 
 LEFT_BEHIND = ("model", "model.partial", "trainer", LOCK_FILE)  # weights, checkpoints, the owner's lock
 
@@ -45,6 +47,18 @@ def _copy_atomic(source: Path, target: Path, ignore=None) -> None:
     os.replace(partial, target)
 
 
+def damaged(run: Path) -> str | None:
+    """Why a finished-looking run cannot be collected: its final or a stage's metrics.json does not read as one."""
+    files = RunFiles(run)
+    why = damaged_result(files.metrics_file)
+    if why is not None:
+        return f"{files.metrics_file.name}: {why}"
+    for i in range(len(list(run.glob("stage_*")))):
+        if files.stage_metrics_file(i).is_file() and (why := damaged_result(files.stage_metrics_file(i), ("stage",))):
+            return f"stage_{i}/metrics.json: {why}"
+    return None
+
+
 def runs_to_collect(source: str | Path, dest: str | Path) -> list[Path]:
     """The finished runs of the runs folder ``source`` that ``dest`` does not hold yet, checked before any copy:
     raises FileExistsError naming every run ``dest`` holds under the same name with other content."""
@@ -53,7 +67,7 @@ def runs_to_collect(source: str | Path, dest: str | Path) -> list[Path]:
         raise FileNotFoundError(f"source {str(source)!r} is not a folder of runs")
     if dest.exists() and source.resolve() == dest.resolve():
         raise ValueError(f"source and dest are the same folder ({source})")
-    finished = sorted(p for p in source.iterdir() if p.is_dir() and RunFiles(p).complete())
+    finished = [p for p in run_folders(source) if RunFiles(p).complete() and not damaged(p)]
     clashes = [p.name for p in finished if (dest / p.name).is_dir() and not _same_tree(p, dest / p.name)]
     if clashes:
         raise FileExistsError(f"{dest} holds other runs under these names: {', '.join(clashes)}; "
@@ -66,6 +80,9 @@ def collect_runs(source: str | Path, dest: str | Path, log: Callable[[str], None
     returns the names of the runs copied."""
     dest = Path(dest)
     runs = runs_to_collect(source, dest)
+    for run in run_folders(source):
+        if RunFiles(run).complete() and (why := damaged(run)):  # named, never copied as finished
+            log(f"{run.name}: refused (damaged: {why}); rerun it where it ran, then collect again")
     copied = []
     dest.mkdir(parents=True, exist_ok=True)
     for run in runs:

@@ -79,6 +79,25 @@ def without_timings(value: Any) -> Any:
 
 STAGE_KEYS = ("stage", "train", "kr")  # what every finished stage's metrics.json holds, from the first runs on
 DATA_FOLDER = "_data"  # in the runs folder (or a lone run's own folder): each distinct data.json content once
+def run_folders(runs_dir: str | Path) -> list[Path]:
+    """The run folders of a runs folder, sorted: every sub-folder but the shared data (``_data``), hidden ones and
+    the partial copies an interrupted ``collect`` or save leaves (``.<name>.partial``, ``<name>.partial``)."""
+    return sorted(p for p in Path(runs_dir).iterdir()
+                  if p.is_dir() and not p.name.startswith((".", "_")) and ".partial" not in p.name)
+
+
+def damaged_result(path: Path, keys: tuple[str, ...] = ("stages",)) -> str | None:
+    """Why the result file ``path`` cannot be read as one (not JSON, not an object, a key missing), or None."""
+    try:
+        value = read_json(path)
+    except DamagedFileError as error:
+        return error.reason
+    if not isinstance(value, dict):
+        return f"valid JSON, but {type(value).__name__}, not an object"
+    missing = [key for key in keys if key not in value]
+    return f"valid JSON without {', '.join(map(repr, missing))}" if missing else None
+
+
 class RunFiles:
     """A run folder's files, read-only: the one place that knows their names. The read side (:mod:`.runs`, the
     fidelity backfill, the sweep, the chapters) reads a run through it; the engine writes through

@@ -34,10 +34,9 @@ def m0_values(runs: Sequence[Run]) -> dict[str, float]:
         def real(who, key):
             return _mean(nll.get(who, {}).get(key, [])) if nll.get(who) else math.nan
 
-        blocks = train.get("train_blocks")
         rows.append(dict(
             split_tokens=train.get("train_tokens"), epochs=params["epochs"], learning_rate=params["learning_rate"],
-            steps=params["epochs"] * -(-blocks // params["batch_size"]) if blocks else math.nan,
+            steps=regime.optimizer_steps(train.get("train_blocks"), params["epochs"], params["batch_size"]),
             heldout_nll=real("model", "heldout"), base_heldout_nll=real("base", "heldout"),
             split0_nll=real("model", "split0"),
             share_above_09=stage.get("confidence", {}).get("model", {}).get("trained", {}).get("share_above", {})

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..losses.spec import METHOD_ORDER, Method
 from .config import KR_FAILURE_THRESHOLD, RecursiveConfig
-from .protocol import RunFiles
+from .protocol import RunFiles, run_folders
 
 
 def kr_accuracy(stage: dict, splits: list[int] | None = None) -> float | None:
@@ -181,7 +181,7 @@ def load_runs(runs_dir: str | Path, partial: bool = False) -> list[Run]:
         raise FileNotFoundError(f"runs_dir {runs_dir} does not exist; run notebooks/llm_recursive.py or "
                                 "`fortifai sweep -f PRESET` first")
     runs = []
-    for folder in sorted(p for p in runs_dir.iterdir() if p.is_dir()):
+    for folder in run_folders(runs_dir):
         files = RunFiles(folder)
         if files.complete():
             result = files.metrics()
