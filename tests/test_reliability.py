@@ -451,3 +451,21 @@ def test_a_non_finite_training_loss_ends_the_run_in_one_line_with_the_stage_kept
         recursive.run(config, tmp_path / "run", toy_hooks(), progress=False)
     assert (tmp_path / "run" / "stage_0" / "metrics.json").is_file()
     assert not (tmp_path / "run" / "stage_1" / "metrics.json").exists()
+
+
+def test_a_damaged_shared_data_file_is_replaced_in_place_never_removed(tmp_path):
+    """With --jobs 2 and a damaged _data file, one run removed it while the other read it (FileNotFoundError)."""
+    runs = tmp_path / "runs"
+    configs = [recursive.RecursiveConfig(**TOY, loss=loss) for loss in ("ce", "tce")]
+    folders = [runs / recursive.run_folder_name(c) for c in configs]
+    for config, folder in zip(configs, folders):
+        recursive.run(config, folder, toy_hooks(), progress=False, until_stage=0)
+    shared = recursive.RunFiles(folders[0]).shared_data_file()
+    assert shared == recursive.RunFiles(folders[1]).shared_data_file()
+    good = shared.read_text()
+    shared.write_text("{}")
+    recursive.RunDirectory(folders[0], configs[0], log=lambda m: None)  # the first run to open the folder
+    assert shared.is_file()  # still there for the other run of the seed, which may be reading it
+    for config, folder in zip(configs, folders):
+        recursive.run(config, folder, toy_hooks(), progress=False, until_stage=0)
+    assert shared.read_text() == good

@@ -240,8 +240,9 @@ class RunDirectory(RunFiles):
         if self._damaged(data_file, "the run's data are made again"):
             data_file.unlink()
         elif data_file.is_file() and (shared := self.shared_data_file()) is not None:
-            if self._damaged(shared, "the run's data are made again", ("splits", "heldout")):
-                shared.unlink()
+            # the shared file stays where it is (other runs of the seed may be reading it): this run's pointer goes,
+            # its data are made again and the shared file is replaced atomically by the same content
+            if not shared.is_file() or self._damaged(shared, "the run's data are made again", ("splits", "heldout")):
                 data_file.unlink()
         if self._damaged(metrics, "written again from the finished stages", ("stages",)):
             metrics.unlink()
@@ -261,8 +262,8 @@ class RunDirectory(RunFiles):
         text = json.dumps(data, sort_keys=True, ensure_ascii=False)
         digest = hashlib.sha256(text.encode()).hexdigest()
         shared = self.data_folder() / f"{digest[:16]}.json"
-        if not shared.is_file():
-            write_json(shared, data)
+        if not shared.is_file() or damaged_result(shared, ("splits", "heldout")) is not None:
+            write_json(shared, data)  # atomic: a run of the same seed reading it sees the old file or the new one
         named = os.path.relpath(shared, self.path)
         write_json(self.data_file, {"data_file": Path(named).as_posix(), "sha256": digest})
 
