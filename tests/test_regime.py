@@ -7,7 +7,7 @@ import pytest
 
 from fortifai import recursive
 from fortifai.claims import regime
-from fortifai.results import read_json
+from fortifai.results import read_json, write_json
 from test_recursive import TOY, toy_hooks
 
 
@@ -183,3 +183,23 @@ def test_a_calibration_run_another_worker_owns_is_left_to_it(tmp_path):
         holder.kill()
         holder.wait()
     assert not (folder / "stage_0").exists()
+
+
+def test_the_v2_preset_is_the_chosen_point_on_the_pilot_s_last_rung(tmp_path):
+    import yaml
+
+    from fortifai.recursive import calibration, sweep
+
+    point = dict(split_paragraphs=48, epochs=2, learning_rate=1e-4)
+    choice = dict(chosen=dict(point=point), pilot=dict(verdict=None))
+    with pytest.raises(ValueError, match="waits for it"):
+        calibration.v2_preset(choice)
+    choice["pilot"] = dict(verdict="go", rungs=[dict(rung=0, go_by=None, verdict="no-go"),
+                                                dict(rung=1, go_by="accuracy", verdict="go")])
+    write_json(tmp_path / "choice.json", choice)
+    path = calibration.write_v2_preset(tmp_path / "choice.json", tmp_path / "decisive-v2.yaml")
+    preset = yaml.safe_load(path.read_text())
+    assert preset["methods"] == ["ce", "tce-0.9", "rmask-0.9", "focal-2.0"] and preset["seeds"] == [0, 1, 2]
+    assert (preset["stages"], preset["split_paragraphs"], preset["epochs"], preset["do_sample"]) == (6, 48, 2, True)
+    runs = sweep.plan(preset)  # every (method, seed) of it is a valid run
+    assert len(runs) == 12 and {r.config.stage_measures for r in runs} == {"all"}

@@ -9,6 +9,7 @@ once measured), the choice to ``results/regime/choice.json``.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 from typing import Any, Callable
@@ -173,3 +174,35 @@ def run_pilot(choice_file: Path = REGIME_DIR / "choice.json", runs_dir: Path = P
         if verdict["verdict"] == "go":
             break
     return choice["pilot"]
+
+
+V2_PRESET = REPO_ROOT / "presets" / "llm_recursive" / "decisive-v2.yaml"
+
+
+def v2_preset(choice: dict[str, Any]) -> dict[str, Any]:
+    """The v2 decisive test's preset from ``choice.json``: the chosen point on the pilot's last rung (the ladder's
+    changes applied), six stages, every measure, every loss of the plan; its seeds are the pilot's, the sample
+    size adds the rest (:func:`fortifai.claims.decisive_v2.sample_size`)."""
+    from ..claims import decisive_v2
+
+    pilot = choice["pilot"]
+    decisive_v2.primary_endpoint(pilot)  # refuses a pilot without a verdict
+    rung = pilot["rungs"][-1]["rung"] if pilot.get("rungs") else 0
+    config = pilot_config(choice["chosen"]["point"], seed=0, rung=rung)
+    params = {k: v for k, v in dataclasses.asdict(config).items() if k not in ("loss", "gamma", "alpha", "seed")}
+    methods = [decisive_v2.PLAN["baseline"], decisive_v2.PLAN["method"], *decisive_v2.PLAN["mechanism"]]
+    return {"methods": methods, "seeds": list(decisive_v2.PLAN["pilot_seeds"]), **params}
+
+
+def write_v2_preset(choice_file: Path = REGIME_DIR / "choice.json", path: Path = V2_PRESET) -> Path:
+    """Write :func:`v2_preset` as YAML, with a header saying where it comes from (before any v2 run)."""
+    import yaml
+
+    choice = read_json(choice_file)
+    point = choice["chosen"]["point"]
+    header = (f"# decisive test v2 (fortifai.claims.decisive_v2): written by fortifai.recursive.calibration.write_v2_preset\n"
+              f"# from {choice_file.relative_to(REPO_ROOT) if choice_file.is_relative_to(REPO_ROOT) else choice_file}: "
+              f"{point['split_paragraphs']} leads per split, {point['epochs']} epochs, LR {point['learning_rate']:g}, "
+              f"the pilot's {choice['pilot']['verdict']}\n")
+    path.write_text(header + yaml.safe_dump(v2_preset(choice), sort_keys=False))
+    return path
