@@ -160,3 +160,31 @@ def test_a_regime_run_stops_at_m0():
     config = recursive.RecursiveConfig(**{**TOY, "stage_measures": "regime"})
     with pytest.raises(ValueError, match="until_stage=0"):
         recursive.run(config, "unused", recursive.Hooks(paragraphs=list, base_model=None), progress=False)
+
+
+def test_a_run_on_the_fast_paths_ends_as_one_on_the_old_paths(tmp_path):
+    """End to end, two stages: paragraph contexts and the one-pass evaluation against paragraph contexts prefilled
+    window by window and each measure apart: the same text, the same KR answers, margins and NLL to 1e-4."""
+    def hooks():
+        return recursive.Hooks(
+            paragraphs=lambda: toy_paragraphs(60), base_model=lambda rest: load_model("tiny-random", seed=0),
+            make_kr_items=lambda split, per, seed: [q.to_dict() for q in krtest.generate_questions(split, per, seed)],
+            score_kr=_score_kr, log=lambda m: None)
+
+    base = dict(TOY, stages=2, paragraph_separator="blank_line", regeneration_context="paragraph", new_tokens=6,
+                context_tokens=64, kr_per_paragraph=3, precision="fp32", checkpoint_selection="last")
+    fast = recursive.run(recursive.RecursiveConfig(**base, evaluation="one_pass"), tmp_path / "fast", hooks(),
+                         progress=False)
+    slow = recursive.run(recursive.RecursiveConfig(**base, evaluation="per_measure"), tmp_path / "slow", hooks(),
+                         progress=False)
+    for a, b in zip(fast["stages"], slow["stages"]):
+        assert (tmp_path / "fast" / f"stage_{a['stage']}" / "generated.json").read_text() == \
+            (tmp_path / "slow" / f"stage_{b['stage']}" / "generated.json").read_text()
+        assert a["kr"].keys() == b["kr"].keys() and sum(v["n"] for v in a["kr"].values()) > 0
+        for k in a["kr"]:
+            assert a["kr"][k]["correct"] == b["kr"][k]["correct"]
+            assert np.allclose(a["kr"][k]["margin"], b["kr"][k]["margin"], atol=1e-4)
+        for who in a["real_nll"]:
+            for name in a["real_nll"][who]:
+                assert np.allclose(a["real_nll"][who][name], b["real_nll"][who][name], atol=2e-4)
+        assert a["train"]["precision"] == "fp32"
