@@ -153,15 +153,20 @@ def _run(args) -> int:
 
 def _recursive(args):
     """Check everything, then return the run (a callable): an error after this point is the run's, not the input's."""
+    from .results import lock_run_folder, refuse_if_busy
+
+    owner = os.environ.get("RANK", "0") == "0"  # one process owns the folder (under torchrun: rank 0, the writer)
+    if owner and args.run_dir:  # a folder another process holds is refused before torch is even imported
+        refuse_if_busy(args.run_dir)
     from . import recursive
     from .recursive import sweep
 
     fields, grid = sweep.split_preset(load_params(args.params_file, args.param))
     config = sweep.run_config(fields)
     run_dir = args.run_dir or sweep.runs_dir_of(grid) / recursive.run_folder_name(config)
+    if owner:  # (taken again by the same process, it is already held)
+        lock_run_folder(run_dir)
     hooks = recursive.default_hooks(config)  # fails here, at once, for a model or benchmark that cannot be had
-    if os.environ.get("RANK", "0") == "0":  # one process owns the folder (under torchrun: rank 0, the writer)
-        recursive.lock_run_folder(run_dir)
 
     def work() -> int:
         recursive.run(config, run_dir, hooks, progress=not args.no_progress, until_stage=args.until_stage)

@@ -207,6 +207,19 @@ class RunFolderBusyError(RuntimeError):
 _HELD: dict[Path, int] = {}  # run folders this process owns: their lock files' descriptors
 
 
+def _busy(path: Path, holder: str) -> RunFolderBusyError:
+    return RunFolderBusyError(f"{path} is in use by process {holder} (one process per run folder): wait for it or "
+                              "stop it, then run the same command again")
+
+
+def refuse_if_busy(path: str | Path) -> None:
+    """Raise :func:`lock_run_folder`'s RunFolderBusyError where another process owns ``path``; creates nothing (a
+    check before anything is validated or imported)."""
+    holder = run_folder_owner(path)
+    if holder is not None:
+        raise _busy(Path(path).resolve(), holder)
+
+
 def lock_run_folder(path: str | Path) -> Path:
     """Own the run folder ``path`` until this process ends or :func:`unlock_run_folder`, or raise one
     RunFolderBusyError naming it and its owner's pid.
@@ -227,8 +240,7 @@ def lock_run_folder(path: str | Path) -> Path:
     except BlockingIOError:
         holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
         os.close(fd)
-        raise RunFolderBusyError(f"{path} is in use by process {holder} (one process per run folder): wait for it "
-                                 "or stop it, then run the same command again") from None
+        raise _busy(path, holder) from None
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
     _HELD[path] = fd

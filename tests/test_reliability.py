@@ -60,7 +60,7 @@ def test_a_second_process_on_a_run_folder_exits_at_once_naming_the_folder_and_th
     finally:
         holder.kill()
         holder.wait()
-    assert code == 2 and seconds < 5, err
+    assert code == 2 and seconds < 2, (seconds, err)  # refused before torch is imported
     assert len(err.strip().splitlines()) == 1 and str(folder) in err and f"process {holder.pid}" in err
     assert not (folder / "manifest.json").exists()
     # the kernel drops a killed owner's lock: the folder is free again, and this process may reopen it
