@@ -228,16 +228,6 @@ def chapter_run(root, name, loss="ce", gamma=None, seed=0, split0=(0.9, 0.8, 0.6
     return folder
 
 
-def interpolated_failure(values, threshold):
-    """Time to failure written out here: first stage below ``threshold``, linear between stages, inf if never."""
-    if values[0] < threshold:
-        return 0.0
-    for i in range(1, len(values)):
-        if values[i] < threshold:
-            return i - 1 + (values[i - 1] - threshold) / (values[i - 1] - values[i])
-    return float("inf")
-
-
 def paper_yaml():
     import yaml
 
@@ -361,14 +351,14 @@ def test_failure_table_pairs_seeds_and_shows_the_papers_time_to_failure(tmp_path
     chapter = llm_chapter.ChapterRuns.load(tmp_path)
     table, failure = llm_chapter.failure_table(chapter, "D2", n_boot=200)
     paper = failure["smollm2-135m on wikipedia-offline | tce-0.9 | paper"]
-    expect_ce = [interpolated_failure(v, KR_FAILURE_THRESHOLD) for v in ce]
-    expect_tce = [min(interpolated_failure(v, KR_FAILURE_THRESHOLD), 3) for v in tce]  # never: the run's length
+    # by hand at 75%, linear between the stages around the crossing: CE 1 + 0.05/0.2, 0 + 0.15/0.2, 1 + 0.05/0.1;
+    # TCE never (the run's length, 3), 1 + 0.05/0.1, 1 + 0.15/0.2
+    expect_ce, expect_tce = [1.25, 0.75, 1.5], [3.0, 1.5, 1.75]
     assert paper["baseline"] == pytest.approx(expect_ce) and paper["method"] == pytest.approx(expect_tce)
     assert paper["ratio"] == pytest.approx(np.mean(expect_tce) / np.mean(expect_ce))
     assert sorted(failure) == [f"smollm2-135m on wikipedia-offline | tce-0.9 | {r}" for r in ("measured", "paper")]
-    d2 = paper_yaml()["tables"]["D2"]["stages"]
-    paper_ce, paper_tce = ([s["kr_split0"][j] / 100 for s in d2] for j in (0, 2))  # methods: ce, focal, tce-0.9
-    t_ce, t_tce = (interpolated_failure(v, KR_FAILURE_THRESHOLD) for v in (paper_ce, paper_tce))
+    # Table D2's KR-split 0: CE 77.9 -> 73.7 between M1 and M2, TCE 0.9 76.6 -> 74.8 between M2 and M3
+    t_ce, t_tce = 1 + (77.9 - 75) / (77.9 - 73.7), 2 + (76.6 - 75) / (76.6 - 74.8)
     (row,) = [r for r in rows_of(table, "smollm2") if r[2] == "paper"]
     assert row[3] == ", ".join(f"{m:.2f} vs {b:.2f}" for m, b in zip(expect_tce, expect_ce))
     assert row[4].startswith(f"≥ {paper['ratio']:.2f}x")  # one TCE seed never fails: a lower bound
@@ -388,7 +378,7 @@ def test_gamma_sweep_orders_thresholds_with_ce_as_gamma_one(tmp_path):
     first, second = chapter.settings
     sweep = llm_chapter.gamma_sweep(chapter.per(first), KR_FAILURE_THRESHOLD)
     assert list(sweep["ttf"]) == ["tce-0.5", "tce-0.9", "ce"]
-    assert sweep["ttf"]["tce-0.5"] == pytest.approx([interpolated_failure(runs["tce-0.5"], KR_FAILURE_THRESHOLD)])
+    assert sweep["ttf"]["tce-0.5"] == pytest.approx([(0.9 - 0.75) / (0.9 - 0.6)])  # below 75% between M0 and M1
     assert sweep["ttf"]["tce-0.9"] == [3.0]  # never below: counted as the run's length
     assert sweep["kr_split0"]["ce"] == pytest.approx([60.0])
     assert sweep["kr_total"]["ce"] == pytest.approx([(6 + 6) / 20 * 100])
@@ -456,9 +446,8 @@ def test_stage_tables_restrict_methods_and_stages_and_metrics_keep_every_matrix(
     ours = metrics["settings"]["smollm2-135m on wikipedia-offline"]
     assert list(ours) == ["ce", "tce-0.9", "tce-0.5"] and ours["tce-0.5"]["kr_split0"] == [[0.9, 0.6, 0.5]]
     assert ours["ce"]["folders"] == ["ce"] and ours["ce"]["seeds"] == [0]
-    d2_ce = [s["kr_split0"][0] / 100 for s in paper_yaml()["tables"]["D2"]["stages"]]
-    assert metrics["paper_time_to_failure"]["D2"]["ce"] == pytest.approx(interpolated_failure(d2_ce,
-                                                                                             KR_FAILURE_THRESHOLD))
+    # Table D2's CE: 77.9% at M1, 73.7% at M2, so 75% is crossed 2.9 / 4.2 of the way from M1
+    assert metrics["paper_time_to_failure"]["D2"]["ce"] == pytest.approx(1 + 2.9 / 4.2)
     assert metrics["kr_failure_threshold"] == KR_FAILURE_THRESHOLD and metrics["figures"] == ["a"]
 
 
