@@ -12,7 +12,7 @@ from .spec import DENOMINATORS, LOSS_SPECS, RECURSIVE_LOSSES, check_choice
 __all__ = ["LOSSES", "truncated_cross_entropy", "focal_loss", "dynamic_threshold", "dynamic_truncated_cross_entropy",
            "random_mask_cross_entropy", "cross_entropy", "loss_from_token_ce"]
 
-_REDUCTIONS = ("mean", "sum", "none")
+REDUCTIONS = ("mean", "sum", "none")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -32,20 +32,20 @@ def _check_logits_target(logits: torch.Tensor, target: torch.Tensor) -> None:
 
 
 # The parameters' ranges and defaults are those of fortifai.losses.spec.LOSS_SPECS, the one place they are written.
-def _check_tce_gamma(gamma: Any) -> float:
+def check_tce_gamma(gamma: Any) -> float:
     return LOSS_SPECS["tce"].params[0].check(gamma, "tce")
 
 
-def _check_rmask_gamma(gamma: Any) -> float:
+def check_rmask_gamma(gamma: Any) -> float:
     return LOSS_SPECS["rmask"].params[0].check(gamma, "rmask")
 
 
-def _check_focal(gamma: Any, alpha: Any) -> tuple[float, float]:
+def check_focal(gamma: Any, alpha: Any) -> tuple[float, float]:
     gamma_spec, alpha_spec = LOSS_SPECS["focal"].params
     return gamma_spec.check(gamma, "focal"), alpha_spec.check(alpha, "focal")
 
 
-def _check_dynamic_alpha(alpha: Any) -> float:
+def check_dynamic_alpha(alpha: Any) -> float:
     return LOSS_SPECS["tce_dynamic"].params[0].check(alpha, "tce_dynamic")
 
 
@@ -98,10 +98,10 @@ class _TokenCrossEntropy(torch.autograd.Function):
 def _token_cross_entropy(logits: torch.Tensor, target: torch.Tensor, ignore_index: int) -> torch.Tensor:
     # Upcast bf16/fp16 to float32 before the softmax to avoid precision issues (float64 stays float64).
     # Ignored positions come back as exactly 0.
-    return _TokenCrossEntropy.apply(_upcast(logits), target, ignore_index)
+    return _TokenCrossEntropy.apply(upcast(logits), target, ignore_index)
 
 
-def _upcast(x: torch.Tensor) -> torch.Tensor:
+def upcast(x: torch.Tensor) -> torch.Tensor:
     return x if x.dtype in (torch.float32, torch.float64) else x.float()
 
 
@@ -127,7 +127,7 @@ def _masked_fraction(valid: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
     return ((valid & ~keep).sum() / valid.sum().clamp_min(1)).float()
 
 
-def _token_loss(loss: str, params: dict, ce: torch.Tensor, valid: torch.Tensor, gamma=None):
+def per_token_loss(loss: str, params: dict, ce: torch.Tensor, valid: torch.Tensor, gamma=None):
     """The one definition of each loss: per-token values from the per-token CE, and the tokens kept.
 
     ``ce`` is ``(N,)``, 0 at ignored positions; ``gamma`` is the TCE threshold (a tensor for dynamic TCE). The
@@ -161,7 +161,7 @@ def _loss_from_ce(loss: str, params: dict, ce: torch.Tensor, valid: torch.Tensor
     gamma = params.get("gamma")
     if loss == "tce_dynamic":
         gamma = dynamic_threshold(torch.exp(-ce.detach()), params["alpha"], valid)
-    token_loss, keep = _token_loss(loss, params, ce, valid, gamma)
+    token_loss, keep = per_token_loss(loss, params, ce, valid, gamma)
     out = _reduce(token_loss, valid, keep, reduction, params.get("denominator", "valid"))
     return (out, _masked_fraction(valid, keep)) if return_masked_fraction else out
 
@@ -205,8 +205,8 @@ def truncated_cross_entropy(
         every target is ignored). With ``return_masked_fraction=True``: ``(loss, masked_fraction)``.
     """
     _check_logits_target(logits, target)
-    gamma = _check_tce_gamma(gamma)
-    check_choice("reduction", reduction, _REDUCTIONS)
+    gamma = check_tce_gamma(gamma)
+    check_choice("reduction", reduction, REDUCTIONS)
     check_choice("denominator", denominator, DENOMINATORS)
     ce = _token_cross_entropy(logits, target, ignore_index)
     return _loss_from_ce("tce", {"gamma": gamma, "denominator": denominator}, ce, target != ignore_index, reduction,
@@ -225,7 +225,7 @@ def dynamic_threshold(p_t: torch.Tensor, alpha: float = 1.0, valid: torch.Tensor
         A detached 0-dim float32 tensor. ``std`` is the population standard deviation (correction 0), so a
         batch of one token gives ``gamma = p_t`` rather than NaN; no valid token gives ``gamma = 1``.
     """
-    alpha = _check_dynamic_alpha(alpha)
+    alpha = check_dynamic_alpha(alpha)
     with torch.no_grad():
         p = p_t.detach().float()
         if valid is not None:
@@ -253,8 +253,8 @@ def dynamic_truncated_cross_entropy(
     ``gamma``. The threshold depends on the batch, so with gradient accumulation each micro-batch gets its own.
     """
     _check_logits_target(logits, target)
-    alpha = _check_dynamic_alpha(alpha)
-    check_choice("reduction", reduction, _REDUCTIONS)
+    alpha = check_dynamic_alpha(alpha)
+    check_choice("reduction", reduction, REDUCTIONS)
     check_choice("denominator", denominator, DENOMINATORS)
     ce = _token_cross_entropy(logits, target, ignore_index)
     return _loss_from_ce("tce_dynamic", {"alpha": alpha, "denominator": denominator}, ce, target != ignore_index,
@@ -282,8 +282,8 @@ def random_mask_cross_entropy(
     over the whole batch, so the chunked path (:func:`linear_cross_entropy`) does not take this loss.
     """
     _check_logits_target(logits, target)
-    gamma = _check_rmask_gamma(gamma)
-    check_choice("reduction", reduction, _REDUCTIONS)
+    gamma = check_rmask_gamma(gamma)
+    check_choice("reduction", reduction, REDUCTIONS)
     check_choice("denominator", denominator, DENOMINATORS)
     if generator is not None and not isinstance(generator, torch.Generator):
         raise ValueError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
@@ -318,8 +318,8 @@ def focal_loss(
         As :func:`truncated_cross_entropy`.
     """
     _check_logits_target(logits, target)
-    gamma, alpha = _check_focal(gamma, alpha)
-    check_choice("reduction", reduction, _REDUCTIONS)
+    gamma, alpha = check_focal(gamma, alpha)
+    check_choice("reduction", reduction, REDUCTIONS)
     ce = _token_cross_entropy(logits, target, ignore_index)
     return _loss_from_ce("focal", {"gamma": gamma, "alpha": alpha}, ce, target != ignore_index, reduction,
                          return_masked_fraction)
@@ -335,7 +335,7 @@ def cross_entropy(
 ):
     """Plain cross entropy in float32 with the same interface as the other losses here (masked fraction 0)."""
     _check_logits_target(logits, target)
-    check_choice("reduction", reduction, _REDUCTIONS)
+    check_choice("reduction", reduction, REDUCTIONS)
     ce = _token_cross_entropy(logits, target, ignore_index)
     return _loss_from_ce("ce", {}, ce, target != ignore_index, reduction, return_masked_fraction)
 
@@ -375,7 +375,7 @@ def loss_from_token_ce(
     """
     loss = check_loss(loss)
     params = resolve_loss_params(loss, loss_kwargs)
-    check_choice("reduction", reduction, _REDUCTIONS)
+    check_choice("reduction", reduction, REDUCTIONS)
     if not isinstance(ce, torch.Tensor) or ce.dim() != 1 or not ce.is_floating_point() or ce.shape != target.shape:
         raise ValueError(f"ce must be a floating-point tensor of shape (N,) = {tuple(target.shape)}, "
                          f"got {tuple(getattr(ce, 'shape', ()))}")

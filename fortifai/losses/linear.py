@@ -11,11 +11,11 @@ import torch.nn.functional as F
 
 from .causal_lm import check_num_items, shifted_labels
 from .functional import (
-    _REDUCTIONS,
+    REDUCTIONS,
     check_loss,
     resolve_loss_params,
-    _token_loss,
-    _upcast,
+    per_token_loss,
+    upcast,
     dynamic_threshold,
     loss_from_token_ce,
 )
@@ -61,7 +61,7 @@ class _LinearLoss(torch.autograd.Function):
         valid = target != ignore_index
         safe_target = torch.where(valid, target, 0)
         need_grad = need_hidden_grad or need_weight_grad
-        acc = _upcast(hidden[:0]).dtype  # float32 (float64 for float64 inputs)
+        acc = upcast(hidden[:0]).dtype  # float32 (float64 for float64 inputs)
         grad_hidden = torch.empty_like(hidden) if need_hidden_grad else None
         grad_weight = torch.empty_like(weight, dtype=acc) if need_weight_grad else None
         chunks = [(i, min(i + chunk_size, n)) for i in range(0, n, chunk_size)]
@@ -98,11 +98,11 @@ class _LinearLoss(torch.autograd.Function):
             if need_grad:  # d loss / d ce per token, by autograd through the one definition of the loss
                 with torch.enable_grad():
                     ce = ce.requires_grad_()
-                    token_loss, keep = _token_loss(loss, params, ce, valid[i:j], gamma)
+                    token_loss, keep = per_token_loss(loss, params, ce, valid[i:j], gamma)
                     (coef,) = torch.autograd.grad(token_loss.sum(), ce)
                 coef = torch.where(valid[i:j], coef, 0.0)
             else:
-                token_loss, keep = _token_loss(loss, params, ce, valid[i:j], gamma)
+                token_loss, keep = per_token_loss(loss, params, ce, valid[i:j], gamma)
             total += token_loss.detach().sum()
             kept += keep.sum()
             if not need_grad:
@@ -228,7 +228,7 @@ def linear_cross_entropy(
         raise ValueError("loss='rmask' draws its mask over the whole batch, the chunked path sees one chunk at a "
                          "time: use causal_lm_loss or random_mask_cross_entropy")
     params = resolve_loss_params(loss, loss_kwargs)
-    check_choice("reduction", reduction, _REDUCTIONS)
+    check_choice("reduction", reduction, REDUCTIONS)
     check_num_items(num_items_in_batch, params)
     if not isinstance(hidden, torch.Tensor) or hidden.dim() != 2 or not hidden.is_floating_point():
         raise ValueError(f"hidden must be a floating-point tensor of shape (N, H), got {getattr(hidden, 'shape', hidden)}")
@@ -253,7 +253,7 @@ def linear_cross_entropy(
         fn, options = builtin
         ce = fn(hidden, weight, target, reduction="none", ignore_index=ignore_index,
                 options=options(batch_chunk_size=chunk_size, chunking_method=None))
-        return loss_from_token_ce(_upcast(ce), target, loss, ignore_index=ignore_index, reduction="none",
+        return loss_from_token_ce(upcast(ce), target, loss, ignore_index=ignore_index, reduction="none",
                                   return_masked_fraction=return_masked_fraction, **loss_kwargs)
     if torch.is_tensor(num_items_in_batch):
         num_items_in_batch = num_items_in_batch.to(hidden.device)

@@ -6,11 +6,11 @@ import torch
 import torch.nn as nn
 
 from .functional import (
-    _REDUCTIONS,
-    _check_dynamic_alpha,
-    _check_focal,
-    _check_rmask_gamma,
-    _check_tce_gamma,
+    REDUCTIONS,
+    check_dynamic_alpha,
+    check_focal,
+    check_rmask_gamma,
+    check_tce_gamma,
     dynamic_truncated_cross_entropy,
     focal_loss,
     random_mask_cross_entropy,
@@ -44,9 +44,9 @@ class TruncatedCrossEntropyLoss(nn.Module):
         return_masked_fraction: bool = False,
     ):
         super().__init__()
-        self.gamma = _check_tce_gamma(gamma)
+        self.gamma = check_tce_gamma(gamma)
         self.ignore_index = _check_ignore_index(ignore_index)
-        self.reduction = check_choice("reduction", reduction, _REDUCTIONS)
+        self.reduction = check_choice("reduction", reduction, REDUCTIONS)
         self.denominator = check_choice("denominator", denominator, DENOMINATORS)
         self.return_masked_fraction = return_masked_fraction
 
@@ -72,9 +72,9 @@ class DynamicTruncatedCrossEntropyLoss(nn.Module):
         return_masked_fraction: bool = False,
     ):
         super().__init__()
-        self.alpha = _check_dynamic_alpha(alpha)
+        self.alpha = check_dynamic_alpha(alpha)
         self.ignore_index = _check_ignore_index(ignore_index)
-        self.reduction = check_choice("reduction", reduction, _REDUCTIONS)
+        self.reduction = check_choice("reduction", reduction, REDUCTIONS)
         self.denominator = check_choice("denominator", denominator, DENOMINATORS)
         self.return_masked_fraction = return_masked_fraction
 
@@ -100,9 +100,9 @@ class FocalLoss(nn.Module):
         return_masked_fraction: bool = False,
     ):
         super().__init__()
-        self.gamma, self.alpha = _check_focal(gamma, alpha)
+        self.gamma, self.alpha = check_focal(gamma, alpha)
         self.ignore_index = _check_ignore_index(ignore_index)
-        self.reduction = check_choice("reduction", reduction, _REDUCTIONS)
+        self.reduction = check_choice("reduction", reduction, REDUCTIONS)
         self.return_masked_fraction = return_masked_fraction
 
     def forward(self, input: torch.Tensor, target: torch.Tensor):
@@ -130,9 +130,9 @@ class RandomMaskCrossEntropyLoss(nn.Module):
         generator: torch.Generator | None = None,
     ):
         super().__init__()
-        self.gamma = _check_rmask_gamma(gamma)
+        self.gamma = check_rmask_gamma(gamma)
         self.ignore_index = _check_ignore_index(ignore_index)
-        self.reduction = check_choice("reduction", reduction, _REDUCTIONS)
+        self.reduction = check_choice("reduction", reduction, REDUCTIONS)
         self.denominator = check_choice("denominator", denominator, DENOMINATORS)
         self.return_masked_fraction = return_masked_fraction
         self.generator = generator
