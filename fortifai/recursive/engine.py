@@ -273,8 +273,8 @@ def run(config: RecursiveConfig, run_dir: str | Path, hooks: Hooks, progress: bo
                 shutil.rmtree(stage_dir / "trainer", ignore_errors=True)
         if main:
             load_base = (lambda: hooks.base_model(_splits(hooks, config)["rest"])) if i == 0 else None
-            _finish_stage(i, model, tokenizer, current, data, train_metrics, config, directory, hooks, progress,
-                          load_base)
+            _finish_stage(i, model, tokenizer, current=current, data=data, train_metrics=train_metrics,
+                          config=config, directory=directory, hooks=hooks, progress=progress, load_base=load_base)
             log(_summary(directory.stage_metrics(i)))
             loss = train_metrics.get("train_loss")
             if loss is None or not math.isfinite(loss):  # the stage is kept as it was measured; nothing follows it
@@ -301,7 +301,7 @@ def _words(texts: list[str]) -> int:
     return sum(len(t.split()) for t in texts)
 
 
-def _finish_stage(i, model, tokenizer, current, data, train_metrics, config, directory, hooks, progress,
+def _finish_stage(i, model, tokenizer, *, current, data, train_metrics, config, directory, hooks, progress,
                   load_base=None) -> None:
     """Regenerate the splits M_i trained on, evaluate M_i, and mark stage i finished."""
     started = time.perf_counter()
