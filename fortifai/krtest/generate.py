@@ -8,6 +8,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
+from ..lm.facts import ENTITY_OF, NUMBER, NUMBER_WORDS, ORDINALS, changed_number, match_case
 from .format import KRQuestion
 
 KINDS = ("number", "year", "entity", "ordinal", "antonym", "negation")
@@ -44,25 +45,6 @@ def split_sentences(paragraph: str) -> list[str]:
     return sentences
 
 
-_MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-           "November", "December"]
-_WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
-_COUNTRIES = """Afghanistan Albania Algeria Argentina Armenia Australia Austria Bangladesh Belgium Bolivia Brazil
-Bulgaria Cambodia Cameroon Canada Chile China Colombia Croatia Cuba Denmark Egypt England Ethiopia Finland France
-Germany Ghana Greece Hungary Iceland India Indonesia Iran Iraq Ireland Israel Italy Jamaica Japan Kenya Korea
-Lebanon Libya Malaysia Mexico Mongolia Morocco Nepal Netherlands Nigeria Norway Pakistan Peru Philippines Poland
-Portugal Romania Russia Scotland Serbia Singapore Somalia Spain Sudan Sweden Switzerland Syria Taiwan Tanzania
-Thailand Tunisia Turkey Uganda Ukraine Venezuela Vietnam Wales Yemen Zimbabwe""".split()
-_NATIONALITIES = """African American Arab Argentine Armenian Asian Australian Austrian Belgian Brazilian British Canadian
-Chinese Cuban Danish Dutch Egyptian English European Finnish French German Greek Hungarian Indian Indonesian Iranian
-Irish Israeli Italian Japanese Korean Mexican Norwegian Persian Polish Portuguese Roman Russian Scottish Spanish
-Swedish Swiss Turkish Ukrainian Vietnamese Welsh""".split()
-ENTITY_LISTS = {"month": _MONTHS, "weekday": _WEEKDAYS, "country": _COUNTRIES, "nationality": _NATIONALITIES}
-_ENTITY_OF = {name: kind for kind, names in ENTITY_LISTS.items() for name in names}
-
-ORDINALS = ["first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth",
-             "eleventh", "twelfth"]
-_NUMBER_WORDS = ["two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve"]
 _ANTONYM_PAIRS = [
     ("largest", "smallest"), ("larger", "smaller"), ("large", "small"), ("highest", "lowest"), ("higher", "lower"),
     ("longest", "shortest"), ("longer", "shorter"), ("oldest", "youngest"), ("older", "younger"),
@@ -91,7 +73,6 @@ _ENTITY_BLOCK = set(ORDINALS) | {"The", "A", "An", "In", "On", "At", "Of", "And"
 _GENERIC_CUES = {"the", "a", "an", "of", "and", "or", "in", "on", "at", "to", "from", "for", "as", "into", "its",
                  "his", "her", "their", "that", "which", "is", "was", "are", "were", "also", "between", "both"}
 
-NUMBER = re.compile(r"(?<![\w.,/-])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)(?![\w/]|[.,]\d|-\d|–\d)")
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
 _NAME = re.compile(r"(?<=[a-z,] )([A-Z][a-z]+(?: [A-Z][a-z]+){1,2})(?![\w'-])")
 
@@ -105,30 +86,6 @@ class _Change:
 
     def apply(self, sentence: str) -> str:
         return sentence[:self.start] + self.false + sentence[self.start + len(self.true):]
-
-
-def match_case(word: str, like: str) -> str:
-    if like.isupper() and len(like) > 1:
-        return word.upper()
-    return word[:1].upper() + word[1:] if like[:1].isupper() else word
-
-
-def changed_number(text: str, rng: random.Random) -> str | None:
-    digits = text.replace(",", "")
-    if "." in digits:  # change the last decimal
-        head, _, tail = digits.rpartition(".")
-        last = int(tail[-1])
-        new_last = rng.choice([d for d in range(10) if d != last and (d or len(tail) == 1)])
-        return f"{head}.{tail[:-1]}{new_last}"
-    value = int(digits)
-    if value < 13:
-        new = rng.choice([v for v in range(2, 13) if v != value])
-    else:
-        magnitude = 10 ** max(len(digits) - 2, 0)  # keep the two leading digits' scale
-        candidates = [v for v in (round(value * f / magnitude) * magnitude for f in (0.5, 0.6, 0.7, 0.8, 1.25, 1.5, 1.75, 2.0))
-                      if v != value and v > 0]
-        new = rng.choice(candidates)
-    return f"{new:,}" if "," in text else str(new)
 
 
 def _number_changes(sentence: str, rng: random.Random) -> list[_Change]:
@@ -145,8 +102,8 @@ def _number_changes(sentence: str, rng: random.Random) -> list[_Change]:
                 changes.append(_Change("number", m.start(1), text, new))
     for m in _WORD.finditer(sentence):
         word = m.group(0)
-        if word.lower() in _NUMBER_WORDS:
-            new = rng.choice([w for w in _NUMBER_WORDS if w != word.lower()])
+        if word.lower() in NUMBER_WORDS:
+            new = rng.choice([w for w in NUMBER_WORDS if w != word.lower()])
             changes.append(_Change("number", m.start(), word, match_case(new, word)))
     return changes
 
@@ -196,12 +153,12 @@ def entity_inventory(paragraphs: Iterable[str]) -> dict[str, list[str]]:
     found: dict[str, set[str]] = defaultdict(set)
     for paragraph in paragraphs:
         for m in _WORD.finditer(paragraph):
-            kind = _ENTITY_OF.get(m.group(0))
+            kind = ENTITY_OF.get(m.group(0))
             if kind:
                 found[kind].add(m.group(0))
         for m in _NAME.finditer(paragraph):
             phrase = m.group(1)
-            if not any(w in _ENTITY_BLOCK or w in _ENTITY_OF for w in phrase.split()):
+            if not any(w in _ENTITY_BLOCK or w in ENTITY_OF for w in phrase.split()):
                 prev = paragraph[:m.start(1)].split()
                 if prev and prev[-1].isalpha() and prev[-1].islower() and prev[-1] not in _GENERIC_CUES:
                     found[f"name:{prev[-1]}:{len(phrase.split())}"].add(phrase)
@@ -211,7 +168,7 @@ def entity_inventory(paragraphs: Iterable[str]) -> dict[str, list[str]]:
 def _entity_changes(sentence: str, inventory: dict[str, list[str]], rng: random.Random) -> list[_Change]:
     changes = []
     for m in _WORD.finditer(sentence):
-        kind = _ENTITY_OF.get(m.group(0))
+        kind = ENTITY_OF.get(m.group(0))
         if kind and m.start() > 0:
             options = [e for e in inventory.get(kind, ()) if e != m.group(0) and e not in sentence]
             if options:
@@ -219,7 +176,7 @@ def _entity_changes(sentence: str, inventory: dict[str, list[str]], rng: random.
     for m in _NAME.finditer(sentence):
         phrase = m.group(1)
         prev = sentence[:m.start(1)].split()
-        if any(w in _ENTITY_BLOCK or w in _ENTITY_OF for w in phrase.split()) or not prev:
+        if any(w in _ENTITY_BLOCK or w in ENTITY_OF for w in phrase.split()) or not prev:
             continue
         options = [e for e in inventory.get(f"name:{prev[-1]}:{len(phrase.split())}", ())
                    if e != phrase and not set(e.split()) & set(sentence.split())]

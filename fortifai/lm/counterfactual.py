@@ -23,7 +23,7 @@ import random
 import re
 from collections.abc import Sequence
 
-from ..krtest.generate import ENTITY_LISTS, NUMBER, ORDINALS, changed_number, match_case
+from .facts import ENTITY_LISTS, NUMBER, ORDINALS, changed_number, match_case
 
 _YEAR = re.compile(r"^(1\d{3}|20\d{2})$")
 _ENTITY = re.compile(r"\b(" + "|".join(sorted({n for names in ENTITY_LISTS.values() for n in names},
