@@ -145,25 +145,41 @@ def choice_markdown(choice: Mapping[str, Any] | None) -> str:
 
 def calibration_figure(choice: Mapping[str, Any] | None):
     """Held-out damage (M0's held-out NLL minus the base model's) against KR gain over chance, one point per CE
-    calibration run, with the criteria's lines; None without calibration runs."""
+    calibration run (marker: split size; size: epochs; colour: learning rate), the criteria's lines and the chosen
+    point ringed; None without calibration runs."""
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
     points = [p for p in (choice or {}).get("points", []) if p["loss"] == "ce"]
     if not points:
         return None
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    fig, ax = plt.subplots(figsize=(7.4, 4.4))
     sizes = sorted({p["split_paragraphs"] for p in points})
-    for size, marker in zip(sizes, "os^D"):
+    markers = dict(zip(sizes, "os^D"))
+    scatter = None
+    for size in sizes:
         group = [p for p in points if p["split_paragraphs"] == size]
-        ax.scatter([100 * p["kr_gain"] for p in group], [p["heldout_damage"] for p in group], marker=marker,
-                   c=[np.log10(p["learning_rate"]) for p in group], cmap="viridis", vmin=-4.8, vmax=-4,
-                   s=[30 * p["epochs"] for p in group], label=f"{size} leads per split", edgecolors="k")
+        scatter = ax.scatter([100 * p["kr_gain"] for p in group], [p["heldout_damage"] for p in group],
+                             marker=markers[size], c=[np.log10(p["learning_rate"]) for p in group], cmap="viridis",
+                             vmin=-4.8, vmax=-4, s=[30 * p["epochs"] for p in group], edgecolors="k")
+    chosen = (choice.get("chosen") or {}).get("point")
+    if chosen:
+        mine = [p for p in points if (p["split_paragraphs"], p["epochs"], p["learning_rate"]) ==
+                (chosen["split_paragraphs"], chosen["epochs"], chosen["learning_rate"])]
+        ax.scatter([100 * p["kr_gain"] for p in mine], [p["heldout_damage"] for p in mine], s=400,
+                   facecolors="none", edgecolors="crimson", linewidths=1.5)
     ax.axhline(regime.CRITERIA["a"]["max"], color="grey", ls="--", lw=1)
     ax.axvline(100 * regime.CRITERIA["b"]["min"], color="grey", ls=":", lw=1)
-    ax.set(xlabel="KR-split 0 at M0 minus measured chance (points)",
-           ylabel="held-out NLL, M0 minus base (nats)",
+    ax.set(xlabel="KR-split 0 at M0 minus measured chance (points)", ylabel="held-out NLL, M0 minus base (nats)",
            title="Calibration at M0: learning (right) without damage (below the dashed line)")
-    ax.legend(title="marker size: epochs; colour: log10 LR", fontsize=8, title_fontsize=8, loc="lower left")
+    handles = [Line2D([], [], marker=markers[size], ls="", color="grey", markeredgecolor="k",
+                      label=f"{size} leads per split") for size in sizes]
+    if chosen:
+        handles.append(Line2D([], [], marker="o", ls="", markersize=12, markerfacecolor="none",
+                              markeredgecolor="crimson", label="chosen (both seeds)"))
+    ax.legend(handles=handles, title="marker size: epochs", fontsize=8, title_fontsize=8, loc="upper left",
+              bbox_to_anchor=(1.22, 1.0))
+    fig.colorbar(scatter, ax=ax, label="log10 learning rate")
     return fig
 
 
