@@ -12,7 +12,7 @@ Sections (``json[name]``, each with ``status``: "ok", "not run: <why>" or "faile
   losses      forward+backward of TCE, focal, dynamic TCE, our CE and the authors' TCE on given (N, V) logits,
               bfloat16 and float32, against ``F.cross_entropy``; time (median, cases interleaved) and peak memory
               above the inputs (``torch.cuda.max_memory_allocated``). Target: TCE <= 1.05 x CE.
-  chunked     the LM head at issue 15's shapes: the plain path (logits, then TCE) against
+  chunked     the LM head at real shapes: the plain path (logits, then TCE) against
               ``fortifai.losses.linear_cross_entropy`` (its CUDA default chunk, its CPU default, 1024 and 4096
               tokens: which suits a card is not yet measured) and torch's built-in where present. Target: peak <= weight gradient + 0.25 x logits, time <= 1.3 x plain.
   kr          KR-test scoring, ``fortifai.krtest.score_questions`` (prefix tree) against the per-item loop, with

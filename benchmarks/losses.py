@@ -24,7 +24,7 @@ Gemma-3 vocabulary and LLaMA-3.2-1B's head), TCE gamma 0.9 unless named, every r
   torch_lce_tce_auto              the same with torch's own chunk size (LinearCrossEntropyOptions()); slow on
                                   CPU, so timed once, in its memory run (marked *)
   torch_lce_ce                    torch's chunked F.linear_cross_entropy(reduction="mean"): plain CE, our chunk
-The weight gradient is (V, H) float32 whatever the path; the limit printed is the target of issue 15:
+The weight gradient is (V, H) float32 whatever the path; the limit printed is the chunked path's target:
 peak <= weight gradient + 0.25 x logits, time <= 1.3 x linear+tce. Measured (torch 2.13 CPU, 2 threads, load
 average 5-9 from other jobs; the losses chapter has every row):
   1024,1024,262144  linear+tce 29.6 s 2069 MB | chunked_tce 1.18x 1173 MB (limit 1280) | torch_lce_tce 1.76x 1242 MB

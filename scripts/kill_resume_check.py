@@ -1,4 +1,4 @@
-"""Issue 6's acceptance check: SIGKILL a recursive run in the middle of a stage's training, rerun the same
+"""The resume check: SIGKILL a recursive run in the middle of a stage's training, rerun the same
 command, and compare its metrics.json with an uninterrupted run's.
 
     python scripts/kill_resume_check.py -f presets/llm_recursive/cpu.yaml -p method ce --kill-stage 1
