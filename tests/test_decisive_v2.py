@@ -57,9 +57,10 @@ def test_the_mechanism_contrast_is_the_paired_difference_of_shares(tmp_path):
     ce, tce, rm = (np.array(x) for x in ([0.20, 0.22, 0.18, 0.20, 0.21, 0.19], [0.10, 0.12, 0.08, 0.11, 0.10, 0.09],
                                           [0.19, 0.21, 0.18, 0.2, 0.2, 0.18]))
     assert contrast["difference"] == pytest.approx((rm.mean() - tce.mean()) / ce.mean(), abs=0.01)
-    assert contrast["verdict"] == "holds" and contrast["ci_low"] > 0
+    assert contrast["verdict"] == "reproduced" and contrast["ci_low"] > 0
     same = v2.mechanism_contrast({**per, "rmask-0.9": per["tce-0.9"]}, "rmask-0.9", "kr_split0")
-    assert same["difference"] == 0 and same["verdict"] == "no difference detected"
+    assert same["difference"] == 0 and same["verdict"] == "not reproduced"
+    assert same["why"].startswith("no difference detected")
 
 
 def test_a_contrast_without_a_ce_loss_is_inconclusive(tmp_path):

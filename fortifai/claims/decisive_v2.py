@@ -43,10 +43,11 @@ MINIMUM = dict(pairs=8, mechanism_seeds=6, control_seeds=4)  # CE/TCE 0.9 pairs;
 # the smallest difference of shares the mechanism contrasts are asked to tell from none: half the paper's own share
 SMALLEST_CONTRAST = 0.5
 CONTRAST_RULE = ("on the 95% paired bootstrap interval [lo, hi] of TCE 0.9's share of CE's loss avoided minus the "
-                 "other loss's share (seeds both ran, each with CE's loss of the same seed): the claimed difference "
-                 "(truncation matters; TCE beats FL) holds if lo > 0; 'no difference detected' if the interval holds "
-                 "0 and hi < half the paper's share; 'opposite' if hi < 0; underpowered otherwise; inconclusive where "
-                 "CE's own loss is not above 0 (its t interval's lower end), since no share exists")
+                 "other loss's share (seeds both ran, each with CE's loss of the same seed), the claimed difference "
+                 "(truncation matters; TCE beats FL) is: reproduced if lo > 0; not reproduced if hi < 0 (the other "
+                 "way round) or if the interval holds 0 and hi < half the paper's share (no difference detected); "
+                 "underpowered otherwise; inconclusive where CE's own loss is not above 0 (its t interval's lower "
+                 "end), since no share exists")
 CHANGES: list[dict[str, str]] = []  # changes after the first v2 run existed: date, change, effect on the verdicts
 
 
@@ -118,12 +119,12 @@ def mechanism_contrast(per: Mapping[str, Sequence[Run]], other: str, endpoint: s
     difference = float((b.mean() - a.mean()) / c.mean())
     smallest = SMALLEST_CONTRAST * paper_share(PLAN["paper_stage"])
     if low > 0:
-        verdict, why = "holds", "TCE 0.9 avoids more of CE's loss than the other loss, beyond the noise"
+        verdict, why = "reproduced", "TCE 0.9 avoids more of CE's loss than the other loss, beyond the noise"
     elif high < 0:
-        verdict, why = "opposite", "the other loss avoids more of CE's loss than TCE 0.9, beyond the noise"
+        verdict, why = "not reproduced", "the other loss avoids more of CE's loss than TCE 0.9, beyond the noise"
     elif high < smallest:
-        verdict, why = "no difference detected", (f"the interval holds 0 and excludes a difference of "
-                                                  f"{smallest:.0%} (half the paper's share)")
+        verdict, why = "not reproduced", (f"no difference detected: the interval holds 0 and excludes a difference "
+                                          f"of {smallest:.0%} (half the paper's share)")
     else:
         verdict, why = "underpowered", f"the interval holds both 0 and a difference of {smallest:.0%}"
     return dict(out, difference=difference, ci_low=float(low), ci_high=float(high),

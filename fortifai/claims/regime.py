@@ -78,18 +78,20 @@ def point_values(stage0: Mapping[str, Any]) -> dict[str, Any]:
     their difference, the number of split-0 questions, the share of trained tokens above p = 0.9 at the end of M0
     and, for TCE, the masked fraction over M0's training."""
     def mean(values):
-        values = [float(v) for v in values]
+        values = [float(v) for v in values or []]
         return sum(values) / len(values) if values else math.nan
 
-    nll = stage0["real_nll"]
-    kr0, chance = stage0["kr"]["0"], stage0.get("kr_chance", {})
+    nll = stage0.get("real_nll", {})  # runs made before the real-text NLL was recorded have none: nan
+    kr0, chance = stage0["kr"].get("0", {}), stage0.get("kr_chance", {})
     train = stage0["train"]
     values = dict(
-        heldout_nll=mean(nll["model"]["heldout"]), base_heldout_nll=mean(nll["base"]["heldout"]),
-        split0_nll=mean(nll["model"]["split0"]), base_split0_nll=mean(nll["base"]["split0"]),
-        kr_split0=kr0["accuracy"], kr_chance=chance.get("accuracy"), kr_questions=kr0["n"],
-        share_above_09=stage0["confidence"]["model"]["trained"]["share_above"]["0.9"],
+        heldout_nll=mean(nll.get("model", {}).get("heldout")), base_heldout_nll=mean(nll.get("base", {}).get("heldout")),
+        split0_nll=mean(nll.get("model", {}).get("split0")), base_split0_nll=mean(nll.get("base", {}).get("split0")),
+        kr_split0=kr0.get("accuracy"), kr_chance=chance.get("accuracy"), kr_questions=kr0.get("n"),
+        share_above_09=stage0.get("confidence", {}).get("model", {}).get("trained", {}).get("share_above", {})
+        .get("0.9", math.nan),
         masked_fraction=train.get("masked_fraction_mean"), train_tokens=train["train_tokens"],
+        train_blocks=train.get("train_blocks"),
     )
     values["heldout_damage"] = values["heldout_nll"] - values["base_heldout_nll"]
     values["kr_gain"] = (values["kr_split0"] - values["kr_chance"]

@@ -32,14 +32,6 @@ def _check_logits_target(logits: torch.Tensor, target: torch.Tensor) -> None:
 
 
 # The parameters' ranges and defaults are those of fortifai.losses.spec.LOSS_SPECS, the one place they are written.
-def check_tce_gamma(gamma: Any) -> float:
-    return LOSS_SPECS["tce"].params[0].check(gamma, "tce")
-
-
-def check_rmask_gamma(gamma: Any) -> float:
-    return LOSS_SPECS["rmask"].params[0].check(gamma, "rmask")
-
-
 def check_focal(gamma: Any, alpha: Any) -> tuple[float, float]:
     gamma_spec, alpha_spec = LOSS_SPECS["focal"].params
     return gamma_spec.check(gamma, "focal"), alpha_spec.check(alpha, "focal")
@@ -171,6 +163,19 @@ def _loss_from_ce(loss: str, params: dict, ce: torch.Tensor, valid: torch.Tensor
 # --------------------------------------------------------------------------------------------------
 
 
+def _gamma_masked(loss: str, logits, target, gamma, ignore_index, reduction, denominator, return_masked_fraction,
+                  **extra):
+    """The checks and the computation TCE and the count-matched random mask share: cross entropy with targets masked
+    by ``loss``'s rule at threshold ``gamma`` (``extra``: the rule's other inputs, e.g. the random mask's generator)."""
+    _check_logits_target(logits, target)
+    gamma = LOSS_SPECS[loss].params[0].check(gamma, loss)
+    check_choice("reduction", reduction, REDUCTIONS)
+    check_choice("denominator", denominator, DENOMINATORS)
+    ce = _token_cross_entropy(logits, target, ignore_index)
+    return _loss_from_ce(loss, {"gamma": gamma, "denominator": denominator, **extra}, ce, target != ignore_index,
+                         reduction, return_masked_fraction)
+
+
 def truncated_cross_entropy(
     logits: torch.Tensor,
     target: torch.Tensor,
@@ -204,13 +209,7 @@ def truncated_cross_entropy(
         An all-masked or all-ignored batch gives 0 with zero gradients (``F.cross_entropy`` gives NaN when
         every target is ignored). With ``return_masked_fraction=True``: ``(loss, masked_fraction)``.
     """
-    _check_logits_target(logits, target)
-    gamma = check_tce_gamma(gamma)
-    check_choice("reduction", reduction, REDUCTIONS)
-    check_choice("denominator", denominator, DENOMINATORS)
-    ce = _token_cross_entropy(logits, target, ignore_index)
-    return _loss_from_ce("tce", {"gamma": gamma, "denominator": denominator}, ce, target != ignore_index, reduction,
-                         return_masked_fraction)
+    return _gamma_masked("tce", logits, target, gamma, ignore_index, reduction, denominator, return_masked_fraction)
 
 
 def dynamic_threshold(p_t: torch.Tensor, alpha: float = 1.0, valid: torch.Tensor | None = None) -> torch.Tensor:
@@ -281,15 +280,10 @@ def random_mask_cross_entropy(
     global one, which ``transformers.set_seed`` seeds, so that a run's seed reproduces its masks). The draw is
     over the whole batch, so the chunked path (:func:`linear_cross_entropy`) does not take this loss.
     """
-    _check_logits_target(logits, target)
-    gamma = check_rmask_gamma(gamma)
-    check_choice("reduction", reduction, REDUCTIONS)
-    check_choice("denominator", denominator, DENOMINATORS)
     if generator is not None and not isinstance(generator, torch.Generator):
         raise ValueError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
-    ce = _token_cross_entropy(logits, target, ignore_index)
-    return _loss_from_ce("rmask", {"gamma": gamma, "denominator": denominator, "generator": generator}, ce,
-                         target != ignore_index, reduction, return_masked_fraction)
+    return _gamma_masked("rmask", logits, target, gamma, ignore_index, reduction, denominator, return_masked_fraction,
+                         generator=generator)
 
 
 def focal_loss(

@@ -9,14 +9,12 @@ from .functional import (
     REDUCTIONS,
     check_dynamic_alpha,
     check_focal,
-    check_rmask_gamma,
-    check_tce_gamma,
     dynamic_truncated_cross_entropy,
     focal_loss,
     random_mask_cross_entropy,
     truncated_cross_entropy,
 )
-from .spec import DENOMINATORS, check_choice
+from .spec import DENOMINATORS, LOSS_SPECS, check_choice
 
 
 def _check_ignore_index(value) -> int:
@@ -26,7 +24,33 @@ def _check_ignore_index(value) -> int:
     return value
 
 
-class TruncatedCrossEntropyLoss(nn.Module):
+class _GammaMaskLoss(nn.Module):
+    """What the module forms of TCE and of the count-matched random mask share: a threshold ``gamma`` checked
+    against ``loss``'s spec when built, ``nn.CrossEntropyLoss``'s ``ignore_index`` and ``reduction``, TCE's
+    ``denominator``, and calling ``fn`` with them."""
+
+    loss = "tce"
+
+    def __init__(self, gamma: float = 0.9, ignore_index: int = -100, reduction: str = "mean",
+                 denominator: str = "valid", return_masked_fraction: bool = False, **extra):
+        super().__init__()
+        self.gamma = LOSS_SPECS[self.loss].params[0].check(gamma, self.loss)
+        self.ignore_index = _check_ignore_index(ignore_index)
+        self.reduction = check_choice("reduction", reduction, REDUCTIONS)
+        self.denominator = check_choice("denominator", denominator, DENOMINATORS)
+        self.return_masked_fraction = return_masked_fraction
+        self.extra = extra
+
+    def forward(self, input: torch.Tensor, target: torch.Tensor):
+        return type(self).fn(input, target, self.gamma, ignore_index=self.ignore_index, reduction=self.reduction,
+                             denominator=self.denominator, return_masked_fraction=self.return_masked_fraction,
+                             **self.extra)
+
+    def extra_repr(self) -> str:
+        return f"gamma={self.gamma}, ignore_index={self.ignore_index}, reduction={self.reduction!r}"
+
+
+class TruncatedCrossEntropyLoss(_GammaMaskLoss):
     """Module form of :func:`truncated_cross_entropy`; a drop-in for ``nn.CrossEntropyLoss``.
 
     Shape: input ``(N, C)``, target ``(N,)``, output scalar or ``(N,)`` for ``reduction="none"``.
@@ -35,29 +59,11 @@ class TruncatedCrossEntropyLoss(nn.Module):
     >>> loss = criterion(logits, target)
     """
 
-    def __init__(
-        self,
-        gamma: float = 0.9,
-        ignore_index: int = -100,
-        reduction: str = "mean",
-        denominator: str = "valid",
-        return_masked_fraction: bool = False,
-    ):
-        super().__init__()
-        self.gamma = check_tce_gamma(gamma)
-        self.ignore_index = _check_ignore_index(ignore_index)
-        self.reduction = check_choice("reduction", reduction, REDUCTIONS)
-        self.denominator = check_choice("denominator", denominator, DENOMINATORS)
-        self.return_masked_fraction = return_masked_fraction
+    loss, fn = "tce", staticmethod(truncated_cross_entropy)
 
-    def forward(self, input: torch.Tensor, target: torch.Tensor):
-        return truncated_cross_entropy(
-            input, target, self.gamma, ignore_index=self.ignore_index, reduction=self.reduction,
-            denominator=self.denominator, return_masked_fraction=self.return_masked_fraction,
-        )
-
-    def extra_repr(self) -> str:
-        return f"gamma={self.gamma}, ignore_index={self.ignore_index}, reduction={self.reduction!r}"
+    def __init__(self, gamma: float = 0.9, ignore_index: int = -100, reduction: str = "mean",
+                 denominator: str = "valid", return_masked_fraction: bool = False):
+        super().__init__(gamma, ignore_index, reduction, denominator, return_masked_fraction)
 
 
 class DynamicTruncatedCrossEntropyLoss(nn.Module):
@@ -115,33 +121,14 @@ class FocalLoss(nn.Module):
         return f"gamma={self.gamma}, alpha={self.alpha}, ignore_index={self.ignore_index}, reduction={self.reduction!r}"
 
 
-class RandomMaskCrossEntropyLoss(nn.Module):
+class RandomMaskCrossEntropyLoss(_GammaMaskLoss):
     """Module form of :func:`random_mask_cross_entropy` (as many targets masked as TCE at ``gamma``, at random);
     a drop-in for ``nn.CrossEntropyLoss``. ``generator``: the draw's ``torch.Generator`` (default torch's global
     one)."""
 
-    def __init__(
-        self,
-        gamma: float = 0.9,
-        ignore_index: int = -100,
-        reduction: str = "mean",
-        denominator: str = "valid",
-        return_masked_fraction: bool = False,
-        generator: torch.Generator | None = None,
-    ):
-        super().__init__()
-        self.gamma = check_rmask_gamma(gamma)
-        self.ignore_index = _check_ignore_index(ignore_index)
-        self.reduction = check_choice("reduction", reduction, REDUCTIONS)
-        self.denominator = check_choice("denominator", denominator, DENOMINATORS)
-        self.return_masked_fraction = return_masked_fraction
-        self.generator = generator
+    loss, fn = "rmask", staticmethod(random_mask_cross_entropy)
 
-    def forward(self, input: torch.Tensor, target: torch.Tensor):
-        return random_mask_cross_entropy(
-            input, target, self.gamma, ignore_index=self.ignore_index, reduction=self.reduction,
-            denominator=self.denominator, return_masked_fraction=self.return_masked_fraction, generator=self.generator,
-        )
-
-    def extra_repr(self) -> str:
-        return f"gamma={self.gamma}, ignore_index={self.ignore_index}, reduction={self.reduction!r}"
+    def __init__(self, gamma: float = 0.9, ignore_index: int = -100, reduction: str = "mean",
+                 denominator: str = "valid", return_masked_fraction: bool = False,
+                 generator: torch.Generator | None = None):
+        super().__init__(gamma, ignore_index, reduction, denominator, return_masked_fraction, generator=generator)

@@ -62,8 +62,7 @@ def measured(folder: Path, rates: dict[str, float] | None) -> dict[str, Any]:
         return sum(len(ids) for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"])
 
     values["split_tokens"], values["heldout_tokens"] = tokens(data["splits"][0]), tokens(data["heldout"])
-    values["optimizer_steps"] = regime.optimizer_steps(values["train_tokens"] // params["block_size"], params["epochs"],
-                                                       params["batch_size"])
+    values["optimizer_steps"] = regime.optimizer_steps(values["train_blocks"], params["epochs"], params["batch_size"])
     values["projected_minutes"] = None if rates is None else regime.projected_minutes(
         values["split_tokens"], values["heldout_tokens"], params["epochs"], rates)
     loss = "ce" if params["loss"] == "ce" else f"{params['loss']}-{params['gamma']}"

@@ -90,7 +90,7 @@ class RecursiveConfig:
     regeneration_context: str = "stream"
     # how a stage's model is scored: "per_measure" (KR-test, real-text NLL and the confidence profile each in their
     # own batched passes) or "one_pass" (every sequence of the three in one packed prefix-tree pass, a paragraph
-    # shared by its NLL, its confidence windows and its KR questions; equal to per_measure to 1e-5)
+    # shared by its NLL, its confidence windows and its KR questions; per_measure's values to float rounding)
     evaluation: str = "per_measure"
     # what a finished stage measures: "all" (regeneration, fidelity, KR, real-text NLL, confidence) or "regime" (a
     # calibration run at M0, fortifai.claims.regime: no regeneration, only what the regime criteria read: KR on

@@ -22,29 +22,18 @@ def _mean(values) -> float:
 
 
 def m0_values(runs: Sequence[Run]) -> dict[str, float]:
-    """Means over ``runs`` of their M0: tokens of split 0, optimizer steps, held-out and split-0 NLL of M0 and of
-    the base model (where recorded), the share of trained tokens above p = 0.9, KR-split 0, the measured chance,
-    and the masked fraction of the loss (0 for CE)."""
+    """Means over ``runs`` of what :func:`fortifai.claims.regime.point_values` reads from their M0 (nan where a run
+    did not record it), with the tokens of split 0, the epochs, the learning rate and the optimizer steps."""
     rows = []
     for run in runs:
-        stage, params = run.stages[0], run.params
-        train = stage["train"]
-        nll = stage.get("real_nll", {})
-
-        def real(who, key):
-            return _mean(nll.get(who, {}).get(key, [])) if nll.get(who) else math.nan
-
-        rows.append(dict(
-            split_tokens=train.get("train_tokens"), epochs=params["epochs"], learning_rate=params["learning_rate"],
-            steps=regime.optimizer_steps(train.get("train_blocks"), params["epochs"], params["batch_size"]),
-            heldout_nll=real("model", "heldout"), base_heldout_nll=real("base", "heldout"),
-            split0_nll=real("model", "split0"),
-            share_above_09=stage.get("confidence", {}).get("model", {}).get("trained", {}).get("share_above", {})
-            .get("0.9", math.nan),
-            kr_split0=stage["kr"].get("0", {}).get("accuracy"), kr_chance=stage.get("kr_chance", {}).get("accuracy"),
-            kr_questions=stage["kr"].get("0", {}).get("n"), masked_fraction=train.get("masked_fraction_mean"),
-        ))
-    return {key: _mean(row[key] for row in rows) for key in rows[0]} if rows else {}
+        values = regime.point_values(run.stages[0])
+        params = run.params
+        rows.append(dict(values, split_tokens=values["train_tokens"], epochs=params["epochs"],
+                         learning_rate=params["learning_rate"],
+                         steps=regime.optimizer_steps(values["train_blocks"], params["epochs"], params["batch_size"])))
+    keys = ("split_tokens", "epochs", "learning_rate", "steps", "heldout_nll", "base_heldout_nll", "split0_nll",
+            "share_above_09", "kr_split0", "kr_chance", "kr_questions", "masked_fraction")
+    return {key: _mean(row[key] for row in rows) for key in keys} if rows else {}
 
 
 def _missing(value) -> bool:
