@@ -123,6 +123,14 @@ def _parser() -> argparse.ArgumentParser:
                                   description=COLLECT_DESCRIPTION)
     collect.add_argument("source", type=Path, help="a runs folder, e.g. a sweep worktree's results/llm_recursive/runs")
     collect.add_argument("--to", type=Path, dest="dest", help="where they go (default: results/llm_recursive/runs)")
+    claims = commands.add_parser(
+        "claims", help="compare the committed claims with the chapters' default runs; --refresh saves them",
+        description="The committed results/claims/<chapter>.json (what the status page reads) against each chapter's "
+                    "default run (results/<chapter>/default/metrics.json). A chapter run never writes them: after "
+                    "rerunning a chapter at its defaults, `fortifai claims --refresh CHAPTER` saves its claims, then "
+                    "rerun notebooks/reproduction_status.py. Exit 1 when they differ and --refresh is not given.")
+    claims.add_argument("chapters", nargs="*", help="chapter names, e.g. llm_results (default: every chapter)")
+    claims.add_argument("--refresh", action="store_true", help="write the default runs' claims into results/claims/")
     return parser
 
 
@@ -218,6 +226,23 @@ def _collect(args):
     return work
 
 
+def _claims(args):
+    from .book.report import refresh_claims
+
+    refresh_claims(args.chapters or None)  # a missing default run or a bad word: refused before anything is written
+
+    def work() -> int:
+        changed = refresh_claims(args.chapters or None, write=args.refresh)
+        for chapter, changes in changed.items():
+            state = ("agree" if not changes else ("saved: " if args.refresh else "differ: ") + "; ".join(changes))
+            print(f"{chapter}: {state}")
+        if args.refresh and any(changed.values()):
+            print("rerun notebooks/reproduction_status.py: the status page reads the committed claims")
+        return 1 if any(changed.values()) and not args.refresh else 0
+
+    return work
+
+
 def _checked_then_run(name: str, check, args) -> int:
     """``check(args)`` validates everything and returns the work; an error there is the input's: one line, exit 2."""
     try:
@@ -240,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         return _list()
     if args.command == "run":
         return _run(args)
-    check = {"recursive": _recursive, "sweep": _sweep, "collect": _collect}[args.command]
+    check = {"recursive": _recursive, "sweep": _sweep, "collect": _collect, "claims": _claims}[args.command]
     return _checked_then_run(f"fortifai {args.command}", check, args)
 
 

@@ -50,6 +50,7 @@ from IPython.display import Markdown, display
 from fortifai import recursive
 from fortifai.book.plotting import FigureLog, use_style
 from fortifai.book.report import close_chapter
+from fortifai.book.runner import chapter_parameters
 from fortifai.claims import confidence as confidence_claims
 from fortifai.recursive import runs as llm_runs
 from fortifai.results import RUNS_DIR, RunRecord, resolve_output_dir
@@ -59,7 +60,7 @@ use_style()
 # %% tags=["hide-input"]
 output_dir = resolve_output_dir(output_dir, "confidence_gap")
 runs_dir = Path(runs_dir) if runs_dir else RUNS_DIR
-record = RunRecord(output_dir, params=dict(runs_dir=str(runs_dir), method=method), seed=0)
+record = RunRecord(output_dir, params=chapter_parameters("confidence_gap", globals()), seed=0)
 # Fig. 1 needs M0 only: runs still going count once their M0 is finished; pretrained models first
 runs = [r for r in llm_runs.load_runs(runs_dir, partial=True) if "confidence" in r.stages[0]]
 groups = llm_runs.group_runs(runs)

@@ -74,20 +74,14 @@ from IPython.display import Markdown, display
 
 from fortifai.book.plotting import FigureLog, use_style
 from fortifai.book.report import close_chapter
+from fortifai.book.runner import chapter_parameters
 from fortifai.claims import gaussian as gaussian_claims
 from fortifai.results import RunRecord, resolve_output_dir
 from fortifai.toys import gaussian, gaussian_figures
 
 use_style()
 output_dir = resolve_output_dir(output_dir, "gaussian_variance")
-params = dict(
-    generations=generations, n_samples=n_samples, sampling_bias=sampling_bias, gammas=gammas, seeds=seeds,
-    seed=seed, collapse_fraction=collapse_fraction, blowup_factor=blowup_factor, sweep_gammas=sweep_gammas,
-    sweep_sampling_biases=sweep_sampling_biases, sweep_generations=sweep_generations, sweep_seeds=sweep_seeds,
-    sweep_n_samples=sweep_n_samples, estimator_generations=estimator_generations,
-    estimator_noise=estimator_noise,
-)
-record = RunRecord(output_dir, params=params, seed=seed)
+record = RunRecord(output_dir, params=chapter_parameters("gaussian_variance", globals()), seed=seed)
 timings = {}
 figures = FigureLog(output_dir)
 

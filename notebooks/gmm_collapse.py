@@ -63,19 +63,14 @@ import time
 
 from fortifai.book.plotting import FigureLog, use_style
 from fortifai.book.report import close_chapter
+from fortifai.book.runner import chapter_parameters
 from fortifai.claims import gmm as gmm_claims
 from fortifai.results import RunRecord, resolve_output_dir
 from fortifai.toys import gmm, gmm_figures
 
 use_style()
 output_dir = resolve_output_dir(output_dir, "gmm_collapse")
-record = RunRecord(
-    output_dir,
-    params=dict(n_components=n_components, n_samples=n_samples, generations=generations, gamma=gamma,
-                sampling_bias=sampling_bias, minority_weight=minority_weight, seeds=seeds, seed=seed,
-                sweep_gammas=sweep_gammas, sweep_sampling_biases=sweep_sampling_biases, sweep_seeds=sweep_seeds),
-    seed=seed,
-)
+record = RunRecord(output_dir, params=chapter_parameters("gmm_collapse", globals()), seed=seed)
 gmm.check_gamma(gamma)
 original = gmm.two_class_mixture(minority_weight)
 snapshot_at = sorted({t for t in (0, 5, 10, 20, 50, 100, generations) if t <= generations})

@@ -63,17 +63,14 @@ from IPython.display import Markdown, display
 from fortifai import krtest
 from fortifai.book.plotting import FigureLog, use_style
 from fortifai.book.report import close_chapter
+from fortifai.book.runner import chapter_parameters
 from fortifai.claims import kr as kr_claims
-from fortifai.krtest import chapter as kr_chapter
+from fortifai.chapters import kr_test as kr_chapter
 from fortifai.results import RunRecord, resolve_output_dir
 
 use_style()
 output_dir = resolve_output_dir(output_dir, "kr_test")
-record = RunRecord(output_dir, params={"model": model, "control_model": control_model, "source": source,
-                                       "control_seeds": control_seeds, "per_paragraph": per_paragraph,
-                                       "n_paragraphs": n_paragraphs,
-                                       "min_words": min_words, "n_splits": n_splits, "batch_size": batch_size,
-                                       "n_boot": n_boot, "seed": seed}, seed=seed)
+record = RunRecord(output_dir, params=chapter_parameters("kr_test", globals()), seed=seed)
 figures = FigureLog(output_dir)
 
 # %% [markdown]

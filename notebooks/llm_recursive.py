@@ -59,25 +59,26 @@ from tqdm.auto import tqdm
 from fortifai import recursive
 from fortifai.book.plotting import FigureLog, use_style
 from fortifai.book.report import close_chapter, spread
+from fortifai.book.runner import chapter_parameters
 from fortifai.claims import protocol as protocol_claims
 from fortifai.recursive import runs as llm_runs
 from fortifai.recursive import sweep
-from fortifai.results import RUNS_DIR, RunRecord, resolve_output_dir
+from fortifai.results import RUNS_DIR, RunRecord, default_output_dir, resolve_output_dir
 
 use_style()
 
 # %% tags=["hide-input"]
-given_output_dir = output_dir
 output_dir = resolve_output_dir(output_dir, "llm_recursive")
 params = sweep.read_preset(preset, overrides)
-# the book (no output_dir) reads and extends the committed runs; a run with its own output_dir keeps its runs there
-runs_dir = params.get("runs_dir") or (RUNS_DIR if given_output_dir is None else output_dir / "runs")
+# the default run (the book's) reads and extends the committed runs; a run with its own output folder keeps its runs
+book_run = output_dir.resolve() == default_output_dir("llm_recursive").resolve()
+runs_dir = params.get("runs_dir") or (RUNS_DIR if book_run else output_dir / "runs")
 planned = sweep.plan(params, runs_dir=runs_dir)  # every (method, seed), checked before the first one starts
 methods = list(dict.fromkeys(run.method for run in planned))
 seeds = list(dict.fromkeys(run.seed for run in planned))
 kr_failure_threshold = params.get("kr_failure_threshold", recursive.KR_FAILURE_THRESHOLD)
 configs = {(run.method, run.seed): run.config for run in planned}
-record = RunRecord(output_dir, params={"preset": preset, "overrides": overrides, **params, "runs_dir": str(runs_dir),
+record = RunRecord(output_dir, params={**chapter_parameters("llm_recursive", globals()), **params, "runs_dir": str(runs_dir),
                                       "methods": methods, "seeds": seeds, "kr_failure_threshold": kr_failure_threshold},
                    seed=seeds[0])
 figures = FigureLog(output_dir)

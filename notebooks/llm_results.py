@@ -74,9 +74,10 @@ from IPython.display import Markdown, display
 from fortifai import recursive
 from fortifai.book.plotting import FigureLog, use_style
 from fortifai.book.report import claims_markdown, close_chapter, glue_markdown
+from fortifai.book.runner import chapter_parameters
 from fortifai.claims import decisive, decisive_report
-from fortifai.recursive import chapter as llm_chapter
-from fortifai.recursive import regime_chapter
+from fortifai.chapters import llm_results as llm_chapter
+from fortifai.chapters import regime as regime_chapter
 from fortifai.results import REPO_ROOT, RUNS_DIR, RunRecord, read_json, resolve_output_dir
 
 use_style()
@@ -85,9 +86,7 @@ output_dir = resolve_output_dir(output_dir, "llm_results")
 runs_dir = Path(runs_dir) if runs_dir else RUNS_DIR
 if kr_failure_threshold is None:
     kr_failure_threshold = recursive.KR_FAILURE_THRESHOLD
-record = RunRecord(output_dir, params=dict(runs_dir=str(runs_dir), paper_table=paper_table,
-                                           kr_failure_threshold=kr_failure_threshold, min_seeds=min_seeds,
-                                           n_boot=n_boot, regime_dir=regime_dir), seed=0)
+record = RunRecord(output_dir, params=chapter_parameters("llm_results", globals()), seed=0)
 choice_file = Path(regime_dir or REPO_ROOT / "results" / "regime") / "choice.json"
 choice = read_json(choice_file) if choice_file.is_file() else None
 # every run with M0 finished (the gate needs no more); the comparisons take the finished runs only
@@ -352,15 +351,14 @@ display(Markdown(llm_chapter.passage_table(chapter)))
 # to failure (measured threshold) is judged on the paired bootstrap interval of the ratio; KR differences on
 # the paired t interval over seeds (with three seeds the bootstrap has ten distinct resamples and is shown
 # beside it), with the exact sign test, the smallest difference the seeds and the questions could detect at
-# 80% power, and McNemar per seed as secondary. Verdicts ({func}`fortifai.book.report.judge`): **inconclusive** when
+# 80% power, and McNemar per seed as secondary. Verdicts ({func}`fortifai.claims.judge.effect`): **inconclusive** when
 # the gate fails (the loss masks under 5% of tokens at M0, or M0's regeneration keeps under 20% of the
 # 4-grams), and for the time to failure also when no CE run fails within its stages (there is no failure to
 # delay); **underpowered** when the interval holds both no effect and the paper's effect; otherwise
 # **reproduced**, **partly** or **not reproduced**.
 
 # %%
-claims, claim_details = llm_chapter.chapter_claims(chapter, n_boot)
-claims = decisive.decisive_claims(test) + claims  # the decisive test's rows first
+claims, claim_details = llm_chapter.closing_claims(chapter, test, arms[0], n_boot)
 print(f"{len(claims)} comparisons in this chapter (no correction for multiplicity: read each interval on its own)")
 display(Markdown(claims_markdown(claims, ours="ours (paired over seeds)")))
 

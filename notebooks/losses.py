@@ -56,24 +56,18 @@ from IPython.display import Markdown, display
 
 from fortifai.book.plotting import FigureLog, use_style
 from fortifai.book.report import close_chapter
+from fortifai.book.runner import chapter_parameters
 from fortifai.claims import losses as loss_claims
 from fortifai.lm.corpus import load_paragraphs
 from fortifai.losses import benchmark
-from fortifai.losses import chapter as loss_chapter
+from fortifai.chapters import losses as loss_chapter
 from fortifai.results import RunRecord, resolve_output_dir
 
 use_style()
 
 # %% tags=["hide-input"]
 output_dir = resolve_output_dir(output_dir, "losses")
-record = RunRecord(
-    output_dir,
-    params=dict(seed=seed, output_dir=str(output_dir), text=text, tce_gamma=tce_gamma, focal_gammas=focal_gammas,
-                dynamic_alpha=dynamic_alpha, bigram_vocab=bigram_vocab, bigram_prior=bigram_prior,
-                train_fraction=train_fraction, bench_tokens=bench_tokens, bench_vocab=bench_vocab,
-                bench_hidden=bench_hidden, bench_repeats=bench_repeats, trainer_steps=trainer_steps),
-    seed=seed,
-)
+record = RunRecord(output_dir, params=chapter_parameters("losses", globals()), seed=seed)
 torch.manual_seed(seed)
 timings, metrics, figures = {}, {}, FigureLog(output_dir)
 
@@ -217,7 +211,7 @@ print(f"train loss {metrics['trainer']['training_loss']:.3f}, masked fraction on
 # ## Checks against independent references
 #
 # The identities the closing table states, in float64 on random logits with ignored targets
-# (`fortifai.losses.chapter.identity_checks`): TCE with $\gamma = 1$ and focal loss with $\gamma = 0$ against
+# (`fortifai.chapters.losses.identity_checks`): TCE with $\gamma = 1$ and focal loss with $\gamma = 0$ against
 # `F.cross_entropy`, and the gradient at the tokens TCE masks. The losses' other properties are tested in
 # `tests/test_losses.py`.
 

@@ -41,12 +41,13 @@ from IPython.display import Markdown, display
 from fortifai.book import status
 from fortifai.book.plotting import FigureLog, use_style
 from fortifai.book.report import CLAIMS_DIR, close_chapter, glue_markdown
+from fortifai.book.runner import chapter_parameters
 from fortifai.results import RunRecord, resolve_output_dir
 
 use_style()
 output_dir = resolve_output_dir(output_dir, "reproduction_status")
 claims_dir = Path(claims_dir) if claims_dir else CLAIMS_DIR
-record = RunRecord(output_dir, params=dict(claims_dir=str(claims_dir)), seed=None)
+record = RunRecord(output_dir, params=chapter_parameters("reproduction_status", globals()), seed=None)
 rows = status.status_rows(claims_dir)
 chapters = status.load_chapter_claims(claims_dir)
 glue_markdown("status_summary", status.status_summary(rows, chapters))

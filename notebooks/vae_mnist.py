@@ -71,6 +71,7 @@ import torch
 
 from fortifai.book.plotting import FigureLog, use_style
 from fortifai.book.report import close_chapter
+from fortifai.book.runner import chapter_parameters
 from fortifai.claims import vae as vae_claims
 from fortifai.results import RunRecord, resolve_output_dir
 from fortifai.toys import mnist, vae
@@ -79,13 +80,7 @@ use_style()
 
 # %% tags=["hide-input"]
 output_dir = resolve_output_dir(output_dir, "vae_mnist")
-record = RunRecord(
-    output_dir,
-    params=dict(source=source, n_train=n_train, generations=generations, epochs=epochs, batch_size=batch_size,
-                lr=lr, hidden=hidden, latent=latent, gamma=gamma, alpha=alpha, sample_mode=sample_mode,
-                classifier_train=classifier_train, classifier_epochs=classifier_epochs, seeds=seeds, seed=seed),
-    seed=seed,
-)
+record = RunRecord(output_dir, params=chapter_parameters("vae_mnist", globals()), seed=seed)
 # fail on a bad parameter before any training
 vae.check_threshold(gamma=gamma)
 vae.check_threshold(alpha=alpha)

@@ -14,13 +14,14 @@ import pytest
 import torch
 import yaml
 
-from fortifai.book.report import VERDICTS, Claim, close_chapter, verdict_summary
+from fortifai.book.report import Claim, close_chapter, verdict_summary
+from fortifai.claims.judge import VERDICTS
 from fortifai.book.status import status_summary
 from fortifai.claims import losses as loss_claims
-from fortifai.krtest import chapter as kr_chapter
+from fortifai.chapters import kr_test as kr_chapter
 from fortifai.krtest import KRQuestion
 from fortifai.losses import benchmark
-from fortifai.losses import chapter as loss_chapter
+from fortifai.chapters import losses as loss_chapter
 from fortifai.results import RunRecord
 
 

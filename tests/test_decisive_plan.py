@@ -59,7 +59,8 @@ def test_the_verdict_rule(low, high, verdict):
 
 def test_nothing_to_delay_is_inconclusive_whatever_the_interval():
     assert decisive.plan_verdict([0.3, -0.2, 0.1, -0.1], 0.5, 0.9, paper=0.17)[0] == "inconclusive"
-    assert decisive.plan_verdict([1.0], 0.5, 0.9, paper=0.17)[0] == "inconclusive"  # one seed: no interval on CE's loss
+    # one seed: no interval on CE's loss or the share (decisive_test says so before the rule applies)
+    assert decisive.plan_verdict([1.0], 0.5, 0.9, paper=0.17)[0] == "underpowered"
 
 
 def test_pairs_for_power_inverts_the_detectable_difference():
@@ -190,7 +191,7 @@ def test_the_other_losses_get_shares_without_a_verdict(tmp_path):
     assert math.isnan(other["tce-0.99"]["kr_margin_split0"]["plan_method"]["ci_low"])
     text = decisive_report.other_methods_markdown(other)
     assert "+75% [" in text and "+50% [" in text and "no interval" in text
-    from fortifai.book.report import VERDICTS
+    from fortifai.claims.judge import VERDICTS
 
     assert not any(f"**{word}**" in text for word in VERDICTS)  # exploratory rows: no verdict on any of them
     assert "same seeds" in text
@@ -338,7 +339,7 @@ def test_a_share_of_nothing_lost_reads_undefined_and_left_out_resamples_are_said
 
 
 def test_the_decisive_preset_runs_the_pairs_the_committed_pilot_asks_for():
-    from fortifai.recursive.chapter import ChapterRuns
+    from fortifai.chapters.llm_results import ChapterRuns
     from fortifai.results import RUNS_DIR
 
     preset = yaml.safe_load((Path(__file__).resolve().parent.parent / "presets/llm_recursive/decisive.yaml").read_text())

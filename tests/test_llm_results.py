@@ -187,9 +187,9 @@ def test_time_to_failure_is_inconclusive_when_no_ce_run_fails(tmp_path):
     assert not any(c.word == "inconclusive" for c in claims if c is not delay)  # the KR comparisons still judge
 
 
-# ------------------------------------------------------------------ the chapter's tables and figures (fortifai.recursive.chapter)
+# ------------------------------------------------------------------ the chapter's tables and figures (fortifai.chapters.llm_results)
 
-from fortifai.recursive import chapter as llm_chapter  # noqa: E402
+from fortifai.chapters import llm_results as llm_chapter  # noqa: E402
 from fortifai.recursive import KR_FAILURE_THRESHOLD  # noqa: E402
 
 SETTING_PARAMS = dict(learning_rate=0.001, epochs=2, checkpoint_selection="last", split_paragraphs=4, batch_size=8,

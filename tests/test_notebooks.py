@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import yaml
 
-from fortifai.book.report import VERDICTS, Claim
+from fortifai.book.report import Claim
+from fortifai.claims.judge import VERDICTS
 from fortifai.book.runner import run_notebook
 from fortifai.book.status import paper_refs
 

@@ -108,7 +108,8 @@ def test_a_regime_run_trains_m0_and_regenerates_nothing(tmp_path):
 def test_calibration_points_are_measured_and_chosen_from_their_folders(tmp_path, monkeypatch):
     """A toy calibration run read back as a choice.json point, and choice.json recomputed from the runs alone."""
     from fortifai.lm import models
-    from fortifai.recursive import calibration, regime_chapter
+    from fortifai.chapters import regime as regime_chapter
+    from fortifai.recursive import calibration
 
     config = recursive.RecursiveConfig(**{**TOY, "stages": 2, "stage_measures": "regime"})
     folder = tmp_path / "runs" / "ce-seed0-toy"
@@ -131,7 +132,7 @@ def test_calibration_points_are_measured_and_chosen_from_their_folders(tmp_path,
 
 
 def test_the_speed_table_reads_the_benchmark_and_projects_both_precisions():
-    from fortifai.recursive import regime_chapter
+    from fortifai.chapters import regime as regime_chapter
     from fortifai.recursive.runs import Run
 
     benchmark = dict(threads=1, precision="bf16", cpu_capability="AVX512", peak_gflops_fp32=100.0,

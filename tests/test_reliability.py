@@ -182,6 +182,37 @@ def test_valid_json_that_is_no_stage_is_named_and_the_stage_recomputed(tmp_path,
     assert read_json(tmp_path / "run" / "metrics.json")["stages"][1]["stage"] == 1
 
 
+def test_damaged_weights_make_their_stage_train_again(tmp_path):
+    """Unreadable weights gave a traceback and a run that could not resume without deleting files by hand."""
+    config = recursive.RecursiveConfig(**TOY, loss="ce")
+    reference = recursive.run(config, tmp_path / "reference", toy_hooks(), progress=False)
+    recursive.run(config, tmp_path / "run", toy_hooks(), progress=False, until_stage=0)
+    weights = tmp_path / "run" / "stage_0" / "model" / "model.safetensors"
+    os.truncate(weights, weights.stat().st_size // 2)
+    said = []
+    hooks = toy_hooks()
+    hooks.log = said.append
+    resumed = recursive.run(config, tmp_path / "run", hooks, progress=False)
+    assert any(line.startswith(f"{weights.parent}: the weights do not load") and
+               line.endswith("the stage that made them trains again") for line in said), said
+    assert comparable(resumed) == comparable(reference)
+
+
+def test_a_damaged_trainer_checkpoint_is_dropped_not_resumed(tmp_path):
+    import torch
+
+    from fortifai.recursive.engine import _checkpoint_damage
+
+    folder = tmp_path / "checkpoint-4"
+    folder.mkdir()
+    assert _checkpoint_damage(folder).startswith("no trainer_state.json")
+    write_json(folder / "trainer_state.json", {"epoch": 1.0})
+    torch.save({"state": torch.ones(1000)}, folder / "optimizer.pt")
+    assert _checkpoint_damage(folder) is None
+    os.truncate(folder / "optimizer.pt", 300)
+    assert _checkpoint_damage(folder).startswith("unreadable (")
+
+
 def test_kept_weights_get_the_mode_open_would_give(tmp_path):
     """model.safetensors was written 0600 (run folders, the pretraining cache): unreadable to a group."""
     from fortifai.lm.models import load_model, save_atomically
@@ -281,22 +312,62 @@ def test_a_claims_folder_that_does_not_exist_is_refused(tmp_path):
         status_rows(tmp_path / "nothing")
 
 
-def test_a_failed_chapter_run_leaves_no_older_result_beside_it(tmp_path, monkeypatch):
+def test_a_failed_chapter_rerun_keeps_the_previous_result(tmp_path, monkeypatch):
+    """A failed rerun deleted the previous metrics.json and run.json; now it builds beside them and replaces them
+    only on success: the previous result stands, FAILED says so, the failed run's files are in failed/."""
     import papermill
 
     out = tmp_path / "out"
     out.mkdir()
-    (out / "metrics.json").write_text("{}")
-    (out / "run.json").write_text("{}")
+    (out / "metrics.json").write_text('{"a": 1}')
+    (out / "run.json").write_text('{"b": 2}')
+    (out / "runs").mkdir()  # a chapter's own runs folder is not part of its result: never moved
 
-    def fail(*args, **kwargs):
+    def fail(nb, path, **kwargs):
+        Path(path).write_text("{}")  # the executed notebook, as far as it got
+        (out / "fig.png").write_text("half a figure")
         raise RuntimeError("the kernel died")
 
     monkeypatch.setattr(papermill, "execute_notebook", fail)
     with pytest.raises(RuntimeError):
         runner.run_notebook(REPO / "notebooks" / "reproduction_status.py", {}, output_dir=out, progress=False)
-    assert sorted(p.name for p in out.iterdir() if p.name != LOCK_FILE) == ["FAILED"]
-    assert "the kernel died" in (out / "FAILED").read_text()
+    assert sorted(p.name for p in out.iterdir() if p.name != LOCK_FILE) == ["FAILED", "failed", "metrics.json",
+                                                                              "run.json", "runs"]
+    assert (out / "metrics.json").read_text() == '{"a": 1}' and (out / "run.json").read_text() == '{"b": 2}'
+    assert sorted(p.name for p in (out / "failed").iterdir()) == ["fig.png", "reproduction_status.ipynb"]
+    text = (out / "FAILED").read_text()
+    assert "the kernel died" in text and "previous run's" in text
+
+    def succeed(nb, path, **kwargs):
+        Path(path).write_text("{}")
+        (out / "metrics.json").write_text('{"a": 3}')
+
+    monkeypatch.setattr(papermill, "execute_notebook", succeed)
+    runner.run_notebook(REPO / "notebooks" / "reproduction_status.py", {}, output_dir=out, progress=False)
+    assert sorted(p.name for p in out.iterdir() if p.name != LOCK_FILE) == ["metrics.json",
+                                                                              "reproduction_status.ipynb", "runs"]
+    assert (out / "metrics.json").read_text() == '{"a": 3}'
+
+
+def test_a_killed_chapter_rerun_gives_the_previous_result_back(tmp_path, monkeypatch):
+    """A rerun killed mid-way leaves its partial files and the set-aside result; the next run restores the
+    result before it starts, so a failure of that run too leaves the last good one."""
+    import papermill
+
+    out = tmp_path / "out"
+    (out / runner.PREVIOUS_DIR).mkdir(parents=True)
+    (out / runner.PREVIOUS_DIR / "metrics.json").write_text('{"good": 1}')
+    (out / "metrics.json").write_text("{")  # the killed run's half-written file
+    (out / ".reproduction_status.partial.ipynb").write_text("{")
+
+    def fail(nb, path, **kwargs):
+        raise RuntimeError("no")
+
+    monkeypatch.setattr(papermill, "execute_notebook", fail)
+    with pytest.raises(RuntimeError):
+        runner.run_notebook(REPO / "notebooks" / "reproduction_status.py", {}, output_dir=out, progress=False)
+    assert (out / "metrics.json").read_text() == '{"good": 1}' and not (out / runner.PREVIOUS_DIR).exists()
+    assert not (out / ".reproduction_status.partial.ipynb").exists()
 
 
 # --- smaller -------------------------------------------------------------------------------------------

@@ -96,3 +96,19 @@ def test_a_relative_folder_is_checked_where_the_command_runs_and_passed_absolute
     monkeypatch.chdir(repo)
     given = check_parameters(repo / "notebooks" / "reproduction_status.py", {"claims_dir": "results/claims"})
     assert given["claims_dir"] == str((repo / "results" / "claims").resolve())
+
+
+def test_every_chapter_records_the_parameters_of_its_parameters_cell(repo):
+    """run.json records what the parameters cell names, read from the cell (no chapter retypes its parameters)."""
+    from pathlib import Path
+
+    from fortifai.book.runner import chapter_parameters, list_notebooks
+
+    cell = read_parameters(repo / "notebooks" / "gaussian_variance.py")
+    namespace = {name: p.default for name, p in cell.items()} | {"output_dir": Path("/x"), "unrelated": 1}
+    namespace["seeds"] = 7
+    recorded = chapter_parameters("gaussian_variance", namespace)
+    assert set(recorded) == set(cell) - {"output_dir"} and recorded["seeds"] == 7
+    assert chapter_parameters("reproduction_status", {"claims_dir": Path("/c"), "output_dir": None}) == {"claims_dir": "/c"}
+    for notebook in list_notebooks():  # and every chapter uses it
+        assert f"chapter_parameters(\"{notebook.stem}\", globals())" in notebook.read_text(), notebook.name

@@ -1,4 +1,4 @@
-"""fortifai.stats (paired over seeds) against hand-computed cases and scipy; fortifai.book.report.judge."""
+"""fortifai.stats (paired over seeds) against hand-computed cases and scipy."""
 
 import math
 
@@ -7,7 +7,6 @@ import pytest
 from scipy import stats as sps
 
 from fortifai import stats
-from fortifai.book.report import judge
 
 
 def test_paired_bootstrap_keeps_the_pairs():
@@ -59,20 +58,3 @@ def test_detectable_difference_shrinks_with_seeds_and_grows_with_spread():
     p = sps.ttest_1samp(diffs, 0.0, axis=1).pvalue
     assert 0.75 < np.mean(p < 0.05) < 0.85
     assert math.isinf(stats.detectable_difference(1, 1.0))
-
-
-def test_judge_words():
-    assert judge(1.2, 3.0, 1.0, paper_effect=2.3)[0] == "reproduced"
-    assert judge(1.1, 1.5, 1.0, paper_effect=2.3)[0] == "partly"
-    assert judge(0.8, 2.5, 1.0, paper_effect=2.3)[0] == "underpowered"
-    assert judge(0.8, 1.2, 1.0, paper_effect=2.3)[0] == "not reproduced"
-    assert judge(0.5, 0.9, 1.0, paper_effect=2.3) == ("not reproduced", "the opposite direction, beyond the noise")
-    assert judge(0.8, 2.5, 1.0, paper_effect=2.3, seeds=1)[0] == "underpowered"
-    # a claim in the negative direction (a smaller drop): the paper's side is below zero
-    assert judge(-0.09, -0.01, 0.0, paper_effect=-0.036)[0] == "reproduced"
-    assert judge(0.01, 0.09, 0.0, paper_effect=-0.036)[0] == "not reproduced"
-    # the gates come first
-    verdict, why = judge(1.2, 3.0, 1.0, paper_effect=2.3, masked_fraction=0.009)
-    assert verdict == "inconclusive" and "0.9%" in why
-    assert judge(1.2, 3.0, 1.0, paper_effect=2.3, masked_fraction=0.2, fidelity=0.1)[0] == "inconclusive"
-    assert judge(1.2, 3.0, 1.0, paper_effect=2.3, masked_fraction=0.2, fidelity=0.6)[0] == "reproduced"

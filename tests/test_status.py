@@ -37,22 +37,56 @@ def test_status_rows_join_claims_by_their_paper_items(tmp_path):
     assert "**partly**: TCE delays (4.3x)" in table and "| not yet |" in table
 
 
-def test_publish_claims_refuses_other_words_and_writes_only_for_the_default_run(tmp_path, monkeypatch):
+def test_publish_claims_refuses_other_words_and_never_writes_the_committed_claims(tmp_path, monkeypatch):
     from fortifai import results
     from fortifai.book import report
 
-    monkeypatch.setattr(report, "CLAIMS_DIR", tmp_path / "claims")
+    monkeypatch.setattr(report, "CLAIMS_DIR", tmp_path / "results" / "claims")
     monkeypatch.setattr(results, "REPO_ROOT", tmp_path)
     metrics = {}
     with pytest.raises(ValueError, match="verdicts must start with one of"):
         publish_claims([Claim("c", "1", "holds")], "toy", tmp_path / "x", metrics)
     note = publish_claims([Claim("c", "1", "reproduced", "Fig. 2")], "toy", tmp_path / "custom", metrics)
-    assert metrics["claims"][0]["paper"] == "Fig. 2" and "left as they are" in note
-    assert not (tmp_path / "claims").exists()
+    assert metrics["claims"][0]["paper"] == "Fig. 2" and "not compared" in note
     default = results.resolve_output_dir(None, "toy")
-    assert "no committed claims" in publish_claims([Claim("c", "1", "reproduced")], "toy", default, metrics)
+    assert "fortifai claims --refresh toy" in publish_claims([Claim("c", "1", "reproduced")], "toy", default, metrics)
+    assert not (tmp_path / "results" / "claims").exists()  # a chapter run never writes them
+    results.write_json(default / "metrics.json", metrics)
+    assert report.refresh_claims(["toy"]) == {"toy": ["new: 'c'"]}  # shown, not written
+    assert not (tmp_path / "results" / "claims").exists()
+    assert report.refresh_claims(write=True) == {"toy": ["new: 'c'"]}  # every chapter with a default run
+    assert report.refresh_claims() == {"toy": []}
     assert "agree" in publish_claims([Claim("c", "2", "reproduced")], "toy", default, metrics)
-    assert "reproduced -> partly" in publish_claims([Claim("c", "2", "partly: smaller")], "toy", default, metrics)
+    note = publish_claims([Claim("c", "2", "partly: smaller")], "toy", default, metrics)
+    assert "reproduced -> partly" in note and "--refresh toy" in note
+    results.write_json(default / "metrics.json", metrics)
+    assert report.refresh_claims(["toy"], write=True) == {"toy": ["'c': reproduced -> partly"]}
+    assert results.read_json(tmp_path / "results" / "claims" / "toy.json")[0]["verdict"] == "partly: smaller"
+    with pytest.raises(FileNotFoundError, match="chapter 'other' has no default run"):
+        report.refresh_claims(["other"])
+
+
+def test_the_committed_claims_are_the_default_runs_claims():
+    """What the status page reads is what the chapters' committed default runs concluded (`fortifai claims`)."""
+    from fortifai.book.report import refresh_claims
+
+    compared = refresh_claims()
+    assert len(compared) >= 8 and not any(compared.values()), compared
+
+
+def test_the_claims_command_compares_then_refreshes(tmp_path, monkeypatch, capsys):
+    from fortifai import cli, results
+    from fortifai.book import report
+
+    monkeypatch.setattr(report, "CLAIMS_DIR", tmp_path / "results" / "claims")
+    monkeypatch.setattr(results, "default_output_dir",
+                        lambda chapter, run_name="default": tmp_path / "results" / chapter / run_name)
+    results.write_json(tmp_path / "results" / "toy" / "default" / "metrics.json",
+                       {"claims": [{"claim": "c", "ours": "1", "verdict": "reproduced"}]})
+    assert cli.main(["claims"]) == 1 and "toy: differ: new: 'c'" in capsys.readouterr().out
+    assert cli.main(["claims", "--refresh"]) == 0 and "reproduction_status" in capsys.readouterr().out
+    assert cli.main(["claims", "toy"]) == 0 and "toy: agree" in capsys.readouterr().out
+    assert cli.main(["claims", "nothing"]) == 2 and "has no default run" in capsys.readouterr().err
 
 
 def test_the_central_claim_row_holds_no_cost_target():

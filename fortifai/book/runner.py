@@ -275,8 +275,56 @@ def list_notebooks() -> list[Path]:
     return sorted(NOTEBOOK_DIR.glob("*.py"))
 
 
+def chapter_parameters(chapter: str, namespace: dict[str, Any]) -> dict[str, Any]:
+    """What a chapter's ``run.json`` records: the value in ``namespace`` (the notebook's ``globals()``) of every
+    name of its parameters cell, read from the cell itself so that no chapter retypes its parameters (paths as
+    strings; ``output_dir`` is the record's own folder, not a value)."""
+    names = read_parameters(NOTEBOOK_DIR / f"{chapter}.py")
+    return {name: str(namespace[name]) if isinstance(namespace[name], Path) else namespace[name]
+            for name in names if name != "output_dir"}
+
+
 FAILED_FILE = "FAILED"  # in a chapter's output folder whose last run failed, with the error's last line
-RESULT_FILES = ("metrics.json", "run.json")  # what a failed run removes: the results of an earlier one
+FAILED_DIR = "failed"  # the failed run's own files (its notebook, what it wrote), beside the previous result
+PREVIOUS_DIR = ".previous"  # the last result's files while a rerun builds: restored when the rerun fails or dies
+
+
+def _result_files(out: Path) -> list[Path]:
+    """A chapter result: the files at the top of its folder (metrics, run record, notebook, figures); folders
+    (a chapter's runs, ``failed/``) and the lock and ``FAILED`` markers are not part of it."""
+    from ..results import LOCK_FILE
+
+    return [p for p in out.iterdir() if p.is_file() and p.name not in (LOCK_FILE, FAILED_FILE)]
+
+
+def _set_aside(out: Path) -> Path:
+    """Move the previous result into ``PREVIOUS_DIR`` before a rerun; a ``PREVIOUS_DIR`` already there is a rerun
+    that was killed: its partial files go and the result it had set aside comes back first."""
+    previous = out / PREVIOUS_DIR
+    if previous.is_dir():
+        _put_back(out, previous, keep=None)
+    previous.mkdir()
+    for path in _result_files(out):
+        path.replace(previous / path.name)
+    return previous
+
+
+def _put_back(out: Path, previous: Path, keep: Path | None) -> None:
+    """The previous result back in place (renames only: it works on a full disk); this run's files go to
+    ``keep`` (or are deleted)."""
+    import shutil
+
+    if keep is not None:
+        shutil.rmtree(keep, ignore_errors=True)
+        keep.mkdir()
+    for path in _result_files(out):
+        if keep is not None:
+            path.replace(keep / path.name)
+        else:
+            path.unlink()
+    for path in previous.iterdir():
+        path.replace(out / path.name)
+    previous.rmdir()
 
 
 def run_notebook(
@@ -289,8 +337,9 @@ def run_notebook(
     """Check, convert and execute ``notebook``; return the output folder.
 
     The executed notebook is written as ``<output_dir>/<notebook>.ipynb`` beside the artifacts that the
-    notebook itself writes there (metrics.json, figures, run.json). A run that fails leaves ``FAILED`` there and
-    no metrics.json or run.json (of this run or an earlier one).
+    notebook itself writes there (metrics.json, figures, run.json), once it has run to the end. A rerun sets the
+    previous result aside first and deletes it only on success: a run that fails (or is killed) leaves the
+    previous result as it was, with ``FAILED`` beside it and the failed run's own files in ``failed/``.
     """
     from ..results import lock_run_folder, unlock_run_folder
 
@@ -320,23 +369,33 @@ def _execute(notebook: Path, given: dict[str, Any], out: Path, progress: bool) -
     # the parameters were checked above, so that warning carries no information
     logging.getLogger("papermill").addFilter(lambda record: "Passed unknown parameter" not in record.getMessage())
     nb.metadata.setdefault("kernelspec", {"name": "python3", "display_name": "Python 3", "language": "python"})
+    import shutil
+
     started = time.perf_counter()
-    failed = out / FAILED_FILE
-    failed.unlink(missing_ok=True)
+    previous = _set_aside(out)
+    executed = out / f".{notebook.stem}.partial.ipynb"  # renamed into place once the notebook ran to the end
     try:
         papermill.execute_notebook(
             nb,
-            str(out / f"{notebook.stem}.ipynb"),
+            str(executed),
             parameters={**given, "output_dir": str(out)},
             kernel_name="python3",
             cwd=str(notebook.resolve().parent),
             progress_bar=progress,
         )
-    except BaseException as error:  # an older run's results must not stand beside this run's failure
-        for name in RESULT_FILES:
-            (out / name).unlink(missing_ok=True)
+        executed.replace(out / f"{notebook.stem}.ipynb")
+    except BaseException as error:  # the previous result stands; this run's files go to failed/
+        if executed.is_file():
+            executed.replace(out / f"{notebook.stem}.ipynb")
+        kept = any(previous.iterdir())
+        _put_back(out, previous, keep=out / FAILED_DIR)
         last = (str(error).strip().splitlines() or [type(error).__name__])[-1]
-        failed.write_text(f"{notebook.name} failed: {last}\nsee {notebook.stem}.ipynb\n")
+        (out / FAILED_FILE).write_text(
+            f"{notebook.name} failed: {last}\nsee {FAILED_DIR}/{notebook.stem}.ipynb; "
+            + ("the result beside this file is the previous run's\n" if kept else "no earlier result\n"))
         raise
+    shutil.rmtree(previous)
+    (out / FAILED_FILE).unlink(missing_ok=True)
+    shutil.rmtree(out / FAILED_DIR, ignore_errors=True)
     print(f"{notebook.name}: done in {time.perf_counter() - started:.1f} s -> {out}", file=sys.stderr)
     return out

@@ -80,18 +80,18 @@ def status_markdown(rows: list[dict[str, Any]]) -> str:
 def status_summary(rows: list[dict[str, Any]], chapters: dict[str, list[Claim]]) -> str:
     """The page's opening: the verdicts of every chapter's claims counted, and how many of the paper's items have
     a claim (the items without one listed)."""
-    from .report import VERDICTS
+    from ..claims.judge import STATES
 
     claims = [c for found in chapters.values() for c in found]
-    counts = ", ".join(f"{n} {word}" for word in VERDICTS if (n := sum(c.word == word for c in claims)))
+    counts = ", ".join(f"{n} {word}" for word in STATES if (n := sum(c.word == word for c in claims)))
     missing = [", ".join(r["refs"]) for r in rows if not r["claims"]]
     return (f"**Verdicts:** {counts or 'none'} ({len(claims)} claims in {len(chapters)} chapters). "
             f"**{len(rows) - len(missing)} of {len(rows)}** items of the paper have a claim"
             + (f"; not yet: {'; '.join(missing)}." if missing else "."))
 
 
-VERDICT_COLORS = {"reproduced": "#2a9d8f", "partly": "#e9c46a", "not reproduced": "#e76f51", "inconclusive": "#8d99ae",
-                  "underpowered": "#b8b8d1"}
+# one colour per word of fortifai.claims.judge.STATES, in its order (the verdicts, then "not computed")
+STATE_COLORS = ("#2a9d8f", "#e9c46a", "#e76f51", "#8d99ae", "#b8b8d1", "#dddddd")
 
 
 def plot_verdicts(chapters: dict[str, list[Claim]]):
@@ -100,14 +100,16 @@ def plot_verdicts(chapters: dict[str, list[Claim]]):
 
     import matplotlib.pyplot as plt
 
-    from .report import VERDICTS
+    from ..claims.judge import STATES, VERDICTS
 
     fig, ax = plt.subplots(figsize=(8, 0.5 + 0.45 * max(1, len(chapters))))
     names = list(chapters)
     left = [0] * len(names)
-    for word in VERDICTS:
+    for word, color in zip(STATES, STATE_COLORS):
         counts = [Counter(c.word for c in chapters[name])[word] for name in names]
-        ax.barh(names, counts, left=left, color=VERDICT_COLORS[word], label=word)
+        if word not in VERDICTS and not any(counts):
+            continue  # "not computed" shown only where a claim has it
+        ax.barh(names, counts, left=left, color=color, label=word)
         left = [a + b for a, b in zip(left, counts)]
     ax.set(xlabel="claims", title="verdicts of each chapter's claims")
     ax.invert_yaxis()

@@ -1,2 +1,2 @@
 """Each chapter's closing table: one module per chapter, a function that takes the chapter's metrics and returns
-:class:`fortifai.book.report.Claim` rows."""
+:class:`fortifai.claims.claim.Claim` rows, judged by :mod:`fortifai.claims.judge`."""

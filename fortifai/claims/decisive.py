@@ -17,6 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .. import stats
+from . import judge
 from ..recursive.runs import Run, paper_headline, paper_tables
 from .llm import paired
 
@@ -41,11 +42,7 @@ JUDGED_AGAINST = {
 }
 TITLES = {"kr_margin_split0": "KR margin, split 0 (nats)", "kr_split0": "KR accuracy, split 0",
           "real_nll_split0": "NLL of split 0's real paragraphs (nats)"}  # each endpoint's short name in figures
-VERDICT_RULE = ("on the 95% paired bootstrap interval [lo, hi] of the share of CE's M0-to-M3 loss that TCE 0.9 "
-                "avoids: inconclusive if CE's own loss is not above 0 (the lower end of its 95% t interval over "
-                "seeds; nothing to delay); reproduced if lo > 0 and hi >= the paper's share; partly if lo > 0 and hi "
-                "< the paper's share; not reproduced if lo <= 0 and hi < the paper's share; underpowered if lo <= 0 "
-                "and hi >= the paper's share")
+VERDICT_RULE = judge.SHARE_RULE  # fixed with the plan; the judge applies it (judge.effect with CE's loss as gate)
 
 # How many seed pairs the main sweep runs, set after the pilot (its seeds here) and before the rest: the pairs the
 # pilot's spread asks for (80% power to tell the paper's share from none on the primary endpoint), at least
@@ -130,19 +127,8 @@ def plan_verdict(baseline_loss: Sequence[float], low: float, high: float, paper:
     paper's share on the same footing."""
     b = np.asarray(baseline_loss, dtype=float)
     t = stats.paired_t(b, np.zeros_like(b), level=level)
-    if not (b.size >= 2 and np.isfinite(t["ci_low"]) and t["ci_low"] > 0):
-        return "inconclusive", (f"CE's own loss from M0 is not above 0 beyond the noise (mean {t['difference']:+.3g}, "
-                                f"{level:.0%} t interval [{t['ci_low']:+.3g}, {t['ci_high']:+.3g}] over {b.size} "
-                                "seeds): there is nothing to delay")
-    if not (np.isfinite(low) and np.isfinite(high)):
-        return "underpowered", "no interval"
-    if low > 0:
-        if high >= paper:
-            return "reproduced", f"the share lies above 0 and its interval reaches the paper's {paper:.0%}"
-        return "partly", f"TCE avoids part of CE's loss beyond the noise, less than the paper's {paper:.0%}"
-    if high < paper:
-        return "not reproduced", f"the interval holds no effect and excludes the paper's {paper:.0%}"
-    return "underpowered", f"the interval holds both no effect and the paper's {paper:.0%}"
+    return judge.effect(low, high, 0.0, paper, seeds=b.size,
+                        baseline_loss=(t["difference"], t["ci_low"], t["ci_high"]))
 
 
 def seeds_for_power(method_loss: Sequence[float], baseline_loss: Sequence[float], paper: float | None = None,
@@ -183,7 +169,7 @@ def decisive_test(recursive: dict[str, list[Run]], control: dict[str, list[Run]]
             continue
         share = paired_share(method_loss, baseline_loss)
         if len(seeds) < 2:  # before the rule can apply (no verdict of the rule)
-            verdict, why = "underpowered", "one seed gives no interval: the plan's rule applies from two seeds on"
+            verdict, why = judge.UNDERPOWERED, "one seed gives no interval: the plan's rule applies from two seeds on"
         else:
             verdict, why = plan_verdict(baseline_loss, share["ci_low"], share["ci_high"], paper)
         questions = {r.seed: r.stages[0].get("kr", {}).get("0", {}).get("n") for r in recursive[PLAN["method"]]}
@@ -201,7 +187,7 @@ def decisive_test(recursive: dict[str, list[Run]], control: dict[str, list[Run]]
                 loss, c_loss = dict(zip(seeds, baseline_loss)), dict(zip(c_seeds, c_base))
                 entry["self_consumption"] = stats.paired_t([loss[s] for s in both], [c_loss[s] for s in both])
                 entry["self_consumption"]["seeds"] = both
-        if verdict in ("reproduced", "partly"):
+        if verdict in judge.SUPPORTS:
             entry["why"] += control_caveat(entry.get("interaction"))
         out["endpoints"][endpoint] = entry
     return out
@@ -353,10 +339,11 @@ def other_methods(recursive: dict[str, list[Run]]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def decisive_claims(result: dict[str, Any]) -> list:
+def decisive_claims(result: dict[str, Any], label: str = "") -> list:
     """The decisive test's rows of the chapter's closing table: the primary endpoint first, then the secondaries,
-    each with its share, interval, the paper's value and the verdict of the plan's rule (none before the runs)."""
-    from ..book.report import Claim
+    each with its share, interval, the paper's value and the verdict of the plan's rule (none before the runs);
+    ``label`` follows "the decisive test" (its regime: :func:`fortifai.claims.llm.regime_label`)."""
+    from .claim import Claim
 
     rows = []
     for endpoint, e in result["endpoints"].items():
@@ -372,7 +359,7 @@ def decisive_claims(result: dict[str, Any]) -> list:
                    f"[{interaction['ci_low']:+.3g}, {interaction['ci_high']:+.3g}] over {len(interaction['seeds'])} "
                    "seeds" if interaction else ""))
         rows.append(Claim(
-            f"{'Primary endpoint' if primary else 'Secondary'} of the decisive test: TCE 0.9 avoids part of CE's loss "
+            f"{'Primary endpoint' if primary else 'Secondary'} of the decisive test{label}: TCE 0.9 avoids part of CE's loss "
             f"on {ENDPOINTS[endpoint]} (Table D2: {result['paper_share']:.0%} of KR-split 0's loss by M5, "
             f"{result['paper_share_same_length']:.0%} by M3)", ours, f"{e['verdict']}: {e['why']}",
             "Sec. 1; Fig. 6; Table D2; Sec. 4.5" if primary else "Fig. 6; Table D2; Sec. 4.5"))
@@ -384,7 +371,6 @@ def other_settings(started: dict[tuple, list[Run]]) -> list[dict[str, Any]]:
     (``started``: runs at M0 or later by (setting, method)): whether CE can fail there (the measured KR chance
     against the paper's failure threshold) and whether TCE can act (the share of tokens TCE 0.9 masks at M0)."""
     from ..recursive.runs import setting_name
-    from ..book.report import MIN_MASKED_FRACTION
     from ..recursive.config import KR_FAILURE_THRESHOLD
     from .llm import run_gate
 
@@ -404,9 +390,9 @@ def other_settings(started: dict[tuple, list[Run]]) -> list[dict[str, Any]]:
         if entry["chance"] is not None and entry["chance"] >= KR_FAILURE_THRESHOLD:
             reasons.append(f"its measured KR chance, {entry['chance']:.0%}, lies above the failure threshold "
                            f"{KR_FAILURE_THRESHOLD:.0%}: CE cannot fail there")
-        if entry["masked"] is not None and entry["masked"] < MIN_MASKED_FRACTION:
-            reasons.append(f"TCE 0.9 masks {entry['masked']:.1%} of the tokens at M0 (under "
-                           f"{MIN_MASKED_FRACTION:.0%}): it is CE almost everywhere")
+        masking = judge.gate(masked_fraction=entry["masked"])
+        if masking:
+            reasons.append(f"TCE 0.9 {masking.removeprefix('the loss ')}")
         entry["cannot_test"] = "; ".join(reasons)
         out.append(entry)
     return out

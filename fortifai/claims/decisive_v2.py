@@ -25,6 +25,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from .. import stats
+from . import judge
 from ..recursive.runs import Run
 from .decisive import paper_share, plan_verdict, seeds_for_power, share_avoided
 from .llm import paired
@@ -42,12 +43,7 @@ ENDPOINTS = {
 MINIMUM = dict(pairs=8, mechanism_seeds=6, control_seeds=4)  # CE/TCE 0.9 pairs; rmask and focal seeds; control arm
 # the smallest difference of shares the mechanism contrasts are asked to tell from none: half the paper's own share
 SMALLEST_CONTRAST = 0.5
-CONTRAST_RULE = ("on the 95% paired bootstrap interval [lo, hi] of TCE 0.9's share of CE's loss avoided minus the "
-                 "other loss's share (seeds both ran, each with CE's loss of the same seed), the claimed difference "
-                 "(truncation matters; TCE beats FL) is: reproduced if lo > 0; not reproduced if hi < 0 (the other "
-                 "way round) or if the interval holds 0 and hi < half the paper's share (no difference detected); "
-                 "underpowered otherwise; inconclusive where CE's own loss is not above 0 (its t interval's lower "
-                 "end), since no share exists")
+CONTRAST_RULE = judge.CONTRAST_RULE  # fixed with the plan; judge.effect applies it (smallest: the line above)
 CHANGES: list[dict[str, str]] = []  # changes after the first v2 run existed: date, change, effect on the verdicts
 
 
@@ -105,11 +101,10 @@ def mechanism_contrast(per: Mapping[str, Sequence[Run]], other: str, endpoint: s
     out = dict(other=other, endpoint=endpoint, seeds=common)
     if len(common) < 2:
         return dict(out, verdict="not yet", why="fewer than two seeds with all three losses")
-    ce_t_interval = stats.paired_t(c, np.zeros_like(c))
-    if not ce_t_interval["ci_low"] > 0:
-        return dict(out, difference=math.nan, verdict="inconclusive",
-                    why=f"CE's own loss is not above 0 (t interval [{ce_t_interval['ci_low']:+.3g}, "
-                        f"{ce_t_interval['ci_high']:+.3g}]): no share exists")
+    ce_t = stats.paired_t(c, np.zeros_like(c))
+    no_share = judge.gate(baseline_loss=(ce_t["difference"], ce_t["ci_low"], ce_t["ci_high"]), seeds=len(common))
+    if no_share:
+        return dict(out, difference=math.nan, verdict=judge.INCONCLUSIVE, why=f"{no_share} (no share exists)")
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, len(common), size=(PLAN["n_boot"], len(common)))
     mc = c[idx].mean(axis=1)
@@ -118,15 +113,7 @@ def mechanism_contrast(per: Mapping[str, Sequence[Run]], other: str, endpoint: s
     low, high = np.quantile(boot, [(1 - PLAN["level"]) / 2, (1 + PLAN["level"]) / 2], method="inverted_cdf")
     difference = float((b.mean() - a.mean()) / c.mean())
     smallest = SMALLEST_CONTRAST * paper_share(PLAN["paper_stage"])
-    if low > 0:
-        verdict, why = "reproduced", "TCE 0.9 avoids more of CE's loss than the other loss, beyond the noise"
-    elif high < 0:
-        verdict, why = "not reproduced", "the other loss avoids more of CE's loss than TCE 0.9, beyond the noise"
-    elif high < smallest:
-        verdict, why = "not reproduced", (f"no difference detected: the interval holds 0 and excludes a difference "
-                                          f"of {smallest:.0%} (half the paper's share)")
-    else:
-        verdict, why = "underpowered", f"the interval holds both 0 and a difference of {smallest:.0%}"
+    verdict, why = judge.effect(float(low), float(high), 0.0, seeds=len(common), estimate=difference, smallest=smallest)
     return dict(out, difference=difference, ci_low=float(low), ci_high=float(high),
                 undefined_resamples=float(1 - defined.mean()), verdict=verdict, why=why)
 

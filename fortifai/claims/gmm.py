@@ -1,6 +1,6 @@
 """The GMM chapter's closing claims (Sec. 4.7, Fig. 8), computed from the chapter's ``metrics.json``.
 
-    claims = gmm_claims.claims(metrics)          # list of fortifai.book.report.Claim
+    claims = gmm_claims.claims(metrics)          # list of fortifai.claims.claim.Claim
 
 The truncation's verdict says what it rests on: our GMM experiment adds a sampling bias lambda (ours, not the
 paper's: its Algorithm 2 has none) that shrinks every generation by lambda^2, and dropping the densest 1 - gamma of
@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from ..book.report import Claim
+from .claim import Claim
+from . import judge
 from ..toys import gmm
 
 
@@ -41,23 +42,25 @@ def claims(metrics: dict[str, Any]) -> list[Claim]:
     failed = seeds - base["never_failed"]
     out = [Claim("Baseline GMMs collapse rapidly (Fig. 8, above)",
                  f"baseline fails at generation {_fmt(base)}; failed in {failed}/{seeds} seeds (λ = {lam:g})",
-                 "reproduced" if failed == seeds else "partly" if failed else "not reproduced", "Fig. 8; Algorithm 2")]
+                 judge.per_seed(failed, seeds, "the baseline failed"), "Fig. 8; Algorithm 2")]
     later = [t > b for t, b in zip(_failures(trunc), _failures(base))]
     per_generation = lam ** 2 * gmm.truncation_variance_factor(gamma)
     harm_at_one = [g for i, lam_i in enumerate(sweep["sampling_biases"]) if lam_i == 1.0
                    for j, g in enumerate(sweep["gammas"]) if g < 1 and sweep["median_final_variance_ratio"][i][j] > 1]
     delayed = all(later) if later else False
-    verdict = "partly" if delayed else "not reproduced"
+    condition = (f"conditional on our added sampling bias λ = {lam:g} (the paper has none): per generation the variance "
+                 f"is multiplied by λ² × (1 − ln γ) = {lam ** 2:.2f} × {gmm.truncation_variance_factor(gamma):.3f} = "
+                 f"{per_generation:.2f}, the shrinking and the filter nearly cancel"
+                 + (f"; under Algorithm 2 as printed (λ = 1) the filter makes the mixture spread (γ in {harm_at_one})"
+                    if harm_at_one else ""))
     out.append(Claim(
         f"Clipped GMMs (γ = {gamma:g}) delay collapse and keep the structure longer (Fig. 8, below)",
         f"truncated fails at {_fmt(trunc)}; later than the baseline in {sum(later)}/{seeds} seeds (paired by seed); "
         f"final distance {methods[trunc_label]['distance']['median'][-1]:.2f} vs "
         f"{methods['baseline']['distance']['median'][-1]:.2f}",
-        f"{verdict}: conditional on our added sampling bias λ = {lam:g} (the paper has none): per generation the variance is multiplied by "
-        f"λ² × (1 − ln γ) = {lam ** 2:.2f} × {gmm.truncation_variance_factor(gamma):.3f} = {per_generation:.2f}, "
-        "the shrinking and the filter nearly cancel"
-        + (f"; under Algorithm 2 as printed (λ = 1) the filter makes the mixture spread (γ in {harm_at_one})"
-           if harm_at_one else ""), "Fig. 8; Algorithm 2"))
+        judge.check(delayed, "later than the baseline in every seed",
+                    f"later than the baseline in {sum(later)} of {seeds} seeds; {condition}", limited=condition),
+        "Fig. 8; Algorithm 2"))
     lams, gammas = sweep["sampling_biases"], sweep["gammas"]
     grew = {(a, g) for i, a in enumerate(lams) for j, g in enumerate(gammas) if sweep["median_final_variance_ratio"][i][j] > 1}
     predicted = {(a, g) for a in lams for g in gammas if g < 1 and g < gmm.critical_gamma(a)}
@@ -69,5 +72,7 @@ def claims(metrics: dict[str, Any]) -> list[Claim]:
         "(ours) Below γ* = exp(1 − 1/λ²) the truncation makes the mixture spread without bound",
         f"the median chain ended wider than the original in {len(grew)} of {cells} (λ, γ) cells, theory predicts "
         f"{len(predicted)}; direction agrees with theory in {agree}/{cells} cells; disagreements (λ, γ): {disagreements}",
-        "reproduced" if agree >= 0.9 * cells else "partly" if agree >= 0.7 * cells else "not reproduced", "Sec. 4.7"))
+        judge.graded(agree >= 0.9 * cells, agree >= 0.7 * cells,
+                     f"the direction agrees with theory in {agree} of {cells} cells (grades at 90% and 70% of the cells)"),
+        "Sec. 4.7"))
     return out

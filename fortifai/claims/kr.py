@@ -1,6 +1,6 @@
 """The KR-test chapter's closing claims (Sec. 4.2.1, Sec. 4.5, Appendix B), computed from its ``metrics.json``.
 
-    claims = kr_claims.claims(metrics)          # list of fortifai.book.report.Claim
+    claims = kr_claims.claims(metrics)          # list of fortifai.claims.claim.Claim
 
 The test is only meaningful if a model that has read the text clears chance clearly and one that knows nothing
 does not: the pretrained model's 95% bootstrap interval must lie above ``MIN_PRETRAINED`` (60%), and the
@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..book.report import Claim, spread
+from .claim import Claim, spread
+from . import judge
 
 OURS = "ours (accuracy [95% bootstrap CI])"  # the heading of the table's "ours" column
 MIN_PRETRAINED = 0.60  # the lower end of the pretrained model's interval must clear it
@@ -33,17 +34,18 @@ def claims(metrics: dict[str, Any]) -> list[Claim]:
     return [
         Claim("A pretrained model answers KR questions on text it has read well above the 50% baseline",
               f"{models['pretrained']}: {pct(total)}, n = {total['n']}",
-              f"reproduced: the interval lies above {MIN_PRETRAINED:.0%}" if above else
-              f"not reproduced: the interval reaches below {MIN_PRETRAINED:.0%}; the generator needs work "
-              "(see the bars by kind)", "Sec. 4.2.1"),
+              judge.check(above, f"the interval lies above {MIN_PRETRAINED:.0%}",
+                          f"the interval reaches below {MIN_PRETRAINED:.0%}; the generator needs work (see the bars "
+                          "by kind)", values=[total["ci_low"]]), "Sec. 4.2.1"),
         Claim("The KR-test has 'a baseline of 50%' (a model that knows nothing)",
               f"{models['control']}: median [10%, 90%] over {len(controls)} seeds "
               f"{spread([accuracy[r]['total']['accuracy'] for r in controls], '{:.1%}')}; pooled {pct(pooled)}",
-              "reproduced: the pooled interval holds 50%" if at_chance else
-              "not reproduced: an untrained model is off 50%, so some kind of change is biased", "Sec. 4.2.1; Sec. 4.5"),
+              judge.check(at_chance, "the pooled interval holds 50%",
+                          "an untrained model is off 50%, so some kind of change is biased",
+                          values=[pooled["ci_low"], pooled["ci_high"]]), "Sec. 4.2.1; Sec. 4.5"),
         Claim("The false sentence differs from the true one in a key fact",
               f"{len(kinds)} kinds of one-fact change ({', '.join(kinds)}), {metrics['n_questions']} questions, "
               "every change recorded and checked by the tests",
-              "reproduced: by rule instead of an LLM" if kinds else "not reproduced: no question was generated",
+              judge.check(bool(kinds), "by rule instead of an LLM", "no question was generated"),
               "Appendix B; Table B1"),
     ]

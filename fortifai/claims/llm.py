@@ -11,7 +11,7 @@ paper's rule on measured numbers (halfway between the measured chance and M0's a
 Every comparison of a loss with CE is paired by seed (runs of one seed share their splits and questions):
 the paired bootstrap interval over seeds decides, the exact sign test and the paired t-test are shown beside
 it with the smallest difference the seeds could detect, and McNemar per seed (on the questions) is secondary.
-Verdicts come from :func:`fortifai.book.report.judge`.
+Verdicts come from :func:`fortifai.claims.judge.effect`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ import numpy as np
 
 from .. import stats
 from ..krtest import kr_chance, mcnemar
-from ..book.report import Claim, judge
+from .claim import Claim
+from . import judge
 from ..recursive.config import KR_FAILURE_THRESHOLD
 from ..recursive.protocol import read_run_data
 from ..recursive.runs import Run, kr_accuracy, method_label, paper_headline, paper_tables, time_to_failure
@@ -212,6 +213,21 @@ def _fmt_points(c: dict[str, Any]) -> str:
             f"questions; McNemar method-only/baseline-only right, {tests})")
 
 
+def regime_label(ce_runs: Sequence[Run]) -> str:
+    """``" [memorisation regime]"`` where the setting's CE runs memorise at M0 (their held-out real text damaged
+    beyond the regime criterion (a), or KR-split 0 above criterion (b)'s 90%: :func:`fortifai.claims.regime.
+    memorising`), else ``""``: what the closing claims add to the setting's name."""
+    from . import regime
+
+    values = []
+    for run in ce_runs:
+        try:
+            values.append(regime.point_values(run.stages[0]))
+        except (KeyError, IndexError, TypeError):  # an M0 without KR or training records: not measured
+            continue
+    return f" [{regime.MEMORISATION}]" if regime.memorising(values) else ""
+
+
 def setting_claims(per: dict[str, list[Run]], name: str, rule: str = "measured",
                    n_boot: int = 10_000) -> tuple[list[Claim], dict[str, Any]]:
     """The closing claims of one setting (runs by method, CE among them) and the numbers behind each.
@@ -244,11 +260,10 @@ def setting_claims(per: dict[str, list[Run]], name: str, rule: str = "measured",
         details["comparisons"][f"{method} time to failure"] = failure
         main = failure[rule]
         if main["ratio"] is not None:
-            verdict, why = judge(main["ci_low"], main["ci_high"], 1.0, paper["ratio"], main["ratio"],
-                                 len(pairs), **gate_args)
-            if main["baseline_censored"] == len(pairs) and verdict != "inconclusive":
-                verdict, why = "inconclusive", (f"no CE run fell below the threshold within its {main['stages']} "
-                                                "stages: there is no failure to delay")
+            censored = (f"no CE run fell below the threshold within its {main['stages']} stages: there is no "
+                        "failure to delay") if main["baseline_censored"] == len(pairs) else None
+            verdict, why = judge.effect(main["ci_low"], main["ci_high"], 1.0, paper["ratio"], seeds=len(pairs),
+                                        estimate=main["ratio"], nothing_to_delay=censored, **gate_args)
             other = failure["paper" if rule == "measured" else "measured"]
             other_text = (f"; {other['rule']} threshold: {other['ratio']:.2f}x [{other['ci_low']:.2f}, "
                           f"{other['ci_high']:.2f}]" if other["ratio"] is not None else "")
@@ -281,14 +296,16 @@ def setting_claims(per: dict[str, list[Run]], name: str, rule: str = "measured",
             details["comparisons"][f"{method} {metric}"] = c
             # a claim about what is lost from M0 needs a loss: CE's own, over the seeds, beyond noise
             baseline_loss = stats.paired_t(np.array(c["baseline"]), np.zeros(len(pairs))) if metric == "kr_drop" else None
-            verdict, why = judge(c["ci_low"], c["ci_high"], 0.0, paper_gain, c["difference"], len(pairs), **gate_args,
-                                 baseline_loss=None if baseline_loss is None else
-                                 (baseline_loss["difference"], baseline_loss["ci_low"], baseline_loss["ci_high"]))
+            verdict, why = judge.effect(c["ci_low"], c["ci_high"], 0.0, paper_gain, seeds=len(pairs),
+                                        estimate=c["difference"], **gate_args,
+                                        baseline_loss=None if baseline_loss is None else
+                                        (baseline_loss["difference"], baseline_loss["ci_low"], baseline_loss["ci_high"]))
             claims.append(Claim(f"{name}: {text}", _fmt_points(c), f"{verdict}: {why}", PAPER_ITEMS[metric]))
         kl = compare_kl(pairs, n_boot=n_boot)
         details["comparisons"][f"{method} kl"] = kl
         smallest = SMALLEST_EFFECT_SHARE * float(np.mean(kl["baseline"]))
-        verdict, why = judge_without_paper_size(kl["ci_low"], kl["ci_high"], smallest, len(pairs), **gate_args)
+        verdict, why = judge.effect(kl["ci_low"], kl["ci_high"], 0.0, seeds=len(pairs), estimate=kl["difference"],
+                                    smallest=smallest, **gate_args)
         claims.append(Claim(f"{name}: {label} keeps the KL divergence of generated to real text below CE's (Fig. 7: "
                             "'significantly lower', no number given)",
                             f"smoothed word-unigram KL at M{last}, CE minus {label} {kl['difference']:+.3f}, "
@@ -298,19 +315,6 @@ def setting_claims(per: dict[str, list[Run]], name: str, rule: str = "measured",
                             "Figs. 7, A3"))
     details["n_comparisons"] = len(claims)
     return claims, details
-
-
-def judge_without_paper_size(low: float, high: float, smallest: float, seeds: int, **gate) -> tuple[str, str]:
-    """A claim whose paper gives no size, judged against ``smallest``, the smallest effect of interest (a quarter
-    of CE's own value): "not reproduced", saying "no difference detected", only when the interval holds 0 and
-    excludes it; "underpowered" when it holds both."""
-    verdict, why = judge(low, high, 0.0, smallest, None, seeds, **gate)
-    if verdict == "not reproduced" and low <= 0 <= high:
-        return "not reproduced", (f"no difference detected: the interval holds 0 and excludes the smallest effect "
-                                  f"of interest ({smallest:+.3g}, a quarter of CE's value)")
-    if verdict == "underpowered" and np.isfinite(low):
-        why = f"the interval holds both 0 and the smallest effect of interest ({smallest:+.3g}, a quarter of CE's value)"
-    return verdict, why
 
 
 def compare_kl(pairs: list[tuple[Run, Run]], stage: int = -1, n_boot: int = 10_000) -> dict[str, Any]:

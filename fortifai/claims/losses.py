@@ -1,10 +1,10 @@
 """The losses chapter's closing claims (Sec. 2.2.1, Appendix A, and our cost targets), from its metrics.
 
     metrics["benchmark_full_size"] = loss_claims.load_benchmark()   # the committed full-size benchmark run
-    claims = loss_claims.claims(metrics)                            # list of fortifai.book.report.Claim
+    claims = loss_claims.claims(metrics)                            # list of fortifai.claims.claim.Claim
 
 The identities (gamma >= 1 is CE, focal gamma = 0 is CE, no gradient at masked tokens) are checked in float64
-and count as reproduced below ``EXACT`` (1e-12). The cost targets rest on the full-size run of
+and hold when the difference is below ``EXACT`` (1e-12). The cost targets rest on the full-size run of
 ``benchmarks/losses.py``, too slow for the book (about an hour on two cores): its rows are read from the committed
 ``results/benchmarks/losses.json`` (the rows the script writes with ``--json``, with their provenance), never typed
 into the chapter; the chapter's own quick run is shown beside them, at a size where the differences are within
@@ -16,7 +16,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..book.report import Claim
+from .claim import Claim
+from . import judge
 from ..results import REPO_ROOT, read_json
 
 BENCHMARK_JSON = REPO_ROOT / "results" / "benchmarks" / "losses.json"
@@ -43,8 +44,8 @@ def _vk(v: int) -> str:
 
 
 def _exact(value: float, what: str) -> str:
-    return (f"reproduced: {what} to float64 rounding (< {EXACT:g})" if value < EXACT
-            else f"not reproduced: {what} only to {value:.1e}")
+    return judge.check(value < EXACT, f"{what} to float64 rounding (< {EXACT:g})", f"{what} only to {value:.1e}",
+                       values=[value])
 
 
 def identity_claims(metrics: dict[str, Any]) -> list[Claim]:
@@ -58,19 +59,21 @@ def identity_claims(metrics: dict[str, Any]) -> list[Claim]:
               _exact(c["focal_gamma0_vs_F_cross_entropy"], "equal"), "Appendix A"),
         Claim("TCE masks confident predictions: they have no influence on training",
               f"max abs gradient at {c['n_masked_tokens']} masked tokens: {c['max_abs_grad_at_masked_tokens']}",
-              "reproduced: the gradient is exactly zero" if c["max_abs_grad_at_masked_tokens"] == 0.0
-              else "not reproduced: masked tokens still get a gradient", "Sec. 2.2.1"),
+              judge.check(c["max_abs_grad_at_masked_tokens"] == 0.0, "the gradient is exactly zero",
+                          "masked tokens still get a gradient", values=[c["max_abs_grad_at_masked_tokens"]]),
+              "Sec. 2.2.1"),
     ]
     low, high = curves.get("focal_2_over_ce_at_p0.1"), curves.get("focal_2_over_ce_at_p0.9")
     if low is None or high is None:
         out.append(Claim("FL reduces the loss of confident predictions, ≈ CE on uncertain ones", "not measured",
-                         "inconclusive: focal γ = 2 is not among this run's focal_gammas", "Appendix A"))
+                         judge.not_tested("focal γ = 2 is not among this run's focal_gammas"), "Appendix A"))
     else:
         ok = high < 0.05 < 0.5 < low
         out.append(Claim("FL reduces the loss of confident predictions, ≈ CE on uncertain ones",
                          f"FL/CE (γ=2) at p_t=0.1: {low:.2f}, at p_t=0.9: {high:.3f}",
-                         f"{'reproduced' if ok else 'not reproduced'}: FL/CE {'<' if high < 0.05 else '≥'} 0.05 at "
-                         f"p_t = 0.9, {'>' if low > 0.5 else '≤'} 0.5 at p_t = 0.1", "Appendix A"))
+                         judge.check(ok, "FL/CE < 0.05 at p_t = 0.9, > 0.5 at p_t = 0.1",
+                                     f"FL/CE {'<' if high < 0.05 else '≥'} 0.05 at p_t = 0.9, "
+                                     f"{'>' if low > 0.5 else '≤'} 0.5 at p_t = 0.1", values=[low, high]), "Appendix A"))
     top, rare = t["buckets"][0], t["buckets"][3]
     shifted = top["masked_fraction"] > rare["masked_fraction"]
     out.append(Claim(
@@ -78,8 +81,9 @@ def identity_claims(metrics: dict[str, Any]) -> list[Claim]:
         f"masked: {top['masked_fraction']:.1%} of the words of rank {top['bucket']} vs {rare['masked_fraction']:.1%} "
         f"of ranks {rare['bucket']}; {t['masked_fraction_check']:.2%} of tokens carry {t['share_of_ce_removed']:.3%} "
         "of the CE (bigram model)",
-        "partly: the pattern holds for a bigram model on held-out text, not measured on an LLM" if shifted
-        else "not reproduced: the mask does not fall more often on frequent words", "Sec. 2.2.1"))
+        judge.check(shifted, "the pattern holds for a bigram model on held-out text",
+                    "the mask does not fall more often on frequent words", limited="not measured on an LLM",
+                    values=[top["masked_fraction"], rare["masked_fraction"]]), "Sec. 2.2.1"))
     return out
 
 
@@ -98,30 +102,27 @@ def cost_claims(metrics: dict[str, Any]) -> list[Claim]:
     def listed(ratios: dict[int, float]) -> str:
         return ", ".join(f"{x:.2f}× (V={_vk(v)})" for v, x in ratios.items())
 
-    def target(ok: bool, held: str, missed: str) -> str:
-        return f"reproduced: {held}" if ok else f"not reproduced: {missed}"
-
     out = [
         Claim("(cost target) TCE costs no more than CE: time ≤ 1.05 × CE",
               f"full size: {listed(tce)}; quick: {quick['tce']:.2f}×",
-              target(all(x <= TARGETS["tce_vs_ce"] for x in tce.values()), "at most 1.05× at every full size",
+              judge.check(all(x <= TARGETS["tce_vs_ce"] for x in tce.values()), "at most 1.05× at every full size",
                      "above 1.05× at a full size"),
               "Sec. 5"),
         Claim("(cost target) TCE no slower than the authors' formulation",
               f"full size: {listed(vs_authors)}; quick: {quick['tce'] / quick['authors_tce']:.2f}×",
-              target(all(x <= TARGETS["tce_vs_authors"] for x in vs_authors.values()), "faster at every full size",
+              judge.check(all(x <= TARGETS["tce_vs_authors"] for x in vs_authors.values()), "faster at every full size",
                      "slower at a full size"),
               "Sec. 5"),
         Claim(f"(cost target) chunked path ≤ 0.2 × memory, ≤ 1.3 × time of the plain path at V = {_vk(largest)}",
               f"full size: memory {chunked['mem_ratio']:.2f}× ({chunked['peak_mb']:.0f} vs "
               f"{_row(rows, largest, 'linear+tce')['peak_mb']:.0f} MB), time {chunked['time_ratio']:.2f}×",
-              target(chunked_ok, "both within the targets", "a target missed")
+              judge.check(chunked_ok, "both within the targets", "a target missed")
               + "; at H = 256 the weight gradient is negligible (benchmarks/losses.py --head-shapes measures real LM-head shapes)", "Sec. 2.2.1"),
     ]
     if "llama_ours" in step:
         ours, lean = step["llama_ours"], step.get("llama_lean")
         ok = ours["time_ratio"] < TARGETS["step_vs_authors"]
-        why = target(ok, "faster", "not faster")
+        why = judge.check(ok, "faster", "not faster")
         if lean is not None:
             why += (f"; the lean (chunked) glue {'is not' if lean['time_ratio'] >= 1 else 'is also'} faster "
                     f"({lean['time_ratio']:.2f}×), it saves memory")

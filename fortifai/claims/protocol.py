@@ -1,6 +1,6 @@
 """The recursive-training chapter's closing claims: Algorithm 1 as a protocol (Sec. 3, Fig. 3, Sec. 4.5).
 
-    claims = protocol_claims.claims(metrics)          # list of fortifai.book.report.Claim
+    claims = protocol_claims.claims(metrics)          # list of fortifai.claims.claim.Claim
 
 ``metrics["runs"]`` maps a run's name to ``{"method", "seed", "stages": [row per stage]}``, the rows of
 :func:`fortifai.recursive.stage_table` (``real_fraction``, ``kr_split0``, ``kr_seen``, ...). The claims say whether
@@ -15,20 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from ..book.report import Claim, spread
+from .claim import Claim, spread
+from . import judge
 
 OURS = "ours (median [10%, 90%] over runs or seeds)"  # the heading of the table's "ours" column
 BASELINE = "ce"
-
-
-def _per_seed(count: int, total: int, what: str) -> str:
-    if total < 2:
-        return f"underpowered: one seed ({what} in {count} of {total})"
-    if count == total:
-        return f"reproduced: {what} in every seed ({count} of {total})"
-    if count > total / 2:
-        return f"partly: {what} in {count} of {total} seeds"
-    return f"not reproduced: {what} in {count} of {total} seeds"
 
 
 def real_share_claim(runs: list[dict[str, Any]]) -> Claim:
@@ -43,13 +34,14 @@ def real_share_claim(runs: list[dict[str, Any]]) -> Claim:
     medians = ", ".join(f"{np.median(share[:, i]):.2f}" for i in range(stages))
     how = (f"to {share[:, -1].min():.0%}-{share[:, -1].max():.0%} real at M{stages - 1}; by words "
            f"{off.min():+.0%} to {off.max():+.0%} off 1/(i+1)" if stages > 1 else "one stage only")
-    word = "reproduced" if falls and mostly_synthetic else "not reproduced"
     return Claim(
         "Each stage trains on the regenerated splits plus one new real split: from predominantly human-written "
         "to mostly synthetic text",
         f"real share of the training words by stage (median over {len(runs)} runs): {medians}; 1/(i+1): "
         + ", ".join(f"{e:.2f}" for e in expected),
-        f"{word}: {'falls' if falls else 'does not fall'} at every stage in every run, {how}", "Algorithm 1; Fig. 3")
+        judge.check(falls and mostly_synthetic, f"falls at every stage in every run, {how}",
+                    f"{'falls' if falls else 'does not fall'} at every stage in every run, {how}",
+                    values=list(share.ravel())), "Algorithm 1; Fig. 3")
 
 
 def claims(metrics: dict[str, Any]) -> list[Claim]:
@@ -68,10 +60,10 @@ def claims(metrics: dict[str, Any]) -> list[Claim]:
         "Under CE, KR on split 0, the split regenerated at every stage, falls over the stages",
         f"KR-split 0 {spread(first, '{:.2f}')} at M0 → {spread(final, '{:.2f}')} at M{last}; drop "
         f"{spread(first - final, '{:.2f}')}",
-        _per_seed(int(np.sum(final < first)), len(ce), f"lower at M{last} than at M0"), "Sec. 4.5; Algorithm 1"))
+        judge.per_seed(int(np.sum(final < first)), len(ce), f"lower at M{last} than at M0"), "Sec. 4.5; Algorithm 1"))
     out.append(Claim(
         "Under CE, the split regenerated most often is the most contaminated (Fig. 3's darker red)",
         f"at M{last}: KR-split 0 {spread(final, '{:.2f}')} vs KR over the splits seen so far "
         f"{spread(seen, '{:.2f}')}",
-        _per_seed(int(np.sum(final < seen)), len(ce), "split 0 below the splits seen"), "Fig. 3; Algorithm 1"))
+        judge.per_seed(int(np.sum(final < seen)), len(ce), "split 0 below the splits seen"), "Fig. 3; Algorithm 1"))
     return out

@@ -99,6 +99,24 @@ def point_values(stage0: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
+MEMORISATION = "memorisation regime"  # the label of a setting whose M0 memorises (see memorising)
+
+
+def memorising(values: Sequence[Mapping[str, Any]]) -> bool | None:
+    """Whether a setting's M0 memorises, from its CE runs' :func:`point_values`: fine-tuning damages held-out text
+    beyond criterion (a) or KR-split 0 lies above criterion (b)'s 90% ceiling, on the mean over the runs. None when
+    neither was measured (runs made before the real-text NLL was recorded and without KR on split 0)."""
+    def mean(key):
+        finite = [float(v[key]) for v in values if v.get(key) is not None and math.isfinite(float(v[key]))]
+        return sum(finite) / len(finite) if finite else None
+
+    damage, kr = mean("heldout_damage"), mean("kr_split0")
+    if damage is None and kr is None:
+        return None
+    return bool((damage is not None and damage > CRITERIA["a"]["max"])
+                or (kr is not None and kr > CRITERIA["b"]["also"]["max"]))
+
+
 def optimizer_steps(train_blocks: int | None, epochs: int, batch_size: int) -> float:
     """The optimizer steps of a stage that trains ``epochs`` over ``train_blocks`` blocks, ``batch_size`` a step."""
     return epochs * -(-train_blocks // batch_size) if train_blocks else math.nan

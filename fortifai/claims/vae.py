@@ -1,10 +1,10 @@
 """The VAE chapter's closing claims (Sec. 4.8, Fig. 9), computed from the chapter's ``metrics.json``.
 
-    claims = vae_claims.claims(metrics)          # list of fortifai.book.report.Claim
+    claims = vae_claims.claims(metrics)          # list of fortifai.claims.claim.Claim
 
-Each objective's last generation is compared with the plain ELBO's, seed by seed. **reproduced**: better in
-every seed and by more than the ELBO's own seed-to-seed range (with 3 seeds, winning all of them happens by
-chance 1 time in 8); **partly**: better in most seeds; **not reproduced** otherwise. "Better" is a smaller
+Each objective's last generation is compared with the plain ELBO's, seed by seed, by
+:func:`fortifai.claims.judge.per_seed`: better in every seed *and* by more than the ELBO's own seed-to-seed range
+for the full verdict (with 3 seeds, winning all of them happens by chance 1 time in 8). "Better" is a smaller
 Frechet distance to real digits and, for the "distinct digits" claim, a class mix closer to uniform (a higher
 entropy of the classifier's mean predicted class distribution).
 """
@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from ..book.report import Claim
+from .claim import Claim
+from . import judge
 
 OURS = "ours (median [min–max] over seeds)"  # the heading of the table's "ours" column
 MIN_CLASSIFIER_ACCURACY = 0.97  # the bar the digit classifier must clear to judge digits (the issue's)
@@ -34,14 +35,10 @@ def paired_verdict(ours: np.ndarray, base: np.ndarray, better) -> tuple[str, int
     ``better(a, b)``: whether ``a`` beats ``b`` (``np.less`` for a distance, ``np.greater`` for an entropy)."""
     seeds = len(base)
     wins = int(np.sum(better(ours, base)))
-    clear = abs(np.median(ours) - np.median(base)) > np.ptp(base)
-    if wins == seeds and clear:
-        return "reproduced: better in every seed, by more than the ELBO's seed-to-seed range", wins
-    if wins > seeds / 2:
-        why = ("better in every seed, by less than the ELBO's seed-to-seed range" if wins == seeds
-               else f"better in {wins}/{seeds} seeds")
-        return f"partly: {why}", wins
-    return f"not reproduced: better in {wins}/{seeds} seeds", wins
+    clear = bool(abs(np.median(ours) - np.median(base)) > np.ptp(base))
+    if judge.missing(*ours, *base):
+        return judge.not_computed("a seed's last generation has no value"), wins
+    return judge.per_seed(wins, seeds, "better", clear=clear), wins
 
 
 def claims(metrics: dict[str, Any]) -> list[Claim]:
@@ -52,13 +49,12 @@ def claims(metrics: dict[str, Any]) -> list[Claim]:
     fd = np.asarray(summary["ELBO"]["frechet"]["per_seed"], dtype=float)
     ent = np.asarray(summary["ELBO"]["class_entropy"]["per_seed"], dtype=float)
     degraded = int(np.sum(fd[:, -1] > 2 * fd[:, 0]))
-    word = "reproduced" if degraded == seeds else "partly" if degraded else "not reproduced"
     out = [Claim(
         f"Plain ELBO: by generation {last} the images are no longer faithful to the data",
         f"Fréchet distance {_spread(fd[:, 0])} at generation 0 → {_spread(fd[:, -1])} at {last} "
         f"(real: {metrics['real_data']['frechet']['median']:.2g}); class entropy {_spread(ent[:, 0])} → "
         f"{_spread(ent[:, -1])} (log 10 = 2.30)",
-        f"{word}: the Fréchet distance more than doubled in {degraded}/{seeds} seeds", "Sec. 4.8; Fig. 9")]
+        judge.per_seed(degraded, seeds, "the Fréchet distance more than doubled"), "Sec. 4.8; Fig. 9")]
     for label, kw in setting["methods"].items():
         if label == "ELBO":
             continue
@@ -83,6 +79,6 @@ def claims(metrics: dict[str, Any]) -> list[Claim]:
     ok = accuracy >= MIN_CLASSIFIER_ACCURACY
     out.append(Claim(
         "(instrument) the digit classifier is accurate enough to judge digits", f"test accuracy {accuracy:.2%}",
-        f"{'reproduced' if ok else 'not reproduced'}: {'at least' if ok else 'below'} the bar of "
-        f"{MIN_CLASSIFIER_ACCURACY:.0%}", "Sec. 4.8"))
+        judge.check(ok, f"at least the bar of {MIN_CLASSIFIER_ACCURACY:.0%}", f"below the bar of {MIN_CLASSIFIER_ACCURACY:.0%}",
+                    values=[accuracy]), "Sec. 4.8"))
     return out

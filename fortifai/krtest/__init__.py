@@ -1,6 +1,6 @@
 """The Knowledge Retention test (KR-test, Sec. 4.2.1 and Appendix B of the paper): format, generator, scorer and
 statistics, one module each (:mod:`.format`, :mod:`.generate`, :mod:`.score`, :mod:`.statistics`); the KR-test
-chapter's analysis in :mod:`.chapter`.
+chapter's analysis is :mod:`fortifai.chapters.kr_test`.
 
 A KR question is a ``context``, a true continuation and a false one that differs in a key fact; the model
 answers correctly when it gives the true continuation the higher log-probability. The file format is the

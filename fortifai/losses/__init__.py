@@ -22,8 +22,9 @@ What is here, one module each (``from fortifai.losses import ...`` reaches all o
 * :func:`loss_from_token_ce`: any of the losses from per-token cross entropies computed elsewhere (torch's
   ``F.linear_cross_entropy(..., reduction="none")`` or another fused kernel). Every path defines each loss
   through one per-token function of the CE, so TCE and focal are written once;
-* :mod:`.benchmark`: the cases ``benchmarks/losses.py`` times and measures (and the losses chapter's quick run),
-  and :mod:`.chapter`: the losses chapter's computations (curves, the bigram model's mask, identities, tables).
+* :mod:`.benchmark`: the cases ``benchmarks/losses.py`` times and measures (and the losses chapter's quick run);
+  the losses chapter's computations (curves, the bigram model's mask, identities, tables) are
+  :mod:`fortifai.chapters.losses`.
 
 Only torch is imported at module level; transformers is never needed to import this file.
 """

@@ -3,7 +3,8 @@
 One module each: :mod:`.config` (the parameters), :mod:`.protocol` (splits, schedule, the run folder and its
 files), :mod:`.engine` (train, regenerate, evaluate, resume), :mod:`.sweep` (a grid of runs, locally or on Slurm),
 :mod:`.runs` (the read side: run folders read back, aggregated over seeds, beside the paper's tables) and
-:mod:`.chapter` (the results chapter's tables and figures). What the engine measures is in :mod:`.instruments`;
+:mod:`.calibration` (the regime calibration and its pilot); the results chapter's tables and figures are
+:mod:`fortifai.chapters.llm_results`. What the engine measures is in :mod:`.instruments`;
 the language-model plumbing it shares with the other chapters (corpus, models, pretraining, decoding) in
 :mod:`fortifai.lm`.
 

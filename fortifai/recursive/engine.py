@@ -134,9 +134,10 @@ def train_stage(model, tokenizer, texts: list[str], heldout: list[str], config: 
     )
     loss_fn = compute_loss_func(config.loss, **config.loss_kwargs())
     monitor = MaskingMonitor(config.loss, config.loss_kwargs(), work_dir / "masking.json")
-    if work_dir.is_dir():  # a checkpoint killed while being written lacks its trainer state: dropped, never resumed
+    if work_dir.is_dir():  # a checkpoint killed while being written, or damaged since: dropped, never resumed
         for folder in work_dir.glob("checkpoint-*"):
-            if not (folder / "trainer_state.json").is_file():
+            if (damage := _checkpoint_damage(folder)) is not None:
+                print(f"{folder}: {damage}: dropped, training goes on from an earlier checkpoint or the start")
                 shutil.rmtree(folder, ignore_errors=True)
     checkpoint = get_last_checkpoint(str(work_dir)) if work_dir.is_dir() else None
     if checkpoint is not None:
@@ -166,6 +167,40 @@ def train_stage(model, tokenizer, texts: list[str], heldout: list[str], config: 
         train_seconds=seconds, train_tokens_per_second=tokens / seconds if seconds > 0 else None,
         precision=precision, cpu_capability=cpu_capability(), **monitor.summary(),
     )
+
+
+def _checkpoint_damage(folder: Path) -> str | None:
+    """Why a Trainer checkpoint cannot be resumed (its trainer state missing, or a file of it unreadable), or None:
+    every file the Trainer reads on resume is read here first, so that a damaged one is dropped, not a traceback."""
+    import torch
+    from safetensors import safe_open
+
+    if not (folder / "trainer_state.json").is_file():
+        return "no trainer_state.json (killed while being written)"
+    try:
+        read_json(folder / "trainer_state.json")
+        for weights in folder.glob("*.safetensors"):
+            with safe_open(str(weights), framework="pt") as f:
+                for name in f.keys():
+                    f.get_tensor(name)
+        for state in (*folder.glob("*.pt"), *folder.glob("*.pth")):
+            torch.load(state, map_location="cpu", weights_only=False)
+    except Exception as error:  # truncated, overwritten, not the format: any of these leaves it unusable
+        return f"unreadable ({type(error).__name__}: {str(error).strip().splitlines()[0][:120] if str(error).strip() else ''})"
+    return None
+
+
+def _load_stage_model(folder: Path, log: Callable[[str], None]):
+    """``(model, tokenizer)`` of a stage's saved M_i, or None when its files do not load: the folder is removed,
+    and the stage that made it trains again (the same seed gives the same model on CPU)."""
+    from ..lm.models import load_saved
+
+    try:
+        return load_saved(folder)
+    except Exception as error:  # a damaged model.safetensors or config raises one of many types
+        log(f"{folder}: the weights do not load ({type(error).__name__}): the stage that made them trains again")
+        shutil.rmtree(folder, ignore_errors=True)
+        return None
 
 
 def _restore_forward(model) -> None:
@@ -200,7 +235,7 @@ def run(config: RecursiveConfig, run_dir: str | Path, hooks: Hooks, progress: bo
     from transformers import set_seed
     from transformers.trainer_utils import get_last_checkpoint  # the checkpoint train_stage resumes from
 
-    from ..lm.models import load_saved, save_atomically
+    from ..lm.models import save_atomically
 
     from ..lm.precision import resolve
 
@@ -235,19 +270,28 @@ def run(config: RecursiveConfig, run_dir: str | Path, hooks: Hooks, progress: bo
     if start > 0:
         log(f"resuming {directory.path} at stage {start} (stages 0-{start - 1} are finished)")
     end = config.stages if until_stage is None else min(config.stages, until_stage + 1)
-    for i in range(start, end):
+    i = start
+    while i < end:
         stage_dir = directory.stage(i)
         set_seed(config.seed + i)
         trained = (stage_dir / "model").is_dir() and directory.train_file(i).is_file()
+        saved = _load_stage_model(stage_dir / "model", log) if trained else None
+        if trained and saved is None:
+            directory.train_file(i).unlink(missing_ok=True)  # its weights are gone: the stage trains again
+        trained = saved is not None
         if trained:  # interrupted after training: only regeneration and evaluation rerun
-            model, tokenizer = load_saved(stage_dir / "model")
+            model, tokenizer = saved
             train_metrics = read_json(directory.train_file(i))
         elif i == 0:
             rest = _splits(hooks, config)["rest"]
             with state.main_process_first():  # a scratch model is pretrained once, by the main process
                 model, tokenizer = hooks.base_model(rest)
         else:
-            model, tokenizer = load_saved(directory.stage(i - 1) / "model")
+            previous = _load_stage_model(directory.stage(i - 1) / "model", log)
+            if previous is None:  # M_{i-1} is damaged: stage i-1 trains again first
+                i -= 1
+                continue
+            model, tokenizer = previous
         model.to(device)
         # the text of each split this stage trains on: real for the newest split, generated for the others (real
         # for every split in the control arm, regenerate=False)
@@ -285,6 +329,7 @@ def run(config: RecursiveConfig, run_dir: str | Path, hooks: Hooks, progress: bo
         del model
         if device.type == "cuda":
             torch.cuda.empty_cache()
+        i += 1
     stages = [directory.stage_metrics(i) for i in range(end)]
     result = {"params": dataclasses.asdict(config), "label": config.label(), "stages": stages}
     if end < config.stages:

@@ -20,9 +20,9 @@ import numpy as np
 
 from ..claims import llm as llm_claims
 from ..results import REPO_ROOT, read_json
-from .config import KR_FAILURE_THRESHOLD
-from .protocol import RunFiles, read_run_data
-from .runs import (METRICS, Run, by_method, generated_kl, group_runs, load_runs, mean_and_sem, method_label,
+from ..recursive.config import KR_FAILURE_THRESHOLD
+from ..recursive.protocol import RunFiles, read_run_data
+from ..recursive.runs import (METRICS, Run, by_method, generated_kl, group_runs, load_runs, mean_and_sem, method_label,
                    metric_matrix, padded, paper_headline, paper_setting, paper_tables, paper_time_to_failure,
                    plot_stages, setting_name, stage_table_markdown, times_to_failure)
 
@@ -408,17 +408,30 @@ def passage_table(chapter: ChapterRuns) -> str:
 
 
 def chapter_claims(chapter: ChapterRuns, n_boot: int = 10_000) -> tuple[list, dict[str, Any]]:
-    """Every setting's claims (:func:`fortifai.claims.llm.setting_claims`) and their details by setting name; a
+    """Every setting's claims (:func:`fortifai.claims.llm.setting_claims`, the setting's name labelled where it
+    memorises: :func:`fortifai.claims.llm.regime_label`) and their details by setting name; a
     control arm (``regenerate: false``) makes none: it tests no claim of the paper on its own, only beside its
     recursive arm (:func:`fortifai.claims.decisive.decisive_test`'s interaction)."""
     claims, details = [], {}
     for setting in chapter.settings:
         if dict(setting).get("regenerate", True) is False:
             continue
-        rows, details[setting_name(setting)] = llm_claims.setting_claims(chapter.per(setting), setting_name(setting),
-                                                                         n_boot=n_boot)
+        per = chapter.per(setting)
+        name = setting_name(setting) + llm_claims.regime_label(per.get("ce", []))
+        rows, details[setting_name(setting)] = llm_claims.setting_claims(per, name, n_boot=n_boot)
         claims += rows
     return claims, details
+
+
+def closing_claims(chapter: ChapterRuns, test: dict[str, Any], recursive_arm: dict[str, list[Run]],
+                   n_boot: int = 10_000) -> tuple[list, dict[str, Any]]:
+    """The chapter's closing table: the decisive test's rows first (labelled with its regime), then every
+    setting's (:func:`chapter_claims`), and the details behind them."""
+    from ..claims import decisive
+
+    claims, details = chapter_claims(chapter, n_boot)
+    label = llm_claims.regime_label(recursive_arm.get("ce", []))
+    return decisive.decisive_claims(test, label) + claims, details
 
 
 def chapter_metrics(chapter: ChapterRuns, runs_dir: str | Path, paper_table: str, threshold: float,

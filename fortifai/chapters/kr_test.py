@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from .format import KRQuestion
-from .generate import entity_inventory, generate_questions
-from .score import reduce_scores, score_questions
-from .statistics import accuracy_by_kind, accuracy_report, mcnemar
+from ..krtest.format import KRQuestion
+from ..krtest.generate import entity_inventory, generate_questions
+from ..krtest.score import reduce_scores, score_questions
+from ..krtest.statistics import accuracy_by_kind, accuracy_report, mcnemar
 
 
 @dataclass

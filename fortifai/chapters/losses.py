@@ -17,8 +17,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .functional import dynamic_threshold, focal_loss, truncated_cross_entropy
-from .spec import Method
+from ..losses.functional import dynamic_threshold, focal_loss, truncated_cross_entropy
+from ..losses.spec import Method
 
 HEAD_SHAPES_YAML = Path(__file__).resolve().parent.parent / "data" / "losses_head_shapes.yaml"
 FOCAL_WEIGHT_GAMMA = 2.0  # the focal weight (1 - p_t)^gamma reported per frequency bucket
@@ -215,7 +215,7 @@ def trainer_demo(train_ids: np.ndarray, vocab_size: int, gamma: float, steps: in
     masked fraction of the last micro-batch."""
     from transformers import LlamaConfig, LlamaForCausalLM, Trainer, TrainingArguments
 
-    from .causal_lm import compute_loss_func
+    from ..losses.causal_lm import compute_loss_func
 
     config = LlamaConfig(vocab_size=vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64)

@@ -13,7 +13,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..claims import regime
-from .runs import Run, paper_setting, paper_tables, setting_name
+from ..recursive.runs import Run, paper_setting, paper_tables, setting_name
 
 
 def _mean(values) -> float:
