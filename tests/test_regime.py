@@ -204,3 +204,45 @@ def test_the_v2_preset_is_the_chosen_point_on_the_pilot_s_last_rung(tmp_path):
     assert (preset["stages"], preset["split_paragraphs"], preset["epochs"], preset["do_sample"]) == (6, 48, 2, True)
     runs = sweep.plan(preset)  # every (method, seed) of it is a valid run
     assert len(runs) == 12 and {r.config.stage_measures for r in runs} == {"all"}
+
+
+def test_two_pilot_workers_share_a_rung_and_judge_it_once_every_run_is_finished(tmp_path, monkeypatch):
+    """The second worker (reverse) takes the control arm first; a run the other worker holds is waited for, not
+    judged unfinished; the rung's verdict is the rule's on the finished trajectories."""
+    from fortifai.recursive import calibration, engine
+    from fortifai.results import RunFolderBusyError
+
+    finished, ran = set(), []
+    held = {"control"}  # the control run is the other worker's on the first try; it finishes while we wait
+
+    class Files:
+        def __init__(self, folder):
+            self.folder = folder
+
+        def complete(self):
+            return self.folder.name in finished
+
+    def fake_run(config, folder, hooks, progress):
+        arm = "recursive" if config.regenerate else "control"
+        if arm in held:
+            held.discard(arm)
+            finished.add(folder.name)  # the other worker finishes it
+            raise RunFolderBusyError(folder)
+        ran.append((arm, config.seed))
+        finished.add(folder.name)
+
+    drop = {True: dict(accuracy=[0.88, 0.76], margin=[0.1, 0.1]), False: dict(accuracy=[0.88, 0.87], margin=[0.1, 0.1])}
+    monkeypatch.setattr(calibration, "RunFiles", Files)
+    monkeypatch.setattr(engine, "run", fake_run)
+    monkeypatch.setattr(engine, "default_hooks", lambda config, log: None)
+    point = dict(split_paragraphs=48, epochs=2, learning_rate=1e-4)
+    control = recursive.run_folder_name(calibration.pilot_config(point, 0, regenerate=False))
+    monkeypatch.setattr(calibration, "pilot_trajectory", lambda folder: drop[folder.name != control])
+    write_json(tmp_path / "choice.json", dict(chosen=dict(point=point), pilot=dict(verdict=None)))
+    said = []
+    pilot = calibration.run_pilot(tmp_path / "choice.json", tmp_path / "pilot", log=said.append, reverse=True,
+                                  wait_s=0)
+    assert ran == [("recursive", 1), ("recursive", 0)]  # reverse: control first (held), then seeds 1, 0
+    assert any(line.endswith("is another worker's, left to it") for line in said)
+    assert len(finished) == 3 and pilot["verdict"] == "go"  # 12 points lost against the control's 1
+    assert read_json(tmp_path / "choice.json")["pilot"]["rungs"][0]["verdict"] == "go"

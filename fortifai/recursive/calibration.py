@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -145,10 +146,14 @@ def pilot_trajectory(folder: Path) -> dict[str, list[float]] | None:
 
 
 def run_pilot(choice_file: Path = REGIME_DIR / "choice.json", runs_dir: Path = PILOT_DIR,
-              log: Callable[[str], None] = print) -> dict[str, Any]:
+              log: Callable[[str], None] = print, reverse: bool = False, wait_s: float = 60.0) -> dict[str, Any]:
     """The pilot at ``choice.json``'s chosen point: CE on the pilot's seeds and its control arm, rung by rung of the
-    ladder until a go or the ladder's end; each verdict written into ``choice.json``'s ``pilot`` as it comes."""
+    ladder until a go or the ladder's end; each verdict written into ``choice.json``'s ``pilot`` as it comes.
+
+    A run whose folder another process owns is left to it (``reverse``: a second worker takes a rung's runs in the
+    opposite order); a rung is judged once all its runs are finished, checked every ``wait_s`` seconds."""
     from . import engine
+    from ..results import RunFolderBusyError
 
     choice = read_json(choice_file)
     point = choice["chosen"]["point"]
@@ -156,15 +161,28 @@ def run_pilot(choice_file: Path = REGIME_DIR / "choice.json", runs_dir: Path = P
         raise ValueError(f"{choice_file} has no chosen point: run the calibration first")
     rungs = []
     for rung in range(len(regime.PILOT["ladder"]) + 1):
-        arms = {True: regime.PILOT["seeds"], False: regime.PILOT["control_seeds"]}
-        trajectories = {True: [], False: []}
-        for regenerate, seeds in arms.items():
-            for seed in seeds:
+        runs = [(regenerate, seed) for regenerate, seeds in ((True, regime.PILOT["seeds"]),
+                                                              (False, regime.PILOT["control_seeds"]))
+                for seed in seeds]
+        pending, folders = runs[::-1] if reverse else runs, {}
+        while pending:
+            left = []
+            for regenerate, seed in pending:
                 config = pilot_config(point, seed, regenerate, rung)
-                folder = runs_dir / run_folder_name(config)
+                folder = folders[regenerate, seed] = runs_dir / run_folder_name(config)
+                if RunFiles(folder).complete():
+                    continue
                 log(f"pilot rung {rung}: {folder.name} ({'recursive' if regenerate else 'control'} arm)")
-                engine.run(config, folder, engine.default_hooks(config, log=log), progress=False)
-                trajectories[regenerate].append(pilot_trajectory(folder))
+                try:
+                    engine.run(config, folder, engine.default_hooks(config, log=log), progress=False)
+                except RunFolderBusyError:
+                    log(f"pilot: {folder.name} is another worker's, left to it")
+                    left.append((regenerate, seed))
+            if left:
+                time.sleep(wait_s)
+            pending = left
+        trajectories = {arm: [pilot_trajectory(folders[arm, seed]) for (regenerate, seed) in runs if regenerate == arm]
+                        for arm in (True, False)}
         verdict = regime.pilot_verdict(trajectories[True], trajectories[False])
         rungs.append(dict(rung=rung, ladder=list(regime.PILOT["ladder"][:rung]), **verdict))
         choice["pilot"]["rungs"] = rungs
