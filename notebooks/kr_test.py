@@ -45,7 +45,7 @@
 model = "smollm2-135m"
 control_model = "tiny-random"
 control_seeds = 5  # allowed: >= 1
-source = "wikipedia-offline"
+source = "wikipedia-offline"  # allowed: text source
 per_paragraph = 5  # allowed: >= 1
 n_paragraphs = 20  # allowed: >= 1
 min_words = 40  # allowed: >= 0

@@ -45,7 +45,7 @@
 # against 0.47 on an unseen one, in our calibration run), so choosing on it would measure nothing.
 
 # %% tags=["parameters"]
-preset = "cpu"  # a tier of presets/llm_recursive/ (smoke, cpu, cpu-wikitext, smollm2, paper-*) or a YAML file
+preset = "cpu"  # a tier of presets/llm_recursive/ (smoke, cpu, cpu-wikitext, smollm2, paper-*) or a YAML file; allowed: preset
 overrides: dict = {}  # the preset's values to change, e.g. {"seeds": [0], "methods": ["ce", "tce-0.9"], "epochs": 4}
 output_dir: str | None = None
 

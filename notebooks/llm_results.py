@@ -73,9 +73,10 @@ from IPython.display import Markdown, display
 
 from fortifai import recursive
 from fortifai.book.plotting import FigureLog, use_style
-from fortifai.book.report import claims_markdown, close_chapter, glue_markdown
+from fortifai.book.report import close_chapter, glue_markdown, grouped_claims_markdown
 from fortifai.book.runner import chapter_parameters
 from fortifai.claims import decisive, decisive_report
+from fortifai.claims import llm as llm_claims
 from fortifai.chapters import llm_results as llm_chapter
 from fortifai.chapters import regime as regime_chapter
 from fortifai.results import REPO_ROOT, RUNS_DIR, RunRecord, read_json, resolve_output_dir
@@ -139,7 +140,8 @@ figures = FigureLog(output_dir)
 # %%
 arms = decisive.decisive_settings(chapter.groups)  # recursive arm, control arm: {method: finished runs}
 test = decisive.decisive_test(*arms)
-glue_markdown("decisive_answer", decisive_report.answer_markdown(test))
+regime_label = llm_claims.regime_label(arms[0].get("ce", []))  # " [memorisation regime]" where M0 memorises
+glue_markdown("decisive_answer", decisive_report.answer_markdown(test, regime_label))
 display(Markdown(llm_chapter.decisive_summary(test)))
 display(Markdown(decisive_report.decisive_markdown(test)))
 display(Markdown(decisive_report.raw_margin_markdown(decisive.raw_margin_difference(*arms))))
@@ -358,13 +360,14 @@ display(Markdown(llm_chapter.passage_table(chapter)))
 # **reproduced**, **partly** or **not reproduced**.
 
 # %%
-claims, claim_details = llm_chapter.closing_claims(chapter, test, arms[0], n_boot)
+claims, claim_details, claim_groups = llm_chapter.closing_claims(chapter, test, arms[0], n_boot)
 print(f"{len(claims)} comparisons in this chapter (no correction for multiplicity: read each interval on its own)")
-display(Markdown(claims_markdown(claims, ours="ours (paired over seeds)")))
+display(Markdown(grouped_claims_markdown(claim_groups, ours="ours (paired over seeds)")))
 
 # %% tags=["hide-input"]
 metrics = llm_chapter.chapter_metrics(chapter, runs_dir, paper_table, kr_failure_threshold, gates=gates,
                                      failure=failure, comparisons=claim_details, kl=kl, sweep=sweep,
                                      figures=figures.names)
-close_chapter("llm_results", record, metrics, claims, show=False)
+close_chapter("llm_results", record, metrics, claims, show=False,
+              listed=[c for _, group, folded in claim_groups if folded is None for c in group])
 print(f"wrote {output_dir}")

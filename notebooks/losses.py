@@ -35,7 +35,7 @@
 # %% tags=["parameters"]
 seed = 0  # allowed: >= 0
 output_dir: str | None = None
-text = "wikipedia-offline"  # a fortifai.lm.corpus source or a text file; "wikitext-2-test" needs a copy or the hub
+text = "wikipedia-offline"  # a fortifai.lm.corpus source or a text file ("wikitext-2-test": a copy or the hub); allowed: text source
 tce_gamma = 0.9  # allowed: >= 0
 focal_gammas = [1.0, 2.0]  # allowed: each >= 0
 dynamic_alpha = 1.0

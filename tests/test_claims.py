@@ -246,3 +246,18 @@ def test_paper_effects_at_the_stage_our_runs_end():
     assert paper_effects("tce-0.9", stage=3)["kr_drop"] == pytest.approx((0.815 - 0.748) - (0.803 - 0.713))
     assert paper_effects("tce-0.9", stage=3)["kr_drop"] == pytest.approx(-0.023)
     assert paper_effects("tce-0.9")["kr_drop"] == pytest.approx((0.815 - 0.682) - (0.803 - 0.643))
+
+
+def test_the_closing_table_folds_superseded_settings_under_why():
+    from fortifai.book.report import Claim, grouped_claims_markdown
+
+    decisive = [Claim("TCE delays", "0.1 [0.0, 0.2]", "underpowered: interval holds both", "Table D2")]
+    old = [Claim("a", "1", "inconclusive: gate", "Fig. 6"), Claim("b", "2", "inconclusive: gate", "Fig. 6"),
+           Claim("c", "3", "reproduced: above", "Fig. 7")]
+    text = grouped_claims_markdown([("The decisive test", decisive, None), ("an old setting", old, "fewer seeds"),
+                                    ("empty", [], None)])
+    first, folded = text.split("<details>")
+    assert first.startswith("**The decisive test**: 1 underpowered\n\n| paper |") and "TCE delays" in first
+    assert folded.startswith("<summary>**an old setting**: 2 inconclusive, 1 reproduced; folded: fewer seeds."
+                             "</summary>\n\n| paper |")
+    assert folded.count("| Fig. ") == 3 and folded.rstrip().endswith("</details>") and "empty" not in text

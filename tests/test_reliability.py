@@ -213,6 +213,24 @@ def test_a_damaged_trainer_checkpoint_is_dropped_not_resumed(tmp_path):
     assert _checkpoint_damage(folder).startswith("unreadable (")
 
 
+def test_the_checkpoint_a_resume_names_is_the_one_it_resumes_from(tmp_path):
+    """The resume line named the last checkpoint before the damaged one was dropped: it named one then discarded."""
+    import torch
+
+    from fortifai.recursive.engine import resumable_checkpoint
+
+    for step in (4, 8):
+        folder = tmp_path / f"checkpoint-{step}"
+        folder.mkdir()
+        write_json(folder / "trainer_state.json", {"epoch": step / 4})
+        torch.save({"state": torch.ones(1000)}, folder / "optimizer.pt")
+    os.truncate(tmp_path / "checkpoint-8" / "optimizer.pt", 300)
+    said = []
+    assert resumable_checkpoint(tmp_path, said.append) == str(tmp_path / "checkpoint-4")
+    assert len(said) == 1 and said[0].startswith(f"{tmp_path / 'checkpoint-8'}: unreadable (")
+    assert not (tmp_path / "checkpoint-8").exists() and resumable_checkpoint(tmp_path / "none") is None
+
+
 def test_kept_weights_get_the_mode_open_would_give(tmp_path):
     """model.safetensors was written 0600 (run folders, the pretraining cache): unreadable to a group."""
     from fortifai.lm.models import load_model, save_atomically
@@ -455,6 +473,64 @@ def test_a_non_finite_parameter_is_refused_before_the_kernel(value):
                           cwd=Path(__file__).resolve().parents[1])
     assert done.returncode == 2 and time.perf_counter() - started < 10
     assert "sampling_bias must be finite" in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("notebook, name, value, allowed", [
+    ("llm_recursive", "preset", "no-such-tier", "a tier of presets/llm_recursive/"),
+    ("losses", "text", "no/such/file.txt", "one of wikipedia-offline"),
+    ("kr_test", "source", "no/such/file.txt", "or an existing text file"),
+])
+def test_an_unknown_preset_or_text_is_refused_before_the_kernel(notebook, name, value, allowed):
+    """An unknown preset or a missing text file reached a kernel (and wrote a folder) before it failed."""
+    import subprocess
+    import sys
+    import time
+
+    repo = Path(__file__).resolve().parents[1]
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "fortifai", "run", f"notebooks/{notebook}.py", "-p", name, value],
+                          capture_output=True, text=True, cwd=repo)
+    assert done.returncode == 2 and time.perf_counter() - started < 10, done.stderr
+    assert f"{name} must be" in done.stderr and allowed in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert not (repo / "results" / notebook / f"{name}-{value}".replace("/", "_")).exists()
+
+
+def test_an_output_folder_that_is_a_file_is_refused_in_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "afile").write_text("mine\n")
+    done = subprocess.run([sys.executable, "-m", "fortifai", "run", "notebooks/gaussian_variance.py", "-o",
+                           str(tmp_path / "afile")], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 2 and done.stderr.strip().splitlines() == [
+        f"fortifai run: error: the output folder (-o) {str(tmp_path / 'afile')!r} is a file; name a folder (new or "
+        "existing)"]
+    assert (tmp_path / "afile").read_text() == "mine\n"
+
+
+def test_a_sweep_whose_splits_do_not_fit_its_dataset_is_refused_before_any_run_folder(tmp_path):
+    """`split_paragraphs 100000` started every run, each failing in its own log after writing its folder."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "fortifai", "sweep", "-f", "presets/llm_recursive/smoke.yaml", "-p",
+                           "split_paragraphs", "100000", "--runs-dir", str(tmp_path / "runs")],
+                          capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 2 and "split_paragraphs 100000" in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and not (tmp_path / "runs").exists()
+
+
+def test_a_preset_or_text_rule_takes_tiers_names_and_existing_files(tmp_path):
+    from fortifai.book.runner import allowed_rule
+
+    preset, _ = allowed_rule("preset")
+    text, _ = allowed_rule("text source")
+    (tmp_path / "mine.yaml").write_text("methods: [ce]\n")
+    (tmp_path / "mine.txt").write_text("A paragraph.\n")
+    assert preset("cpu") and preset(str(tmp_path / "mine.yaml")) and not preset("cpuu") and not preset(3)
+    assert text("wikipedia-offline") and text(str(tmp_path / "mine.txt")) and not text(str(tmp_path / "none.txt"))
 
 
 def test_finiteness_reaches_into_lists():

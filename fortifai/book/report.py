@@ -9,9 +9,10 @@ the paper's items it tests), made by a package function, rendered by :func:`clai
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from ..claims.claim import Claim, claims_from_dicts, spread  # noqa: F401 (the chapters' one import of them)
 from ..claims.judge import STATES
@@ -25,6 +26,23 @@ def claims_markdown(claims: list[Claim], ours: str = "ours (median [10%, 90%] ov
     lines = [f"| paper | paper's claim | {ours} | verdict |", "|---|---|---|---|"]
     lines += [f"| {c.paper} | {c.claim} | {c.ours} | **{c.word}**{c.verdict[len(c.word):]} |" for c in claims]
     return "\n".join(lines)
+
+
+def grouped_claims_markdown(groups: Sequence[tuple[str, Sequence[Claim], str | None]],
+                            ours: str = "ours (median [10%, 90%] over seeds)") -> str:
+    """The closing table in groups: each ``(title, claims, folded)`` a heading line with its verdict counts and
+    :func:`claims_markdown`'s table; where ``folded`` gives a reason the table sits in a ``<details>`` dropdown
+    under it (open in the HTML book on a click, always shown in the PDF). Groups without claims are left out."""
+    out = []
+    for title, claims, folded in groups:
+        if not claims:
+            continue
+        counts = Counter(c.word for c in claims)
+        line = f"**{title}**: " + ", ".join(f"{n} {word}" for word, n in counts.most_common())
+        table = claims_markdown(list(claims), ours)
+        out.append(f"{line}\n\n{table}" if folded is None else
+                   f"<details><summary>{line}; folded: {folded}.</summary>\n\n{table}\n\n</details>")
+    return "\n\n".join(out)
 
 
 def compare_claims(claims: list[Claim], before: list[Claim]) -> list[str]:
@@ -92,24 +110,29 @@ def refresh_claims(chapters: list[str] | None = None, write: bool = False) -> di
 SUMMARY_KEY = "verdicts"  # the glue key of a chapter's summary: its opening cell shows {glue:md}`verdicts`
 
 
-def verdict_summary(claims: list[Claim]) -> str:
-    """Markdown: the verdicts of ``claims`` counted in the order of :data:`fortifai.claims.judge.STATES`, then each claim's verdict
-    word and its paper items (the opening of every chapter)."""
+def verdict_summary(claims: list[Claim], listed: list[Claim] | None = None) -> str:
+    """Markdown: the verdicts of ``claims`` counted in the order of :data:`fortifai.claims.judge.STATES`, then each
+    listed claim's verdict word and its paper items (the opening of every chapter); ``listed``: the claims the
+    opening names (default all), the others counted as folded in the closing table."""
+    listed = claims if listed is None else listed
     counts = {word: sum(c.word == word for c in claims) for word in STATES}
-    listed = ", ".join(f"{n} {word}" for word, n in counts.items() if n)
-    lines = [f"**Verdicts:** {listed or 'none'} ({len(claims)} claim{'' if len(claims) == 1 else 's'}).", ""]
-    lines += [f"- **{c.word}**: {c.claim}" + (f" ({c.paper})" if c.paper else "") for c in claims]
+    named = ", ".join(f"{n} {word}" for word, n in counts.items() if n)
+    lines = [f"**Verdicts:** {named or 'none'} ({len(claims)} claim{'' if len(claims) == 1 else 's'}).", ""]
+    lines += [f"- **{c.word}**: {c.claim}" + (f" ({c.paper})" if c.paper else "") for c in listed]
+    if len(listed) < len(claims):
+        lines.append(f"- and {len(claims) - len(listed)} more on superseded settings, folded in the closing table "
+                     "under why they cannot decide the claim")
     return "\n".join(lines)
 
 
 def close_chapter(chapter: str, record: Any, metrics: dict[str, Any], claims: list[Claim] | None = None,
                   ours: str = "ours (median [10%, 90%] over seeds)", timings: dict[str, float] | None = None,
-                  show: bool = True) -> None:
+                  show: bool = True, listed: list[Claim] | None = None) -> None:
     """How every chapter ends: publish its ``claims`` (into ``metrics["claims"]`` and, at the default parameters,
     the committed ``results/claims/<chapter>.json``), show the closing table, glue the verdict summary that the
     chapter's opening shows (key :data:`SUMMARY_KEY`), write ``metrics.json`` once and finish the run record
     (``run.json``) of ``record`` (a :class:`fortifai.results.RunRecord`; its folder is the run's). ``show=False``:
-    the chapter showed its table earlier."""
+    the chapter showed its table earlier; ``listed``: the claims the opening names (:func:`verdict_summary`)."""
     from IPython.display import Markdown, display
 
     from ..results import write_json
@@ -118,7 +141,7 @@ def close_chapter(chapter: str, record: Any, metrics: dict[str, Any], claims: li
         print(publish_claims(claims, chapter, record.output_dir, metrics))
         if show:
             display(Markdown(claims_markdown(claims, ours=ours)))
-        glue_markdown(SUMMARY_KEY, verdict_summary(claims))
+        glue_markdown(SUMMARY_KEY, verdict_summary(claims, listed))
     write_json(record.output_dir / "metrics.json", metrics)
     record.finish(timings=timings)
 

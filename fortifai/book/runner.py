@@ -34,6 +34,7 @@ import yaml
 from ..results import REPO_ROOT
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+PRESET_DIR = REPO_ROOT / "presets" / "llm_recursive"
 
 
 class ParameterError(ValueError):
@@ -80,6 +81,15 @@ def allowed_rule(text: str) -> tuple[Callable[[Any], bool], str]:
         return (lambda v: v is None or inner(v)), f"None or {phrase}"
     if text == "existing folder":
         return (lambda v: isinstance(v, str) and Path(v).expanduser().is_dir()), "an existing folder"
+    if text == "text source":  # fortifai.lm.corpus's named sources (light: no torch) or an existing file
+        from ..lm.corpus import SOURCES
+        return ((lambda v: isinstance(v, str) and (v in SOURCES or Path(v).expanduser().is_file())),
+                f"one of {' | '.join(SOURCES)} or an existing text file")
+    if text == "preset":  # a tier of presets/llm_recursive/ or an existing YAML file (as recursive.sweep reads it)
+        tiers = preset_tiers()
+        return ((lambda v: isinstance(v, str) and (v in tiers or any(
+                    path.is_file() for path in (Path(v).expanduser(), REPO_ROOT / v)))),
+                f"a tier of presets/llm_recursive/ ({', '.join(tiers)}) or an existing YAML file")
     comparison = re.fullmatch(r"(>=|>|<=|<)\s*(\S+)", text)
     if comparison:
         compare, bound = _COMPARISONS[comparison[1]], float(comparison[2])
@@ -94,7 +104,12 @@ def allowed_rule(text: str) -> tuple[Callable[[Any], bool], str]:
         choices = [parse_value(c.strip()) for c in text.split("|")]
         return (lambda v: any(v == c and type(v) is type(c) for c in choices)), f"one of {text}"
     raise ParameterError(f"cannot read 'allowed: {text}' (comparisons such as >= 1, intervals such as (0, 1], "
-                         "choices a | b, 'each ...', 'None or ...', 'existing folder')")
+                         "choices a | b, 'each ...', 'None or ...', 'existing folder', 'text source', 'preset')")
+
+
+def preset_tiers() -> list[str]:
+    """The tiers of ``presets/llm_recursive/`` (``cpu``, ``smollm2``, ...)."""
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
 
 
 def _allowed_comments(source: str) -> dict[int, str]:
@@ -352,6 +367,8 @@ def run_notebook(
     if "output_dir" not in params:
         raise ParameterError(f"{notebook.name} has no output_dir parameter; every experiment notebook needs one")
     out = Path(output_dir) if output_dir else REPO_ROOT / "results" / notebook.stem / (name or run_name(given))
+    if out.exists() and not out.is_dir():
+        raise ParameterError(f"the output folder (-o) {str(out)!r} is a file; name a folder (new or existing)")
     out.mkdir(parents=True, exist_ok=True)
     out = lock_run_folder(out)  # one run per output folder: a second is refused (RunFolderBusyError) at once
     try:
@@ -360,14 +377,19 @@ def run_notebook(
         unlock_run_folder(out)
 
 
+def _no_inspection_warnings(record: logging.LogRecord) -> bool:
+    return not any(text in record.getMessage() for text in ("Passed unknown parameter", "Unable to parse line"))
+
+
 def _execute(notebook: Path, given: dict[str, Any], out: Path, progress: bool) -> Path:
     import jupytext
     import papermill
 
     nb = jupytext.read(notebook)
-    # papermill's own parameter inspection cannot read annotations such as `str | None` and warns;
-    # the parameters were checked above, so that warning carries no information
-    logging.getLogger("papermill").addFilter(lambda record: "Passed unknown parameter" not in record.getMessage())
+    # papermill's own parameter inspection cannot read annotations such as `str | None` or a comment's `>=` and
+    # warns; the parameters were checked above, so those warnings carry no information
+    for name in ("papermill", "papermill.translators"):
+        logging.getLogger(name).addFilter(_no_inspection_warnings)
     nb.metadata.setdefault("kernelspec", {"name": "python3", "display_name": "Python 3", "language": "python"})
     import shutil
 

@@ -407,31 +407,32 @@ def passage_table(chapter: ChapterRuns) -> str:
     return "\n\n".join(out)
 
 
-def chapter_claims(chapter: ChapterRuns, n_boot: int = 10_000) -> tuple[list, dict[str, Any]]:
-    """Every setting's claims (:func:`fortifai.claims.llm.setting_claims`, the setting's name labelled where it
-    memorises: :func:`fortifai.claims.llm.regime_label`) and their details by setting name; a
-    control arm (``regenerate: false``) makes none: it tests no claim of the paper on its own, only beside its
-    recursive arm (:func:`fortifai.claims.decisive.decisive_test`'s interaction)."""
-    claims, details = [], {}
+def chapter_claims(chapter: ChapterRuns, n_boot: int = 10_000) -> tuple[list, dict[str, Any], list[tuple]]:
+    """Every setting's claims (:func:`fortifai.claims.llm.setting_claims`, labelled by its regime), their details
+    and one folded group per setting; a control arm (``regenerate: false``) makes none on its own."""
+    claims, details, groups = [], {}, []
     for setting in chapter.settings:
         if dict(setting).get("regenerate", True) is False:
             continue
         per = chapter.per(setting)
-        name = setting_name(setting) + llm_claims.regime_label(per.get("ce", []))
-        rows, details[setting_name(setting)] = llm_claims.setting_claims(per, name, n_boot=n_boot)
+        label = llm_claims.regime_label(per.get("ce", []))
+        rows, details[setting_name(setting)] = llm_claims.setting_claims(per, setting_name(setting) + label,
+                                                                         n_boot=n_boot)
         claims += rows
-    return claims, details
+        groups.append((setting_name(setting) + label, rows, llm_claims.superseded(label)))
+    return claims, details, groups
 
 
 def closing_claims(chapter: ChapterRuns, test: dict[str, Any], recursive_arm: dict[str, list[Run]],
-                   n_boot: int = 10_000) -> tuple[list, dict[str, Any]]:
-    """The chapter's closing table: the decisive test's rows first (labelled with its regime), then every
-    setting's (:func:`chapter_claims`), and the details behind them."""
+                   n_boot: int = 10_000) -> tuple[list, dict[str, Any], list[tuple]]:
+    """The closing table: the decisive test's rows, then every setting's (:func:`chapter_claims`); the details;
+    the groups (title, claims, why folded or None) for :func:`fortifai.book.report.grouped_claims_markdown`."""
     from ..claims import decisive
 
-    claims, details = chapter_claims(chapter, n_boot)
+    claims, details, groups = chapter_claims(chapter, n_boot)
     label = llm_claims.regime_label(recursive_arm.get("ce", []))
-    return decisive.decisive_claims(test, label) + claims, details
+    first = decisive.decisive_claims(test, label)
+    return first + claims, details, [(f"The decisive test{label}", first, None), *groups]
 
 
 def chapter_metrics(chapter: ChapterRuns, runs_dir: str | Path, paper_table: str, threshold: float,

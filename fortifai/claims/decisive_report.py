@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 
 from ..recursive.runs import Run
-from ..recursive.runs import paper_headline
 from .decisive import (ENDPOINTS, JUDGED_AGAINST, PLAN, SWEEP, SWEEP_RULE_CHANGE, TITLES, endpoint_values,
                        power_text, share_text)
 from .llm import paired
@@ -71,31 +70,32 @@ def decisive_markdown(result: dict[str, Any]) -> str:
     return "\n".join(rows) + f"\n\nWhat each verdict is judged against: {against}."
 
 
-def answer_markdown(result: dict[str, Any]) -> str:
-    """The chapter's opening answer: the primary endpoint's verdict by the plan's rule with its share, the paper's
-    value on the same footing and the secondaries' verdicts, from :func:`decisive_test`'s ``result``."""
+def answer_markdown(result: dict[str, Any], label: str = "") -> str:
+    """The chapter's opening answer from :func:`decisive_test`'s ``result``: one plain sentence with the primary
+    endpoint's verdict, then a table of a few rows (endpoint, CE's loss, TCE 0.9's, the share avoided, the paper's
+    value on the same footing, the verdict). ``label``: the setting's regime (:func:`fortifai.claims.llm.
+    regime_label`)."""
     primary = result["endpoints"][PLAN["primary"]]
     if not primary["seeds"]:
         return "**The answer** waits for the decisive test's runs (no seed has CE and TCE 0.9 through M3 yet)."
     interaction = primary.get("interaction")
     pairs = len(primary["seeds"])
-    text = (f"**The answer, from the decisive test** ({pairs} seed pair{'' if pairs == 1 else 's'} of CE and TCE "
-            f"0.9, {PLAN['setting']}; "
-            + (f"the control arm beside them on seeds {', '.join(map(str, interaction['seeds']))}" if interaction
-               else "the control arm not yet on two of these seeds")
-            + f"): on the primary endpoint, "
-            f"{ENDPOINTS[PLAN['primary']]}, the central claim is **{primary['verdict']}**: {primary['why']}. "
-            f"The share of CE's M0-to-M3 loss that TCE 0.9 avoids: {share_text(primary, '95% paired bootstrap ')} "
-            f"(CE's loss {np.mean(primary['baseline_loss']):+.3g}, TCE 0.9's {np.mean(primary['method_loss']):+.3g}); "
-            f"the paper's Table D2 gives {result['paper_share']:.0%} by M5 and "
-            f"{result['paper_share_same_length']:.0%} by M3, and its {paper_headline()['abstract']}x headline "
-            f"means {result['headline']:.0%} under a linear decline.")
-    for endpoint in PLAN["secondaries"]:
+    sentence = (f"**The answer, from the decisive test{label}** ({pairs} seed pair{'' if pairs == 1 else 's'} of "
+                f"CE and TCE 0.9, {PLAN['setting']}; "
+                + (f"the control arm beside them on seeds {', '.join(map(str, interaction['seeds']))}" if interaction
+                   else "the control arm not yet on two of these seeds")
+                + f"): on its primary endpoint the central claim is **{primary['verdict']}**: {primary['why']}.")
+    paper = f"{result['paper_share_same_length']:.0%} by M3, {result['paper_share']:.0%} by M5"
+    rows = ["| endpoint | CE's loss M0→M3 | TCE 0.9's | share of CE's loss avoided | paper (Table D2's share on "
+            "KR-split 0 accuracy, the only measure it gives) | verdict |", "|---|---|---|---|---|---|"]
+    for endpoint in (PLAN["primary"], *PLAN["secondaries"]):
         e = result["endpoints"][endpoint]
         if e["seeds"]:
-            text += (f" Secondary, {ENDPOINTS[endpoint]}: **{e['verdict']}**, share "
-                     f"{share_text(e, '95% paired bootstrap ')}.")
-    return text
+            kind = "Primary" if endpoint == PLAN["primary"] else "Secondary"
+            rows.append(f"| {kind}: {ENDPOINTS[endpoint]} | {np.mean(e['baseline_loss']):+.3g} | "
+                        f"{np.mean(e['method_loss']):+.3g} | {share_text(e, '95% paired bootstrap ')} | "
+                        f"{paper} | **{e['verdict']}** |")
+    return sentence + "\n\n" + "\n".join(rows)
 
 
 def per_seed_markdown(recursive: dict[str, list[Run]], control: dict[str, list[Run]] | None = None) -> str:

@@ -228,6 +228,13 @@ def regime_label(ce_runs: Sequence[Run]) -> str:
     return f" [{regime.MEMORISATION}]" if regime.memorising(values) else ""
 
 
+def superseded(label: str) -> str:
+    """Why a setting's verdicts are folded under the decisive test's: ``label`` is :func:`regime_label`'s."""
+    why = ("its M0 memorises split 0 (regime criteria (a) or (b) fail), so regeneration hands memorised facts back "
+           "and there is little to delay" if label else "it ran before the decisive test's plan was fixed")
+    return f"superseded by the decisive test, which has more seeds and a plan fixed before its runs; {why}"
+
+
 def setting_claims(per: dict[str, list[Run]], name: str, rule: str = "measured",
                    n_boot: int = 10_000) -> tuple[list[Claim], dict[str, Any]]:
     """The closing claims of one setting (runs by method, CE among them) and the numbers behind each.

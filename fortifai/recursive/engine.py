@@ -107,7 +107,6 @@ def train_stage(model, tokenizer, texts: list[str], heldout: list[str], config: 
     with the configured loss; keep the epoch with the best held-out CE (or the last)."""
     import torch
     from transformers import Trainer, TrainingArguments
-    from transformers.trainer_utils import get_last_checkpoint
 
     from ..lm.lmdata import block_dataset
     from ..losses import compute_loss_func
@@ -134,12 +133,7 @@ def train_stage(model, tokenizer, texts: list[str], heldout: list[str], config: 
     )
     loss_fn = compute_loss_func(config.loss, **config.loss_kwargs())
     monitor = MaskingMonitor(config.loss, config.loss_kwargs(), work_dir / "masking.json")
-    if work_dir.is_dir():  # a checkpoint killed while being written, or damaged since: dropped, never resumed
-        for folder in work_dir.glob("checkpoint-*"):
-            if (damage := _checkpoint_damage(folder)) is not None:
-                print(f"{folder}: {damage}: dropped, training goes on from an earlier checkpoint or the start")
-                shutil.rmtree(folder, ignore_errors=True)
-    checkpoint = get_last_checkpoint(str(work_dir)) if work_dir.is_dir() else None
+    checkpoint = resumable_checkpoint(work_dir)
     if checkpoint is not None:
         monitor.restore(read_json(Path(checkpoint) / "trainer_state.json").get("epoch") or 0.0)
     trainer = Trainer(model=model, args=args, train_dataset=train, eval_dataset=evaluation,
@@ -167,6 +161,20 @@ def train_stage(model, tokenizer, texts: list[str], heldout: list[str], config: 
         train_seconds=seconds, train_tokens_per_second=tokens / seconds if seconds > 0 else None,
         precision=precision, cpu_capability=cpu_capability(), **monitor.summary(),
     )
+
+
+def resumable_checkpoint(work_dir: Path, log: Callable[[str], None] = print) -> str | None:
+    """The Trainer checkpoint a stage's training resumes from, by step number (None: from the start). A checkpoint
+    killed while being written, or damaged since, is dropped with a line, never resumed."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    if not work_dir.is_dir():
+        return None
+    for folder in work_dir.glob("checkpoint-*"):
+        if (damage := _checkpoint_damage(folder)) is not None:
+            log(f"{folder}: {damage}: dropped, training goes on from an earlier checkpoint or the start")
+            shutil.rmtree(folder, ignore_errors=True)
+    return get_last_checkpoint(str(work_dir))
 
 
 def _checkpoint_damage(folder: Path) -> str | None:
@@ -233,7 +241,6 @@ def run(config: RecursiveConfig, run_dir: str | Path, hooks: Hooks, progress: bo
     import torch
     from accelerate import PartialState
     from transformers import set_seed
-    from transformers.trainer_utils import get_last_checkpoint  # the checkpoint train_stage resumes from
 
     from ..lm.models import save_atomically
 
@@ -301,8 +308,8 @@ def run(config: RecursiveConfig, run_dir: str | Path, hooks: Hooks, progress: bo
             for k, j in training_schedule(i)
         }
         if not trained:
-            checkpoint = get_last_checkpoint(str(stage_dir / "trainer")) if (stage_dir / "trainer").is_dir() else None
-            if checkpoint:  # by step number: a name sort put checkpoint-9 after checkpoint-45
+            checkpoint = resumable_checkpoint(stage_dir / "trainer", log)  # what train_stage will resume from
+            if checkpoint:
                 log(f"resuming stage {i} from the Trainer's {Path(checkpoint).name}")
             texts = [p for k in sorted(current) for p in current[k]]
             real_fraction = 1.0 if not config.regenerate else _words(data["splits"][i]) / _words(texts)

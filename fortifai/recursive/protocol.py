@@ -19,6 +19,17 @@ def training_schedule(stage: int) -> list[tuple[int, int]]:
     return [(k, stage - k) for k in range(stage + 1)]
 
 
+def check_enough_paragraphs(usable: int, n_splits: int, per_split: int, heldout: int) -> None:
+    """One ValueError unless ``usable`` paragraphs give ``n_splits`` splits of ``per_split`` and the held-out set."""
+    needed = n_splits * per_split + heldout
+    if usable < needed:
+        raise ValueError(
+            f"the dataset has {usable} usable paragraphs, the run needs {needed} "
+            f"({n_splits} splits x split_paragraphs {per_split} + heldout_paragraphs {heldout}); "
+            "lower split_paragraphs or choose a larger dataset"
+        )
+
+
 def make_splits(paragraphs: list[str], n_splits: int, per_split: int, heldout: int, seed: int,
                 pretrain_paragraphs: int = 0, pretrain_seed: int = 0) -> dict[str, Any]:
     """Disjoint real splits of ``per_split`` paragraphs each, a held-out set, and the pretraining text ("rest").
@@ -32,13 +43,8 @@ def make_splits(paragraphs: list[str], n_splits: int, per_split: int, heldout: i
     """
     import random
 
+    check_enough_paragraphs(len(paragraphs), n_splits, per_split, heldout)
     needed = n_splits * per_split + heldout
-    if len(paragraphs) < needed:
-        raise ValueError(
-            f"the dataset has {len(paragraphs)} usable paragraphs, the run needs {needed} "
-            f"({n_splits} splits x split_paragraphs {per_split} + heldout_paragraphs {heldout}); "
-            "lower split_paragraphs or choose a larger dataset"
-        )
 
     def shuffled(by: int) -> list[int]:
         order = list(range(len(paragraphs)))

@@ -36,9 +36,8 @@ import submitit
 from . import RecursiveConfig, parse_method, run_folder_name
 from .protocol import RunFiles, run_folder_owner
 from ..results import REPO_ROOT, RUNS_DIR
-from ..book.runner import ParameterError, load_params
+from ..book.runner import PRESET_DIR, ParameterError, load_params, preset_tiers
 
-PRESET_DIR = REPO_ROOT / "presets" / "llm_recursive"
 # a preset's keys that are not parameters of one run: the grid, and what the chapters read
 GRID_KEYS = ("methods", "seeds", "runs_dir", "kr_failure_threshold", "output_dir")
 DEFAULT_TIME_MIN = 720  # a job's time limit; one that reaches it is requeued and resumes
@@ -51,8 +50,7 @@ FINAL_STATES = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", 
 # --- presets and the grid -----------------------------------------------------------------------
 
 
-def tiers() -> list[str]:
-    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+tiers = preset_tiers
 
 
 def preset_file(preset: str | Path) -> Path:
@@ -154,9 +152,21 @@ def resolve(runs: Sequence[PlannedRun]) -> None:
     from ..lm import corpus
     from .engine import default_hooks
 
+    from .protocol import check_enough_paragraphs
+
     for config in {(run.config.model, run.config.dataset): run.config for run in runs}.values():
         default_hooks(config)  # the model (and the benchmarks' data)
         corpus.check_source(config.dataset)
+    usable = {}  # and that each run's splits fit in its dataset, before any run folder is written
+    for run in runs:
+        c = run.config
+        key = (c.dataset, c.min_paragraph_words)
+        if key not in usable:
+            usable[key] = len(default_hooks(c).paragraphs())
+        try:
+            check_enough_paragraphs(usable[key], c.stages, c.split_paragraphs, c.heldout_paragraphs)
+        except ValueError as error:
+            raise ParameterError(f"{run.method}, seed {run.seed}: {error}") from None
 
 
 # --- one run as a process ---------------------------------------------------------------------------
