@@ -167,14 +167,14 @@ CLAIMS = [Claim("a", "1", "reproduced: x", "Fig. 2"), Claim("b", "2", "partly: y
 def test_verdict_summary_names_the_listed_claims_and_counts_the_folded_ones():
     text = verdict_summary(CLAIMS, listed=CLAIMS[:1])
     assert text.splitlines()[0] == "**Verdicts:** 2 reproduced, 1 partly, 1 not reproduced (4 claims)."
-    assert text.count("\n- **") == 1 and text.endswith("- and 3 more on superseded settings, folded in the closing "
-                                                           "table under why they cannot decide the claim")
+    assert text.count("\n| **") == 1 and text.endswith("\n\n3 more, on superseded settings, are folded in the closing "
+                                                           "table under why they cannot decide the claim.")
 
 
 def test_verdict_summary_counts():
     text = verdict_summary(CLAIMS)
     assert text.splitlines()[0] == "**Verdicts:** 2 reproduced, 1 partly, 1 not reproduced (4 claims)."
-    assert "- **not reproduced**: d (Table 1)" in text
+    assert "| **not reproduced** | d | 4 | Table 1 |" in text and text.count("\n| **") == 4
     for word in set(VERDICTS) - {c.word for c in CLAIMS}:
         assert word not in text.splitlines()[0]
 

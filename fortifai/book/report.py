@@ -111,17 +111,19 @@ SUMMARY_KEY = "verdicts"  # the glue key of a chapter's summary: its opening cel
 
 
 def verdict_summary(claims: list[Claim], listed: list[Claim] | None = None) -> str:
-    """Markdown: the verdicts of ``claims`` counted in the order of :data:`fortifai.claims.judge.STATES`, then each
-    listed claim's verdict word and its paper items (the opening of every chapter); ``listed``: the claims the
-    opening names (default all), the others counted as folded in the closing table."""
+    """Markdown, the opening of every chapter: one sentence counting the verdicts of ``claims`` (in the order of
+    :data:`fortifai.claims.judge.STATES`), then a table of the listed claims (default all): verdict, the paper's
+    claim, ours, the paper's items; the others counted as folded in the closing table."""
     listed = claims if listed is None else listed
     counts = {word: sum(c.word == word for c in claims) for word in STATES}
     named = ", ".join(f"{n} {word}" for word, n in counts.items() if n)
     lines = [f"**Verdicts:** {named or 'none'} ({len(claims)} claim{'' if len(claims) == 1 else 's'}).", ""]
-    lines += [f"- **{c.word}**: {c.claim}" + (f" ({c.paper})" if c.paper else "") for c in listed]
+    if listed:
+        lines += ["| verdict | the paper's claim | ours | paper |", "|---|---|---|---|"]
+        lines += [f"| **{c.word}** | {c.claim} | {c.ours} | {c.paper} |" for c in listed]
     if len(listed) < len(claims):
-        lines.append(f"- and {len(claims) - len(listed)} more on superseded settings, folded in the closing table "
-                     "under why they cannot decide the claim")
+        lines += ["", f"{len(claims) - len(listed)} more, on superseded settings, are folded in the closing table "
+                      "under why they cannot decide the claim."]
     return "\n".join(lines)
 
 
