@@ -76,3 +76,50 @@ def test_the_sample_size_from_the_pilot(tmp_path):
     flat = {m: [run(tmp_path / "flat", m, s, 0.0) for s in range(3)] for m in ("ce", "tce-0.9")}
     assert v2.sample_size(flat, "kr_split0")["pairs"] == v2.MINIMUM["pairs"]
     assert v2.sample_size({"ce": per["ce"][:2], "tce-0.9": per["tce-0.9"][:2]}, "kr_split0")["pairs"] is None
+
+
+def _arm(tmp_path, drops, nll_rise=0.0):
+    """{method: runs of seeds 0-2}, each method's split-0 accuracy falling by its drop (plus 0.01 per seed)."""
+    return {m: [run(tmp_path, m, seed, drop + 0.01 * seed, nll_rise) for seed in range(3)] for m, drop in drops.items()}
+
+
+def test_the_v2_setting_is_found_by_its_preset_s_values():
+    preset = dict(model="smollm2-135m", dataset="cf", stages=6, split_paragraphs=48, epochs=2, learning_rate=1e-4)
+    ours, other = tuple(sorted({**preset, "regenerate": True}.items())), tuple(sorted({**preset, "epochs": 4}.items()))
+    control = tuple(sorted({**preset, "regenerate": False}.items()))
+    groups = {(ours, "ce"): ["a"], (other, "ce"): ["b"], (control, "ce"): ["c"], (ours, "tce-0.9"): ["d"]}
+    assert v2.v2_arms(groups, preset) == ({"ce": ["a"], "tce-0.9": ["d"]}, {"ce": ["c"]})
+    assert v2.v2_arms(groups, None) == ({}, {})
+
+
+def test_before_the_pilot_s_verdict_the_v2_claim_is_not_computed(tmp_path):
+    from fortifai.claims import decisive_report
+
+    result = v2.v2_test({}, {}, dict(verdict=None))
+    claims = v2.v2_claims(result)
+    assert [c.word for c in claims] == ["not computed"] and claims[0].claim.startswith("Decisive test v2, primary")
+    assert "waits: the regime pilot has no verdict yet" in decisive_report.v2_answer_markdown(result, False)
+
+
+def test_v2_on_runs_gives_the_primary_the_contrasts_and_their_claims(tmp_path):
+    from fortifai.claims import decisive_report
+
+    recursive = _arm(tmp_path / "r", {"ce": 0.20, "tce-0.9": 0.10, "rmask-0.9": 0.20, "focal-2.0": 0.10})
+    control = _arm(tmp_path / "c", {"ce": 0.05, "tce-0.9": 0.05})
+    result = v2.v2_test(recursive, control, dict(verdict="go", rungs=[dict(go_by="accuracy")]))
+    primary = result["endpoints"]["kr_split0"]
+    assert result["primary"] == "kr_split0" and primary["estimate"] == pytest.approx(
+        1 - np.mean([0.10, 0.11, 0.12]) / np.mean([0.20, 0.21, 0.22]), abs=0.02)  # rounding to whole questions
+    assert primary["verdict"] == "reproduced" and result["finished"]["focal-2.0"] == [0, 1, 2]
+    by = {(c["other"], c["endpoint"]): c for c in result["contrasts"]}
+    assert set(by) == {(o, e) for o in ("rmask-0.9", "focal-2.0") for e in ("kr_split0", "real_nll_heldout")}
+    assert by["rmask-0.9", "kr_split0"]["verdict"] == "reproduced"  # TCE avoids ~half, the random mask none
+    assert by["focal-2.0", "kr_split0"]["verdict"] == "not reproduced"  # the same share: no difference detected
+    assert by["rmask-0.9", "real_nll_heldout"]["verdict"] == "inconclusive"  # CE's held-out NLL never rose
+    assert result["interaction"]["kr_split0"]["difference"] > 0 and result["interaction"]["kr_split0"]["seeds"] == [0, 1, 2]
+    claims = v2.v2_claims(result)
+    assert [c.claim.split(":")[0] for c in claims] == ["Decisive test v2, primary"] + ["Decisive test v2, mechanism"] * 4
+    assert claims[0].word == "reproduced" and "over 3 seeds" in claims[0].ours
+    text = decisive_report.v2_answer_markdown(result, True)
+    assert text.startswith("**The answer, from the decisive test v2** (3 seed pairs") and "| Mechanism: TCE 0.9 against rmask-0.9" in text
+    assert "ce 3 of 8, tce-0.9 3 of 8, rmask-0.9 3 of 6, focal-2.0 3 of 6; control arm: ce 3 of 4" in text

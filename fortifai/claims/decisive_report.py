@@ -209,3 +209,44 @@ def raw_margin_markdown(raw: dict) -> str:
     return ("**The raw paired result on the primary endpoint**: TCE 0.9's M0-to-M3 loss of split-0 KR margin minus "
             "CE's, " + "; ".join(parts) + ". Positive: TCE 0.9 gains less margin than CE (or loses more), "
             "whether or not the text is the model's own where both arms agree.")
+
+
+def v2_answer_markdown(result: dict[str, Any], preset_written: bool) -> str:
+    """The v2 decisive test's answer, the chapter's first: one plain sentence, then a table of a few rows (the
+    primary, the secondaries, the mechanism contrasts), from :func:`fortifai.claims.decisive_v2.v2_test`; before
+    its runs, what it waits for and the seeds each arm has finished against what the plan asks for."""
+    from . import decisive_v2 as v2
+
+    need = {**{m: v2.MINIMUM["pairs"] for m in (v2.PLAN["baseline"], v2.PLAN["method"])},
+            **{m: v2.MINIMUM["mechanism_seeds"] for m in v2.PLAN["mechanism"]}}
+    done = ", ".join(f"{m} {len(result['finished'].get(m, []))} of {n}" for m, n in need.items())
+    control = ", ".join(f"{m} {len(result['control_finished'].get(m, []))} of {v2.MINIMUM['control_seeds']}"
+                        for m in (v2.PLAN["baseline"], v2.PLAN["method"]))
+    progress = f"seeds finished through M5: {done}; control arm: {control}"
+    if result["primary"] is None:
+        return (f"**The decisive test, v2** (the calibrated regime, six stages, fixed in "
+                f"`fortifai/claims/decisive_v2.py` before its runs) waits: {result['why']}. Its {progress}.")
+    primary = result["endpoints"][result["primary"]]
+    if primary["verdict"] == "not yet":
+        where = ("its preset is written (`presets/llm_recursive/decisive-v2.yaml`) and its runs are going"
+                 if preset_written else "its preset is not yet written")
+        return (f"**The decisive test, v2** (the calibrated regime, six stages, primary endpoint "
+                f"{v2.ENDPOINTS[result['primary']]}; the plan fixed in `fortifai/claims/decisive_v2.py` before its "
+                f"runs) has no answer yet: {where}. Its {progress}.")
+    sentence = (f"**The answer, from the decisive test v2** ({len(primary['seeds'])} seed pairs, the calibrated "
+                f"regime, M0..M5): on its primary endpoint, {v2.ENDPOINTS[result['primary']]}, the central claim is "
+                f"**{primary['verdict']}**: {primary['why']}. Its {progress}.")
+    rows = ["| endpoint or contrast | CE's loss M0→M5 | TCE 0.9's | TCE 0.9's share of CE's loss avoided, or the "
+            "difference of shares (95% paired bootstrap) | verdict |", "|---|---|---|---|---|"]
+    for endpoint, e in result["endpoints"].items():
+        if e["verdict"] != "not yet":
+            kind = "Primary" if endpoint == result["primary"] else "Secondary"
+            rows.append(f"| {kind}: {v2.ENDPOINTS[endpoint]} | {np.mean(e['baseline_loss']):+.3g} | "
+                        f"{np.mean(e['method_loss']):+.3g} | {share_text(e)} | **{e['verdict']}** |")
+    for c in result["contrasts"]:
+        if c["verdict"] != "not yet":
+            value = (f"{c['difference']:+.0%} [{c['ci_low']:+.0%}, {c['ci_high']:+.0%}]" if "ci_low" in c
+                     else "no share exists (CE lost nothing)")
+            rows.append(f"| Mechanism: TCE 0.9 against {c['other']}, {v2.ENDPOINTS[c['endpoint']]} | | | {value} | "
+                        f"**{c['verdict']}** |")
+    return sentence + "\n\n" + "\n".join(rows)

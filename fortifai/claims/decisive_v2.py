@@ -15,6 +15,10 @@ into :data:`CHANGES` with its date and its effect on the verdicts).
   interval lies above 0) and minus focal 2.0's (the paper's "TCE beats FL").
 - **Sample size** (:func:`sample_size`): from a 3-seed pilot of every arm, the pairs for 80% power on the primary,
   at least :data:`MINIMUM`'s counts.
+
+:func:`v2_arms` finds the plan's runs, :func:`v2_test` computes all of the above from them, :func:`v2_claims` gives
+the closing table's rows ("Decisive test v2, primary" and "Decisive test v2, mechanism"; "not computed" until two
+seeds of each arm have finished M5).
 """
 
 from __future__ import annotations
@@ -132,3 +136,94 @@ def sample_size(pilot: Mapping[str, Sequence[Run]], endpoint: str) -> dict[str, 
     return dict(power=power, pairs=max(MINIMUM["pairs"], needed or 0),
                 mechanism_seeds=MINIMUM["mechanism_seeds"], control_seeds=MINIMUM["control_seeds"],
                 why="the power's number" if needed else "CE lost nothing over the pilot: the minimum")
+
+
+SETTING_KEYS = ("model", "dataset", "stages", "split_paragraphs", "epochs", "learning_rate", "do_sample",
+                "regeneration_context")  # what makes a run the v2 setting's (its preset's values of them)
+MECHANISM_ENDPOINTS = ("primary", "real_nll_heldout")  # the contrasts are on the primary and on held-out NLL
+CONTRAST_CLAIMS = {"rmask-0.9": "truncation matters: TCE 0.9 avoids more of CE's loss than masking as many targets "
+                                "chosen at random (rmask-0.9)",
+                   "focal-2.0": "TCE 0.9 avoids more of CE's loss than focal loss 2.0"}
+CONTRAST_PAPER = {"rmask-0.9": "Sec. 3 (TCE ignores the most confident tokens)", "focal-2.0": "Sec. 4; Table D2"}
+
+
+def v2_arms(groups: Mapping[tuple, Sequence[Run]], preset: Mapping[str, Any] | None
+            ) -> tuple[dict[str, list[Run]], dict[str, list[Run]]]:
+    """From :func:`fortifai.recursive.runs.group_runs`: the v2 setting's runs by method, recursive arm and control
+    arm (``regenerate: false``); the setting is ``preset``'s values of :data:`SETTING_KEYS` (none: no preset yet)."""
+    arms: tuple[dict[str, list[Run]], dict[str, list[Run]]] = ({}, {})
+    if preset is None:
+        return arms
+    wanted = {k: preset[k] for k in SETTING_KEYS if k in preset}
+    for (setting, method), runs in groups.items():
+        params = dict(setting)
+        if all(params.get(k) == v for k, v in wanted.items()):
+            arms[0 if params.get("regenerate", True) else 1].setdefault(method, []).extend(runs)
+    return arms
+
+
+def finished(per: Mapping[str, Sequence[Run]]) -> dict[str, list[int]]:
+    """The seeds of each method that have finished M5."""
+    return {m: sorted(r.seed for r in runs if len(r.stages) >= PLAN["stages"]) for m, runs in per.items()}
+
+
+def interaction(recursive: Mapping[str, Sequence[Run]], control: Mapping[str, Sequence[Run]],
+                endpoint: str) -> dict[str, Any] | None:
+    """The arm-by-loss interaction: TCE 0.9's advantage over CE (CE's M0-to-M5 loss minus TCE's) on the recursive
+    arm minus on the control arm, paired over the seeds both arms ran (95% t); None before two such seeds."""
+    m_r, c_r, s_r = losses(recursive, PLAN["method"], endpoint)
+    m_c, c_c, s_c = losses(control, PLAN["method"], endpoint)
+    common = sorted(set(s_r) & set(s_c))
+    if len(common) < 2:
+        return None
+    adv_r = np.array([c_r[s_r.index(s)] - m_r[s_r.index(s)] for s in common])
+    adv_c = np.array([c_c[s_c.index(s)] - m_c[s_c.index(s)] for s in common])
+    return dict(seeds=common, **stats.paired_t(adv_r, adv_c, level=PLAN["level"]))
+
+
+def v2_test(recursive: Mapping[str, Sequence[Run]], control: Mapping[str, Sequence[Run]],
+            pilot: Mapping[str, Any]) -> dict[str, Any]:
+    """The v2 plan on its runs: the primary (from the regime ``pilot``'s verdict) and the secondaries, each TCE
+    0.9's share of CE's M0-to-M5 loss avoided with the plan's verdict; the mechanism contrasts; the interaction with
+    the control arm; the sample size; the seeds each arm finished. ``primary`` None while the pilot has no verdict."""
+    out = dict(finished=finished(recursive), control_finished=finished(control), paper=paper_share(PLAN["paper_stage"]))
+    try:
+        primary = primary_endpoint(pilot)
+    except ValueError as error:
+        return dict(out, primary=None, why=str(error))
+    endpoints = {e: primary_test(recursive, e) for e in (primary, *[k for k in ENDPOINTS if k != primary])}
+    contrast_on = list(dict.fromkeys(primary if e == "primary" else e for e in MECHANISM_ENDPOINTS))
+    contrasts = [mechanism_contrast(recursive, other, e) for other in PLAN["mechanism"] for e in contrast_on]
+    return dict(out, primary=primary, endpoints=endpoints, contrasts=contrasts,
+                interaction={e: interaction(recursive, control, e) for e in endpoints},
+                sample_size=sample_size(recursive, primary))
+
+
+def v2_claims(result: Mapping[str, Any]) -> list:
+    """The closing table's v2 rows: the primary, then each mechanism contrast; "not computed" (with what it waits
+    for) until its seeds have finished M5."""
+    from .claim import Claim
+
+    def verdict(e):
+        return (judge.not_computed(f"{e['why']} have finished M5") if e["verdict"] == "not yet"
+                else judge.say(e["verdict"], e["why"]))
+
+    paper = result["paper"]
+    primary = result.get("primary")
+    if primary is None:
+        return [Claim(f"Decisive test v2, primary: TCE 0.9 avoids part of CE's M0-to-M5 loss (Table D2: {paper:.0%} "
+                      "of KR-split 0's loss by M5)", "", judge.not_computed(result["why"]), "Sec. 1; Table D2")]
+    e = result["endpoints"][primary]
+    ours = (f"share of CE's M0-to-M5 loss avoided: {e['estimate']:+.0%} [{e['ci_low']:+.0%}, {e['ci_high']:+.0%}] "
+            f"over {len(e['seeds'])} seeds" if "estimate" in e and np.isfinite(e["estimate"]) else
+            f"{len(e['seeds'])} seed pairs finished")
+    rows = [Claim(f"Decisive test v2, primary: TCE 0.9 avoids part of CE's M0-to-M5 loss on {ENDPOINTS[primary]} "
+                  f"(Table D2: {paper:.0%} of KR-split 0's loss by M5)", ours, verdict(e),
+                  "Sec. 1; Fig. 6; Table D2; Sec. 4.5")]
+    for c in result["contrasts"]:
+        ours = (f"difference of shares {c['difference']:+.0%} [{c['ci_low']:+.0%}, {c['ci_high']:+.0%}] over "
+                f"{len(c['seeds'])} seeds" if "ci_low" in c else f"{len(c['seeds'])} seeds with all three losses")
+        rows.append(Claim(f"Decisive test v2, mechanism: {CONTRAST_CLAIMS[c['other']]}, on {ENDPOINTS[c['endpoint']]}",
+                          ours, judge.not_computed(c["why"]) if c["verdict"] == "not yet"
+                          else judge.say(c["verdict"], c["why"]), CONTRAST_PAPER[c["other"]]))
+    return rows
