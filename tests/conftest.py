@@ -9,6 +9,8 @@ FIXTURES = REPO / "tests" / "data"
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "browser: needs the built book (_build/html) and Chromium; run by `make browser`")
+    config.addinivalue_line("markers", "built_book: reads what the book build wrote (every chapter's default run); "
+                                       "run by `make browser`, after `make book-strict`")
     config.addinivalue_line("markers", "shared_data: needs the full data sets in the folder FORTIFAI_SHARED_DATA names "
                                        "(skipped without it); `pytest -m shared_data` runs these alone")
 

@@ -66,12 +66,15 @@ def test_publish_claims_refuses_other_words_and_never_writes_the_committed_claim
         report.refresh_claims(["other"])
 
 
+@pytest.mark.built_book
 def test_the_committed_claims_are_the_default_runs_claims():
-    """What the status page reads is what the chapters' committed default runs concluded (`fortifai claims`)."""
+    """What the status page reads is what the chapters concluded at their defaults (`fortifai claims`): the book
+    build executes every chapter at its defaults into results/<chapter>/default, which this test reads after it."""
     from fortifai.book.report import refresh_claims
 
     compared = refresh_claims()
-    assert len(compared) >= 8 and not any(compared.values()), compared
+    words = {chapter: [c for c in changes if c != "text"] for chapter, changes in compared.items()}
+    assert len(compared) >= 8 and not any(words.values()), words  # timings in a claim's text vary by machine
 
 
 def test_the_claims_command_compares_then_refreshes(tmp_path, monkeypatch, capsys):
