@@ -151,7 +151,6 @@ def resolve(runs: Sequence[PlannedRun]) -> None:
     missing copy): one error before any run starts, not the same failure in every run."""
     from ..lm import corpus
     from .engine import default_hooks
-
     from .protocol import check_enough_paragraphs
 
     for config in {(run.config.model, run.config.dataset): run.config for run in runs}.values():
