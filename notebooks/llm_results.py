@@ -83,7 +83,7 @@ from fortifai.claims import decisive, decisive_report, decisive_v2
 from fortifai.claims import llm as llm_claims
 from fortifai.chapters import llm_results as llm_chapter
 from fortifai.chapters import regime as regime_chapter
-from fortifai.recursive import calibration
+from fortifai.experiments import calibration
 from fortifai.results import REPO_ROOT, RUNS_DIR, RunRecord, read_json, resolve_output_dir
 
 use_style()

@@ -1,4 +1,4 @@
-"""The regime calibration (fortifai.recursive.calibration): M0 at every grid point of fortifai.claims.regime, then
+"""The regime calibration (fortifai.experiments.calibration): M0 at every grid point of fortifai.claims.regime, then
 results/regime/choice.json. Resumable: run it again after an interruption.
 
     git worktree add ../regime-calibration <commit>       # code pinned at the commit that starts the runs
@@ -10,7 +10,7 @@ results/regime/choice.json. Resumable: run it again after an interruption.
 
 import sys
 
-from fortifai.recursive.calibration import calibrate, choose_from_runs, run_pilot
+from fortifai.experiments.calibration import calibrate, choose_from_runs, run_pilot
 
 if __name__ == "__main__":
     if "--pilot" in sys.argv[1:]:  # the CE pilot at the chosen point, six stages, rung by rung of the ladder

@@ -109,7 +109,7 @@ def test_calibration_points_are_measured_and_chosen_from_their_folders(tmp_path,
     """A toy calibration run read back as a choice.json point, and choice.json recomputed from the runs alone."""
     from fortifai.lm import models
     from fortifai.chapters import regime as regime_chapter
-    from fortifai.recursive import calibration
+    from fortifai.experiments import calibration
 
     config = recursive.RecursiveConfig(**{**TOY, "stages": 2, "stage_measures": "regime"})
     folder = tmp_path / "runs" / "ce-seed0-toy"
@@ -152,7 +152,7 @@ def test_the_speed_table_reads_the_benchmark_and_projects_both_precisions():
 
 
 def test_the_pilot_ladder_changes_decoding_then_halves_the_epochs():
-    from fortifai.recursive import calibration
+    from fortifai.experiments import calibration
 
     point = dict(split_paragraphs=48, epochs=2, learning_rate=1e-4)
     first = calibration.pilot_config(point, 0)
@@ -168,7 +168,7 @@ def test_a_calibration_run_another_worker_owns_is_left_to_it(tmp_path):
     import subprocess
     import sys
 
-    from fortifai.recursive import calibration
+    from fortifai.experiments import calibration
 
     config = recursive.RecursiveConfig(**{**TOY, "stages": 2, "stage_measures": "regime"})
     folder = tmp_path / recursive.run_folder_name(config)
@@ -189,7 +189,8 @@ def test_a_calibration_run_another_worker_owns_is_left_to_it(tmp_path):
 def test_the_v2_preset_is_the_chosen_point_on_the_pilot_s_last_rung(tmp_path):
     import yaml
 
-    from fortifai.recursive import calibration, sweep
+    from fortifai.experiments import calibration
+    from fortifai.recursive import sweep
 
     point = dict(split_paragraphs=48, epochs=2, learning_rate=1e-4)
     choice = dict(chosen=dict(point=point), pilot=dict(verdict=None))
@@ -209,7 +210,8 @@ def test_the_v2_preset_is_the_chosen_point_on_the_pilot_s_last_rung(tmp_path):
 def test_two_pilot_workers_share_a_rung_and_judge_it_once_every_run_is_finished(tmp_path, monkeypatch):
     """The second worker (reverse) takes the control arm first; a run the other worker holds is waited for, not
     judged unfinished; the rung's verdict is the rule's on the finished trajectories."""
-    from fortifai.recursive import calibration, engine
+    from fortifai.experiments import calibration
+    from fortifai.recursive import engine
     from fortifai.results import RunFolderBusyError
 
     finished, ran = set(), []

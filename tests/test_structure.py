@@ -35,6 +35,17 @@ def test_the_language_model_plumbing_does_not_import_the_kr_test():
     assert not offenders, offenders
 
 
+def test_the_engine_and_its_plumbing_do_not_import_the_claims_or_the_experiments():
+    """claims/ reads runs (recursive/runs.py); the calibration, which runs the engine and judges by claims/regime.py,
+    sat in recursive/ and made a cycle between the two folders: it lives in experiments/, above both."""
+    below = ("recursive", "lm", "krtest", "losses", "toys")
+    offenders = [str(p.relative_to(PACKAGE)) for p in MODULES if _folder(p) in below
+                 and any(n.startswith(("fortifai.claims", "fortifai.experiments")) for n in _imported(p))]
+    offenders += [str(p.relative_to(PACKAGE)) for p in MODULES if _folder(p) == "claims"
+                  and any(n.startswith("fortifai.experiments") for n in _imported(p))]
+    assert not offenders, offenders
+
+
 def test_the_claims_do_not_import_the_book():
     """The book renders claims (book/report.py imports them); a claim row and its verdict live in claims/."""
     offenders = [p.name for p in MODULES if _folder(p) == "claims"

@@ -1,5 +1,5 @@
 """The regime, visible: what fine-tuning did to M0 in every setting, beside the paper's setting and the
-calibration's points (:mod:`fortifai.claims.regime`, :mod:`fortifai.recursive.calibration`).
+calibration's points (:mod:`fortifai.claims.regime`, :mod:`fortifai.experiments.calibration`).
 
     display(Markdown(regime_markdown(chapter.started, choice)))   # one row per setting, then the calibration
     figure = calibration_figure(choice)                           # held-out damage against KR gain over chance

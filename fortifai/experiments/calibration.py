@@ -17,8 +17,8 @@ from typing import Any, Callable
 
 from ..claims import regime
 from ..results import REPO_ROOT, read_json, write_json
-from .config import RecursiveConfig, run_folder_name
-from .protocol import RunFiles, run_folders
+from ..recursive.config import RecursiveConfig, run_folder_name
+from ..recursive.protocol import RunFiles, run_folders
 
 REGIME_DIR = REPO_ROOT / "results" / "regime"
 RUNS_DIR = REGIME_DIR / "runs"
@@ -33,7 +33,7 @@ def point_config(point: dict, loss: str, seed: int) -> RecursiveConfig:
 def run_point(config: RecursiveConfig, runs_dir: Path, log: Callable[[str], None] = print) -> Path | None:
     """Train and measure M0 at ``config`` (or read it back when finished); M0's weights are deleted afterwards.
     None where another process owns the run's folder (a second calibration worker runs it)."""
-    from . import engine
+    from ..recursive import engine
     from ..results import RunFolderBusyError
 
     folder = runs_dir / run_folder_name(config)
@@ -152,7 +152,7 @@ def run_pilot(choice_file: Path = REGIME_DIR / "choice.json", runs_dir: Path = P
 
     A run whose folder another process owns is left to it (``reverse``: a second worker takes a rung's runs in the
     opposite order); a rung is judged once all its runs are finished, checked every ``wait_s`` seconds."""
-    from . import engine
+    from ..recursive import engine
     from ..results import RunFolderBusyError
 
     choice = read_json(choice_file)
@@ -217,7 +217,7 @@ def write_v2_preset(choice_file: Path = REGIME_DIR / "choice.json", path: Path =
 
     choice = read_json(choice_file)
     point = choice["chosen"]["point"]
-    header = (f"# decisive test v2 (fortifai.claims.decisive_v2): written by fortifai.recursive.calibration.write_v2_preset\n"
+    header = (f"# decisive test v2 (fortifai.claims.decisive_v2): written by fortifai.experiments.calibration.write_v2_preset\n"
               f"# from {choice_file.relative_to(REPO_ROOT) if choice_file.is_relative_to(REPO_ROOT) else choice_file}: "
               f"{point['split_paragraphs']} leads per split, {point['epochs']} epochs, LR {point['learning_rate']:g}, "
               f"the pilot's {choice['pilot']['verdict']}\n")
