@@ -258,6 +258,6 @@ def test_the_closing_table_folds_superseded_settings_under_why():
                                     ("empty", [], None)])
     first, folded = text.split("<details>")
     assert first.startswith("**The decisive test**: 1 underpowered\n\n| paper |") and "TCE delays" in first
-    assert folded.startswith("<summary>**an old setting**: 2 inconclusive, 1 reproduced; folded: fewer seeds."
+    assert folded.startswith("<summary><b>an old setting</b>: 2 inconclusive, 1 reproduced; folded: fewer seeds."
                              "</summary>\n\n| paper |")
     assert folded.count("| Fig. ") == 3 and folded.rstrip().endswith("</details>") and "empty" not in text

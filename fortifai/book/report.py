@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import asdict
+from html import escape
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -37,11 +38,11 @@ def grouped_claims_markdown(groups: Sequence[tuple[str, Sequence[Claim], str | N
     for title, claims, folded in groups:
         if not claims:
             continue
-        counts = Counter(c.word for c in claims)
-        line = f"**{title}**: " + ", ".join(f"{n} {word}" for word, n in counts.most_common())
+        counts = ", ".join(f"{n} {word}" for word, n in Counter(c.word for c in claims).most_common())
         table = claims_markdown(list(claims), ours)
-        out.append(f"{line}\n\n{table}" if folded is None else
-                   f"<details><summary>{line}; folded: {folded}.</summary>\n\n{table}\n\n</details>")
+        out.append(f"**{title}**: {counts}\n\n{table}" if folded is None else  # a summary is HTML, not Markdown
+                   f"<details><summary><b>{escape(title)}</b>: {counts}; folded: {escape(folded)}.</summary>\n\n"
+                   f"{table}\n\n</details>")
     return "\n\n".join(out)
 
 
