@@ -224,6 +224,20 @@ if (figure := regime_chapter.calibration_figure(choice)) is not None:
     figures.publish(figure, "regime_calibration")
 
 # %% [markdown]
+# **The CE pilot: does CE collapse in the chosen regime?** Before any test of a delay, CE must lose something to
+# delay. Six stages M0..M5 at the chosen point, CE on two seeds and the control arm (`regenerate: false`, the same
+# schedule on real text) on one, with a go/no-go fixed before the first pilot run in
+# {mod}`fortifai.claims.regime` (`PILOT`): a go needs CE's split-0 KR accuracy to fall by at least 8 points or its
+# mean margin by 0.10 nats, and by more than on the control arm. On a no-go the ladder fixed with it is tried
+# (sampled decoding, then half the epochs), at most two rungs. Each run's split-0 values per stage:
+
+# %%
+pilot_runs = regime_chapter.pilot_runs(choice)
+display(Markdown(regime_chapter.pilot_markdown(choice, pilot_runs)))
+if (figure := regime_chapter.pilot_figure(pilot_runs)) is not None:
+    figures.publish(figure, "regime_pilot")
+
+# %% [markdown]
 # **What a run costs.** One stage of the decisive preset on one core, phase by phase
 # (`python benchmarks/recursive.py --json results/benchmarks/recursive.json`, committed; "before" is the path the
 # decisive runs took, measured in the same run), and what a six-stage run of four times the decisive test's text

@@ -248,3 +248,29 @@ def test_two_pilot_workers_share_a_rung_and_judge_it_once_every_run_is_finished(
     assert any(line.endswith("is another worker's, left to it") for line in said)
     assert len(finished) == 3 and pilot["verdict"] == "go"  # 12 points lost against the control's 1
     assert read_json(tmp_path / "choice.json")["pilot"]["rungs"][0]["verdict"] == "go"
+
+
+def test_the_pilot_section_reads_each_run_s_stages_and_states_the_verdict_with_its_drops(tmp_path):
+    from fortifai.chapters import regime as regime_chapter
+    from fortifai.experiments import calibration
+
+    point = dict(split_paragraphs=48, epochs=2, learning_rate=1e-4)
+    trajectories = {(True, 0): [0.88, 0.80, 0.76], (True, 1): [0.86, 0.84], (False, 0): [0.88, 0.87, 0.87]}
+    for (regenerate, seed), accuracy in trajectories.items():
+        folder = tmp_path / recursive.run_folder_name(calibration.pilot_config(point, seed, regenerate))
+        for i, a in enumerate(accuracy):
+            write_json(folder / f"stage_{i}" / "metrics.json", {"kr": {"0": {"accuracy": a, "margin": [a / 4, a / 2]}}})
+    choice = dict(chosen=dict(point=point), pilot=dict(verdict=None, rule=regime.PILOT["rule"]))
+    runs = regime_chapter.pilot_runs(choice, tmp_path)
+    assert [(r["arm"], r["seed"], r["accuracy"]) for r in runs] == [
+        ("recursive", 0, [0.88, 0.80, 0.76]), ("recursive", 1, [0.86, 0.84]), ("control", 0, [0.88, 0.87, 0.87])]
+    assert runs[0]["margin"][0] == pytest.approx(0.88 * 3 / 8)
+    text = regime_chapter.pilot_markdown(choice, runs)
+    assert "| 0 | recursive | 0 | 88.0 80.0 76.0 |" in text and "0 of 3 runs through M5" in text
+    choice["pilot"] = dict(rule=regime.PILOT["rule"], verdict="go", rungs=[dict(
+        rung=0, ladder=[], **regime.pilot_verdict([dict(accuracy=[0.88, 0.76], margin=[0.2, 0.2])],
+                                                  [dict(accuracy=[0.88, 0.87], margin=[0.2, 0.2])]))])
+    text = regime_chapter.pilot_markdown(choice, regime_chapter.pilot_runs(choice, tmp_path))
+    assert "**Rung 0** (ladder steps applied: none): **go**. From M0 to M5, CE's KR-split 0 accuracy fell by 12.0" in text
+    assert "(control arm 1.0)" in text and "the go comes from the accuracy" in text
+    assert regime_chapter.pilot_figure(runs) is not None and regime_chapter.pilot_figure([]) is None

@@ -8,6 +8,7 @@ calibration's points (:mod:`fortifai.claims.regime`, :mod:`fortifai.experiments.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -225,3 +226,88 @@ def speed_markdown(benchmark: Mapping[str, Any] | None, today: Sequence[Run]) ->
             f"{split_tokens:.0f} tokens per split ({SCALE} times the decisive test's) and {epochs} "
             f"epoch{'s' if epochs > 1 else ''}, projected on one "
             f"core: " + "; ".join(estimates) + ".")
+
+
+def pilot_runs(choice: Mapping[str, Any] | None, pilot_dir: Path | None = None) -> list[dict[str, Any]]:
+    """Every run of the CE pilot so far, rung by rung (the rungs ``choice.json`` judged, or rung 0 before any):
+    its rung, arm, seed, folder and split 0's KR accuracy and mean margin at each finished stage."""
+    from ..experiments import calibration
+    from ..recursive.config import run_folder_name
+    from ..recursive.protocol import RunFiles
+    from ..results import read_json
+
+    if not choice or choice["chosen"]["point"] is None:
+        return []
+    pilot_dir = calibration.PILOT_DIR if pilot_dir is None else Path(pilot_dir)
+    rungs = [r["rung"] for r in choice["pilot"].get("rungs", [])] or [0]
+    out = []
+    for rung in rungs:
+        for regenerate, seeds in ((True, regime.PILOT["seeds"]), (False, regime.PILOT["control_seeds"])):
+            for seed in seeds:
+                folder = pilot_dir / run_folder_name(calibration.pilot_config(choice["chosen"]["point"], seed,
+                                                                               regenerate, rung))
+                files, accuracy, margin = RunFiles(folder), [], []
+                for i in range(regime.PILOT["stages"]):
+                    if not files.stage_metrics_file(i).is_file():
+                        break
+                    kr = read_json(files.stage_metrics_file(i))["kr"]["0"]
+                    accuracy.append(kr["accuracy"])
+                    margin.append(_mean(kr["margin"]))
+                out.append(dict(rung=rung, arm="recursive" if regenerate else "control", seed=seed,
+                                folder=folder.name, accuracy=accuracy, margin=margin))
+    return out
+
+
+def pilot_markdown(choice: Mapping[str, Any] | None, runs: Sequence[Mapping[str, Any]]) -> str:
+    """The CE pilot: each run's split-0 KR accuracy and mean margin per stage, then each rung's verdict with the
+    drops it was judged on (:func:`fortifai.claims.regime.pilot_verdict`), or what it waits for."""
+    if not runs:
+        return "The CE pilot waits for the calibration's choice."
+    stages = regime.PILOT["stages"]
+    rows = [f"| rung | arm | seed | KR-split 0 accuracy (%), M0 to M{stages - 1} | mean margin (nats), M0 to "
+            f"M{stages - 1} |", "|---|---|---|---|---|"]
+    for r in runs:
+        acc = " ".join(f"{100 * a:.1f}" for a in r["accuracy"]) or "not started"
+        mar = " ".join(f"{m:.3f}" for m in r["margin"]) or ""
+        rows.append(f"| {r['rung']} | {r['arm']} | {r['seed']} | {acc} | {mar} |")
+    lines = ["\n".join(rows), ""]
+    for rung in choice["pilot"].get("rungs", []):
+        steps = "; ".join(", ".join(f"{k} {v}" for k, v in step.items()) for step in rung["ladder"]) or "none"
+        lines.append(
+            f"**Rung {rung['rung']}** (ladder steps applied: {steps}): **{rung['verdict']}**. From M0 to M5, CE's "
+            f"KR-split 0 accuracy fell by {100 * rung['accuracy_drop']:.1f} points on average over the seeds "
+            f"(control arm {100 * rung['control_accuracy_drop']:.1f}) and its mean margin by "
+            f"{rung['margin_drop']:+.3f} nats (control {rung['control_margin_drop']:+.3f})"
+            + (f"; the go comes from the {rung['go_by']}." if rung["go_by"] else "."))
+    if not choice["pilot"].get("rungs"):
+        done = sum(len(r["accuracy"]) == stages for r in runs)
+        lines.append(f"The pilot has {done} of {len(runs)} runs through M{stages - 1}; its verdict comes when all are.")
+    elif choice["pilot"]["verdict"] == "no-go":
+        lines.append("A no-go is a result: at 135M parameters, in this regime and with the ladder's decodings, CE "
+                     "does not lose split 0's knowledge in six stages beyond what training on real text alone loses.")
+    lines.append(f"\nThe rule, fixed before the first pilot run: {regime.PILOT['rule']}.")
+    return "\n".join(lines)
+
+
+def pilot_figure(runs: Sequence[Mapping[str, Any]]):
+    """Split 0's KR accuracy and mean margin per stage of every pilot run (a colour per seed, the recursive arm
+    solid and the control dashed, a marker per rung); None before any stage is finished."""
+    import matplotlib.pyplot as plt
+
+    if not any(r["accuracy"] for r in runs):
+        return None
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for r in runs:
+        style = dict(color=colours[r["seed"] % len(colours)], ls="-" if r["arm"] == "recursive" else "--",
+                     marker="os^"[r["rung"] % 3], ms=4, label=f"rung {r['rung']}, {r['arm']}, seed {r['seed']}")
+        axes[0].plot(range(len(r["accuracy"])), [100 * a for a in r["accuracy"]], **style)
+        axes[1].plot(range(len(r["margin"])), r["margin"], **style)
+    for ax, label in zip(axes, ("KR-split 0 accuracy (%)", "mean KR margin, split 0 (nats)")):
+        ax.set_xticks(range(regime.PILOT["stages"]), [f"M{i}" for i in range(regime.PILOT["stages"])])
+        ax.set_xlabel("stage")
+        ax.set_ylabel(label)
+    axes[1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    fig.suptitle("The CE pilot in the chosen regime")
+    fig.tight_layout()
+    return fig
