@@ -123,3 +123,11 @@ def test_v2_on_runs_gives_the_primary_the_contrasts_and_their_claims(tmp_path):
     text = decisive_report.v2_answer_markdown(result, True)
     assert text.startswith("**The answer, from the decisive test v2** (3 seed pairs") and "| Mechanism: TCE 0.9 against rmask-0.9" in text
     assert "ce 3 of 8, tce-0.9 3 of 8, rmask-0.9 3 of 6, focal-2.0 3 of 6; control arm: ce 3 of 4" in text
+
+
+def test_changes_to_the_v2_plan_are_listed_with_their_date_and_effect(monkeypatch):
+    from fortifai.claims import decisive_report
+
+    assert decisive_report.v2_changes_markdown().endswith("none.")
+    monkeypatch.setattr(v2, "CHANGES", [dict(date="2026-12-08", change="A change.", effect="none.")])
+    assert "- 2026-12-08: A change. Effect on the verdicts: none." in decisive_report.v2_changes_markdown()

@@ -250,3 +250,14 @@ def v2_answer_markdown(result: dict[str, Any], preset_written: bool) -> str:
             rows.append(f"| Mechanism: TCE 0.9 against {c['other']}, {v2.ENDPOINTS[c['endpoint']]} | | | {value} | "
                         f"**{c['verdict']}** |")
     return sentence + "\n\n" + "\n".join(rows)
+
+
+def v2_changes_markdown() -> str:
+    """The changes to the v2 plan after its first run existed (:data:`fortifai.claims.decisive_v2.CHANGES`), each
+    with its date and its effect on the verdicts; or that there is none."""
+    from .decisive_v2 import CHANGES
+
+    if not CHANGES:
+        return "**Changes to the v2 plan after its first run:** none."
+    return "**Changes to the v2 plan after its first run:**\n\n" + "\n".join(
+        f"- {c['date']}: {c['change']} Effect on the verdicts: {c['effect']}" for c in CHANGES)
