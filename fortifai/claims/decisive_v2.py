@@ -211,8 +211,10 @@ def v2_claims(result: Mapping[str, Any]) -> list:
     paper = result["paper"]
     primary = result.get("primary")
     if primary is None:
+        done = len(set(result["finished"].get(PLAN["baseline"], [])) & set(result["finished"].get(PLAN["method"], [])))
         return [Claim(f"Decisive test v2, primary: TCE 0.9 avoids part of CE's M0-to-M5 loss (Table D2: {paper:.0%} "
-                      "of KR-split 0's loss by M5)", "", judge.not_computed(result["why"]), "Sec. 1; Table D2")]
+                      "of KR-split 0's loss by M5)", f"{done} seed pairs finished", judge.not_computed(result["why"]),
+                      "Sec. 1; Table D2")]
     e = result["endpoints"][primary]
     ours = (f"share of CE's M0-to-M5 loss avoided: {e['estimate']:+.0%} [{e['ci_low']:+.0%}, {e['ci_high']:+.0%}] "
             f"over {len(e['seeds'])} seeds" if "estimate" in e and np.isfinite(e["estimate"]) else
