@@ -78,7 +78,7 @@ from IPython.display import Markdown, display
 from fortifai import recursive
 from fortifai.book.plotting import FigureLog, use_style
 from fortifai.book.report import close_chapter, glue_markdown, grouped_claims_markdown
-from fortifai.book.runner import chapter_parameters, load_params
+from fortifai.book.runner import chapter_parameters
 from fortifai.claims import decisive, decisive_report, decisive_v2
 from fortifai.claims import llm as llm_claims
 from fortifai.chapters import llm_results as llm_chapter
@@ -115,7 +115,7 @@ figures = FigureLog(output_dir)
 # arm and 4 of the control arm.
 
 # %%
-v2_preset = load_params(calibration.V2_PRESET) if calibration.V2_PRESET.is_file() else None
+v2_preset = calibration.read_v2_preset()
 v2_arms = decisive_v2.v2_arms(chapter.groups, v2_preset)
 v2_result = decisive_v2.v2_test(*v2_arms, (choice or {}).get("pilot", {}))
 v2_answer = decisive_report.v2_answer_markdown(v2_result, v2_preset is not None)

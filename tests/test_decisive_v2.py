@@ -119,7 +119,8 @@ def test_v2_on_runs_gives_the_primary_the_contrasts_and_their_claims(tmp_path):
     assert result["interaction"]["kr_split0"]["difference"] > 0 and result["interaction"]["kr_split0"]["seeds"] == [0, 1, 2]
     claims = v2.v2_claims(result)
     assert [c.claim.split(":")[0] for c in claims] == ["Decisive test v2, primary"] + ["Decisive test v2, mechanism"] * 4
-    assert claims[0].word == "reproduced" and "over 3 seeds" in claims[0].ours
+    assert claims[0].word == "reproduced" and "95% paired bootstrap [" in claims[0].ours and claims[0].ours.endswith(
+        "over 3 seeds")
     text = decisive_report.v2_answer_markdown(result, True)
     assert text.startswith("**The answer, from the decisive test v2** (3 seed pairs") and "| Mechanism: TCE 0.9 against rmask-0.9" in text
     assert "ce 3 of 8, tce-0.9 3 of 8, rmask-0.9 3 of 6, focal-2.0 3 of 6; control arm: ce 3 of 4" in text

@@ -223,3 +223,10 @@ def write_v2_preset(choice_file: Path = REGIME_DIR / "choice.json", path: Path =
               f"the pilot's {choice['pilot']['verdict']}\n")
     path.write_text(header + yaml.safe_dump(v2_preset(choice), sort_keys=False))
     return path
+
+
+def read_v2_preset(path: Path = V2_PRESET) -> dict[str, Any] | None:
+    """The v2 preset's parameters, or None before :func:`write_v2_preset` has written it."""
+    from ..book.runner import load_params
+
+    return load_params(path) if path.is_file() else None
