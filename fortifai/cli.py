@@ -6,6 +6,7 @@
     fortifai sweep -f presets/llm_recursive/cpu.yaml --jobs 2         # a preset's (method, seed) grid
     fortifai sweep -f presets/llm_recursive/paper-llama-wikitext.yaml --launcher slurm --nproc 4 --partition gpu
     fortifai collect ../sweep-decisive/results/llm_recursive/runs  # finished runs, without weights, to commit
+    fortifai collect ../v2/results/llm_recursive/runs --partial    # also the finished stages of runs going
 
 Every command reads its parameters the same way: ``-f FILE`` (YAML) and ``-p KEY VALUE`` over it, each value read
 as YAML. Bad parameters stop a command before any work, with one message naming them.
@@ -91,7 +92,9 @@ COLLECT_DESCRIPTION = ("Copy the finished runs of a runs folder (a sweep's workt
                        "the runs folder that is committed, each with the shared data file it names: metrics and "
                        "text, never model weights, checkpoints or locks. Each run lands under a temporary name and "
                        "is renamed into place; a run already there is kept, one there with other content stops the "
-                       "command before any copy.")
+                       "command before any copy. --partial also copies the finished stages of runs still going "
+                       "(committed, such a run resumes next session by training those stages again from their text), "
+                       "and a run held in part is completed with what it lacks.")
 
 
 def _add_recursive_options(parser: argparse.ArgumentParser) -> None:
@@ -123,6 +126,8 @@ def _parser() -> argparse.ArgumentParser:
                                   description=COLLECT_DESCRIPTION)
     collect.add_argument("source", type=Path, help="a runs folder, e.g. a sweep worktree's results/llm_recursive/runs")
     collect.add_argument("--to", type=Path, dest="dest", help="where they go (default: results/llm_recursive/runs)")
+    collect.add_argument("--partial", action="store_true",
+                         help="also the finished stages of runs still going (committed, they resume next session)")
     claims = commands.add_parser(
         "claims", help="compare the committed claims with the chapters' default runs; --refresh saves them",
         description="The committed results/claims/<chapter>.json (what the status page reads) against each chapter's "
@@ -217,10 +222,10 @@ def _collect(args):
     from .results import RUNS_DIR
 
     dest = args.dest or RUNS_DIR
-    runs_to_collect(args.source, dest)
+    runs_to_collect(args.source, dest, args.partial)
 
     def work() -> int:
-        collect_runs(args.source, dest)
+        collect_runs(args.source, dest, partial=args.partial)
         return 0
 
     return work

@@ -121,6 +121,8 @@ v2_result = decisive_v2.v2_test(*v2_arms, (choice or {}).get("pilot", {}))
 v2_answer = decisive_report.v2_answer_markdown(v2_result, v2_preset is not None)
 glue_markdown("v2_answer", v2_answer)
 display(Markdown(v2_answer))
+v2_progress = decisive_v2.progress(*decisive_v2.v2_arms(chapter.started, v2_preset), twins=choice_file.parent / "pilot")
+display(Markdown(decisive_report.v2_progress_markdown(v2_progress)))
 display(Markdown(decisive_report.v2_changes_markdown()))
 print("The share's rule is the first test's (next section), on the loss from M0 to M5.\n"
       f"The mechanism contrasts' rule: {decisive_v2.CONTRAST_RULE}.")

@@ -84,3 +84,39 @@ def test_a_partial_copy_is_never_read_as_a_run(tmp_path):
     for name in ("ce-seed0-aaaa", ".ce-seed1-bbbb.partial", "ce-seed2-dddd.partial"):
         (make_run(runs, name) / "metrics.json").write_text(json.dumps({"params": {"seed": 0}, "stages": [{"stage": 0}]}))
     assert [r.folder.name for r in load_runs(runs)] == ["ce-seed0-aaaa"]
+
+
+def test_partial_copies_the_finished_stages_of_a_run_going_and_completes_it_later(tmp_path):
+    """--partial: the finished stages of a run going (never the stage in progress, never weights); a later collect,
+    once more stages or the whole run have finished, adds what the runs folder lacks and keeps what it holds."""
+    source, dest = tmp_path / "sweep", tmp_path / "main"
+    run = make_run(source, "ce-seed0-aaaa", finished=False)
+    (run / "stage_1").mkdir()
+    (run / "stage_1" / "generated.json").write_text("{}")  # stage 1 in progress: its metrics.json not yet there
+    assert collect_runs(source, dest, log=lambda _: None) == []  # not finished: only with partial
+    said = []
+    assert collect_runs(source, dest, log=said.append, partial=True) == ["ce-seed0-aaaa"]
+    assert "ce-seed0-aaaa: copied (going: stages 0-0)" in said
+    copy = dest / "ce-seed0-aaaa"
+    assert sorted(str(f.relative_to(copy)) for f in copy.rglob("*") if f.is_file()) == [
+        "data.json", "manifest.json", "stage_0/metrics.json"]
+    assert (dest / "_data" / "abc.json").is_file()
+    assert collect_runs(source, dest, log=lambda _: None, partial=True) == []  # nothing new
+    # the run goes on: stage 1 finishes, stage 0 is replayed in a later session, then the run completes
+    (run / "stage_1" / "metrics.json").write_text(json.dumps({"stage": 1}))
+    (run / "stage_0" / "replay.json").write_text(json.dumps({"identical": True}))
+    (run / "metrics.json").write_text(json.dumps({"stages": [{"stage": 0}, {"stage": 1}]}))
+    assert collect_runs(source, dest, log=lambda _: None) == ["ce-seed0-aaaa"]
+    assert sorted(str(f.relative_to(copy)) for f in copy.rglob("*") if f.is_file()) == [
+        "data.json", "manifest.json", "metrics.json", "stage_0/metrics.json", "stage_0/replay.json",
+        "stage_1/generated.json", "stage_1/metrics.json"]
+    assert runs_to_collect(source, dest) == []
+
+
+def test_a_partial_copy_that_differs_from_the_run_is_refused(tmp_path):
+    source, dest = tmp_path / "sweep", tmp_path / "main"
+    make_run(source, "ce-seed0-aaaa", finished=False)
+    collect_runs(source, dest, log=lambda _: None, partial=True)
+    (dest / "ce-seed0-aaaa" / "stage_0" / "metrics.json").write_text(json.dumps({"stage": 0, "other": 1}))
+    with pytest.raises(FileExistsError, match="ce-seed0-aaaa"):
+        runs_to_collect(source, dest, partial=True)

@@ -132,3 +132,65 @@ def test_changes_to_the_v2_plan_are_listed_with_their_date_and_effect(monkeypatc
     assert decisive_report.v2_changes_markdown().endswith("none.")
     monkeypatch.setattr(v2, "CHANGES", [dict(date="2026-12-08", change="A change.", effect="none.")])
     assert "- 2026-12-08: A change. Effect on the verdicts: none." in decisive_report.v2_changes_markdown()
+
+
+def test_the_progress_names_the_runs_going_and_every_replay(tmp_path):
+    """A run still going is named with its finished stages; a run resumed by replay is named with the stages
+    replayed and whether their losses equalled the recorded ones."""
+    from fortifai.claims import decisive_report
+
+    done, going = run(tmp_path, "ce", 0, 0.2), run(tmp_path, "tce-0.9", 0, 0.1)
+    going.stages = going.stages[:3]
+    for i, identical in ((0, True), (1, False)):
+        write_json(done.folder / f"stage_{i}" / "replay.json", {"identical": identical})
+    progress = v2.progress({"ce": [done], "tce-0.9": [going]}, {})
+    assert progress["going"] == ["tce-0.9 seed 0 (M0-M2)"]
+    assert progress["replayed"] == [dict(run="ce seed 0", stages=[0, 1], identical=False)]
+    text = decisive_report.v2_progress_markdown(progress)
+    assert "tce-0.9 seed 0 (M0-M2)" in text and "equal the recorded ones in 0 of them" in text
+    assert "ce seed 0 (M0-M1 replayed, NOT identical" in text
+    assert decisive_report.v2_progress_markdown(v2.progress({"ce": [done]}, {}) | {"replayed": []}) == ""
+
+
+def test_a_run_made_twice_is_compared_stage_by_stage(tmp_path):
+    """A v2 run with a twin (the same folder name) made earlier: its stages compared, measures and regenerated text."""
+    from fortifai.claims import decisive_report
+
+    def folder(root, accuracy_at_2):
+        r = run(tmp_path, "ce", 0, 0.2)
+        for stage in r.stages:
+            if stage["stage"] == 2:
+                stage["kr"]["0"]["accuracy"] = accuracy_at_2
+            write_json(root / "ce-seed0-abcd" / f"stage_{stage['stage']}" / "metrics.json", stage)
+            write_json(root / "ce-seed0-abcd" / f"stage_{stage['stage']}" / "generated.json", {"0": ["text"]})
+        r.folder = root / "ce-seed0-abcd"
+        return r
+
+    v2run = folder(tmp_path / "v2", 0.5)
+    for accuracy, same in ((0.5, 6), (0.6, 2)):
+        folder(tmp_path / "pilot", accuracy)
+        twins = v2.progress({"ce": [v2run]}, {}, twins=tmp_path / "pilot")["twins"]
+        assert [(t["same"], t["both"]) for t in twins] == [(same, 6)]
+    assert "identical at M0-M1 only, of M0-M5" in decisive_report.v2_progress_markdown(
+        v2.progress({"ce": [v2run]}, {}, twins=tmp_path / "pilot"))
+    assert v2.progress({"ce": [v2run]}, {}, twins=tmp_path / "elsewhere")["twins"] == []
+
+
+def test_the_sweep_seeds_follow_the_sample_size_of_the_pilot_runs_there_are(tmp_path):
+    """No run yet: the plan's minimums; the three pilot pairs finished: CE and TCE 0.9 run the sample size's pairs."""
+    preset = dict(model="smollm2-135m", stages=6, split_paragraphs=48, epochs=2)
+    empty = v2.sweep_seeds(preset, tmp_path / "none")
+    assert empty == {"ce": list(range(8)), "tce-0.9": list(range(8)), "rmask-0.9": list(range(6)),
+                     "focal-2.0": list(range(6)), "control": list(range(4))}
+    runs = tmp_path / "runs"
+    per = {"ce": [run(tmp_path, "ce", s, d) for s, d in enumerate([0.2, 0.1, 0.3])],
+           "tce-0.9": [run(tmp_path, "tce-0.9", s, d) for s, d in enumerate([0.19, 0.05, 0.32])]}
+    for method, members in per.items():
+        for r in members:
+            params = {**preset, **r.params, "dataset": "wikipedia-offline-counterfactual"}
+            write_json(runs / f"{method}-seed{r.seed}" / "metrics.json", {"params": params, "stages": r.stages})
+            write_json(runs / f"{method}-seed{r.seed}" / "manifest.json", {"params": params})
+            write_json(runs / f"{method}-seed{r.seed}" / "data.json", {"kr_items": [[{"q": r.seed}]]})
+    pairs = v2.sample_size(per, "kr_split0")["pairs"]
+    assert pairs > 8  # a small, noisy effect: more than the minimum
+    assert v2.sweep_seeds(preset, runs)["ce"] == list(range(pairs)) == v2.sweep_seeds(preset, runs)["tce-0.9"]

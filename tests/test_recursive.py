@@ -370,19 +370,69 @@ def test_a_model_trained_with_blank_line_packing_reproduces_the_paragraph_breaks
         assert kept * len(split) <= len(regenerated) <= len(split) + 1, regenerated
 
 
-def test_a_run_without_its_weights_starts_again_and_ends_as_an_uninterrupted_one(tmp_path):
-    """A partial run committed without weights (the next session's checkout): it cannot continue from M1, so it
-    starts again at M0 and ends with the metrics of a run that was never interrupted."""
+@pytest.mark.parametrize("method", ["ce", "rmask-0.9"])
+def test_a_run_without_its_weights_replays_their_training_and_ends_as_an_uninterrupted_one(method, tmp_path):
+    """A partial run committed without weights (the next session's checkout): M1 is trained again from the
+    committed text (stage 0 then stage 1, training alone), each replayed loss equals the recorded one, the finished
+    stages' files are left as they were, and the run ends with the metrics of a run never interrupted. The random
+    mask draws from the seeded generator: its replay is identical too."""
+    config = recursive.RecursiveConfig(**TOY, **recursive.parse_method(method))
+    whole = recursive.run(config, tmp_path / "whole", toy_hooks(), progress=False)
+    recursive.run(config, tmp_path / "copied", toy_hooks(), progress=False, until_stage=1)
+    for model in (tmp_path / "copied").glob("stage_*/model"):
+        shutil.rmtree(model)
+    committed = {p: p.read_bytes() for p in (tmp_path / "copied").glob("stage_*/*.json")}
+    messages = []
+    hooks = toy_hooks()
+    hooks.log = messages.append
+    again = recursive.run(config, tmp_path / "copied", hooks, progress=False)
+    assert any("stages 0-1 train again on their committed text" in m for m in messages), messages
+    assert sum(m.startswith("stage ") and "replayed" in m and "identical" in m for m in messages) == 2, messages
+    assert all(p.read_bytes() == content for p, content in committed.items())  # measured once, never rewritten
+    assert set(again["replays"]) == {"0", "1"} and all(r["identical"] for r in again["replays"].values())
+    assert recursive.RunFiles(tmp_path / "copied").metrics()["replays"] == again["replays"]
+    strip = lambda stages: [{k: v for k, v in without_timings(s).items() if k not in ("train", "generation")}
+                            for s in stages]
+    assert strip(again["stages"]) == strip(whole["stages"])
+    assert "replays" not in whole
+
+
+def test_a_run_trained_in_another_precision_starts_again_rather_than_replay(tmp_path):
+    """Weights trained in a precision this machine does not train in cannot be replayed: the run starts again at M0
+    and ends with the metrics of a run never interrupted."""
+    from fortifai.results import read_json, write_json
+
     config = recursive.RecursiveConfig(**TOY, loss="ce")
     whole = recursive.run(config, tmp_path / "whole", toy_hooks(), progress=False)
     recursive.run(config, tmp_path / "copied", toy_hooks(), progress=False, until_stage=1)
     for model in (tmp_path / "copied").glob("stage_*/model"):
         shutil.rmtree(model)
+    train = tmp_path / "copied" / "stage_1" / "train.json"
+    write_json(train, {**read_json(train), "precision": "a precision of another machine"})
     messages = []
     hooks = toy_hooks()
     hooks.log = messages.append
     again = recursive.run(config, tmp_path / "copied", hooks, progress=False)
-    assert any("starts again at M0" in m for m in messages)
+    assert any("cannot be replayed; the run starts again at M0" in m for m in messages), messages
+    assert "replays" not in again
     strip = lambda stages: [{k: v for k, v in without_timings(s).items() if k not in ("train", "generation")}
                             for s in stages]
     assert strip(again["stages"]) == strip(whole["stages"])
+
+
+def test_a_replay_starts_from_the_latest_weights_there_are(tmp_path):
+    """M0's weights there, M1's not (a replay stopped after stage 0): stage 1 alone trains again, from M0."""
+    config = recursive.RecursiveConfig(**TOY, loss="ce")
+    run = tmp_path / "run"
+    recursive.run(config, run, toy_hooks(), progress=False, until_stage=0)
+    shutil.copytree(run / "stage_0" / "model", tmp_path / "m0")
+    recursive.run(config, run, toy_hooks(), progress=False, until_stage=1)
+    shutil.rmtree(run / "stage_1" / "model")
+    shutil.copytree(tmp_path / "m0", run / "stage_0" / "model")
+    messages = []
+    hooks = toy_hooks()
+    hooks.log = messages.append
+    recursive.run(config, run, hooks, progress=False, until_stage=1)
+    assert any("stage 1 trains again on its committed text" in m for m in messages), messages
+    assert set(recursive.RunFiles(run).replays()) == {"1"} and recursive.RunFiles(run).replays()["1"]["identical"]
+    assert (run / "stage_1" / "model").is_dir() and not (run / "stage_0" / "model").exists()

@@ -201,7 +201,7 @@ def test_damaged_weights_make_their_stage_train_again(tmp_path):
 def test_a_damaged_trainer_checkpoint_is_dropped_not_resumed(tmp_path):
     import torch
 
-    from fortifai.recursive.engine import _checkpoint_damage
+    from fortifai.recursive.training import _checkpoint_damage
 
     folder = tmp_path / "checkpoint-4"
     folder.mkdir()
@@ -217,7 +217,7 @@ def test_the_checkpoint_a_resume_names_is_the_one_it_resumes_from(tmp_path):
     """The resume line named the last checkpoint before the damaged one was dropped: it named one then discarded."""
     import torch
 
-    from fortifai.recursive.engine import resumable_checkpoint
+    from fortifai.recursive.training import resumable_checkpoint
 
     for step in (4, 8):
         folder = tmp_path / f"checkpoint-{step}"

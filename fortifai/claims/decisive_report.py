@@ -252,6 +252,29 @@ def v2_answer_markdown(result: dict[str, Any], preset_written: bool) -> str:
     return sentence + "\n\n" + "\n".join(rows)
 
 
+def v2_progress_markdown(progress: dict[str, Any]) -> str:
+    """The v2 runs still going, and the runs resumed across sessions by replaying finished stages' training
+    (:func:`fortifai.claims.decisive_v2.progress`), each replay said identical to its recorded losses or not."""
+    lines = []
+    if progress["going"]:
+        lines.append(f"**Runs going** (their finished stages are committed): {'; '.join(progress['going'])}.")
+    if progress["replayed"]:
+        same = sum(r["identical"] for r in progress["replayed"])
+        lines.append(f"**Runs resumed across sessions:** {len(progress['replayed'])}, each by training its finished "
+                     "stages again from their committed text (no weights are committed); the replayed training "
+                     f"losses equal the recorded ones in {same} of them: "
+                     + "; ".join(f"{r['run']} (M{min(r['stages'])}-M{max(r['stages'])} replayed, "
+                                 f"{'identical' if r['identical'] else 'NOT identical: the later stages start from a model that differs in the last digits'})"
+                                 for r in progress["replayed"]) + ".")
+    for t in progress.get("twins", []):
+        same = (f"every measure and every regenerated text identical at M0-M{t['both'] - 1}"
+                if t["same"] == t["both"] else f"identical at M0-M{t['same'] - 1} only, of M0-M{t['both'] - 1}"
+                if t["same"] else f"different from M0 on (of M0-M{t['both'] - 1})")
+        lines.append(f"**Made twice:** {t['run']} has the configuration of `{t['twin']}`, run earlier from another "
+                     f"commit: {same} (same seed, same result on CPU).")
+    return "\n\n".join(lines)
+
+
 def v2_changes_markdown() -> str:
     """The changes to the v2 plan after its first run existed (:data:`fortifai.claims.decisive_v2.CHANGES`), each
     with its date and its effect on the verdicts; or that there is none."""

@@ -24,6 +24,7 @@ seeds of each arm have finished M5).
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -147,6 +148,25 @@ CONTRAST_CLAIMS = {"rmask-0.9": "truncation matters: TCE 0.9 avoids more of CE's
 CONTRAST_PAPER = {"rmask-0.9": "Sec. 3 (TCE ignores the most confident tokens)", "focal-2.0": "Sec. 4; Table D2"}
 
 
+def sweep_seeds(preset: Mapping[str, Any], runs_dir: str | Path | None = None) -> dict[str, list[int]]:
+    """The seeds each arm runs by the plan, from the v2 ``preset`` and the runs there are (``runs_dir``, default
+    the committed runs folder): CE and TCE 0.9 the sample size's pairs (:func:`sample_size`; the minimum until the
+    pilot has finished), rmask and focal the minimum, the control arm (``control``) the minimum;
+    ``scripts/v2_sweep.sh`` runs them."""
+    from ..results import RUNS_DIR
+    from ..recursive.runs import group_runs, load_runs
+
+    runs_dir = Path(runs_dir or RUNS_DIR)
+    recursive = v2_arms(group_runs(load_runs(runs_dir)), preset)[0] if runs_dir.is_dir() else {}
+    pilot = {m: recursive[m] for m in (PLAN["baseline"], PLAN["method"]) if m in recursive}
+    size = sample_size(pilot, "kr_split0") if len(pilot) == 2 else dict(pairs=None, **{
+        k: MINIMUM[k] for k in ("mechanism_seeds", "control_seeds")})
+    pairs = size["pairs"] or MINIMUM["pairs"]
+    return {PLAN["baseline"]: list(range(pairs)), PLAN["method"]: list(range(pairs)),
+            **{m: list(range(size["mechanism_seeds"])) for m in PLAN["mechanism"]},
+            "control": list(range(size["control_seeds"]))}
+
+
 def v2_arms(groups: Mapping[tuple, Sequence[Run]], preset: Mapping[str, Any] | None
             ) -> tuple[dict[str, list[Run]], dict[str, list[Run]]]:
     """From :func:`fortifai.recursive.runs.group_runs`: the v2 setting's runs by method, recursive arm and control
@@ -165,6 +185,30 @@ def v2_arms(groups: Mapping[tuple, Sequence[Run]], preset: Mapping[str, Any] | N
 def finished(per: Mapping[str, Sequence[Run]]) -> dict[str, list[int]]:
     """The seeds of each method that have finished M5."""
     return {m: sorted(r.seed for r in runs if len(r.stages) >= PLAN["stages"]) for m, runs in per.items()}
+
+
+def progress(recursive: Mapping[str, Sequence[Run]], control: Mapping[str, Sequence[Run]],
+             twins: str | Path | None = None) -> dict[str, Any]:
+    """From the started runs of both arms (:func:`v2_arms` on every run at M0 or later): the runs still going, with
+    the stages they have finished; every run resumed by replaying finished stages' training from their committed
+    text (:func:`fortifai.recursive.protocol.replay_record`), with whether each replay was identical; and each run
+    with a twin in the runs folder ``twins`` (the same configuration, so the same folder name, made earlier: the CE
+    pilot's), with how many stages of the two are identical (:func:`fortifai.recursive.runs.identical_stages`)."""
+    from ..recursive.protocol import RunFiles
+    from ..recursive.runs import identical_stages
+
+    arms = [("", recursive), ("control ", control)]
+    twin = [dict(run=f"{arm}{m} seed {r.seed}", twin=str(Path(twins) / r.folder.name),
+                 **dict(zip(("same", "both"), identical_stages(r.folder, Path(twins) / r.folder.name))))
+            for arm, per in arms for m, runs in per.items() for r in runs
+            if twins is not None and (Path(twins) / r.folder.name).is_dir()]
+    going = [f"{arm}{m} seed {r.seed} (M0-M{len(r.stages) - 1})" for arm, per in arms for m, runs in per.items()
+             for r in runs if len(r.stages) < PLAN["stages"]]
+    replayed = [dict(run=f"{arm}{m} seed {r.seed}", stages=sorted(map(int, replays)),
+                     identical=all(x["identical"] for x in replays.values()))
+                for arm, per in arms for m, runs in per.items() for r in runs
+                if (replays := RunFiles(r.folder).replays())]
+    return dict(going=going, replayed=replayed, twins=twin)
 
 
 def interaction(recursive: Mapping[str, Sequence[Run]], control: Mapping[str, Sequence[Run]],

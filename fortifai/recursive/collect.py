@@ -1,16 +1,20 @@
-"""Finished runs, from where they ran into the runs folder that is committed: their metrics and text, never weights.
+"""Runs, from where they ran into the runs folder that is committed: their metrics and text, never weights.
 
 A long sweep runs in a git worktree pinned at the commit that started it (or on a cluster's scratch disk); its
 finished runs then come into the main checkout, where they are committed:
 
     fortifai collect ../sweep-decisive/results/llm_recursive/runs      # into results/llm_recursive/runs
+    fortifai collect ../v2/results/llm_recursive/runs --partial        # also the finished stages of runs going
 
-Only finished runs come (the run's ``metrics.json``, written last, is there and reads as a result; a damaged one is
-named and refused), each with the shared data file its ``data.json`` names (``_data/<sha256>.json``). Model
-weights, trainer checkpoints and the owner's lock stay behind. Partial copies (``.<name>.partial``) are never read
-as runs.
-Each run folder is copied under a temporary name and renamed into place, so an interrupted copy leaves no half run
-behind; a run already there is left as it is, and one there with other content is refused, by name.
+Finished runs come (the run's ``metrics.json``, written last, is there and reads as a result; a damaged one is
+named and refused), each with the shared data file its ``data.json`` names (``_data/<sha256>.json``). With
+``partial``, so do the runs still going, with their manifest, their data and each finished stage (its
+``metrics.json`` there), never a stage in progress: committed, such a run resumes in the next session by training its
+finished stages again from their committed text (:func:`fortifai.recursive.engine.run`). A run the runs folder
+holds in part (an earlier ``--partial``) is completed with what it lacks. Model weights, trainer checkpoints and the
+owner's lock stay behind. Partial copies (``.<name>.partial``) are never read as runs.
+Each run or stage folder is copied under a temporary name and renamed into place, so an interrupted copy leaves no
+half stage behind; a run already there is left as it is, and one there with other content is refused, by name.
 """
 
 from __future__ import annotations
@@ -48,9 +52,9 @@ def _copy_atomic(source: Path, target: Path, ignore=None) -> None:
 
 
 def damaged(run: Path) -> str | None:
-    """Why a finished-looking run cannot be collected: its final or a stage's metrics.json does not read as one."""
+    """Why a run cannot be collected: its final (when there) or a stage's metrics.json does not read as one."""
     files = RunFiles(run)
-    why = damaged_result(files.metrics_file)
+    why = damaged_result(files.metrics_file) if files.complete() else None
     if why is not None:
         return f"{files.metrics_file.name}: {why}"
     for i in range(len(list(run.glob("stage_*")))):
@@ -59,36 +63,73 @@ def damaged(run: Path) -> str | None:
     return None
 
 
-def runs_to_collect(source: str | Path, dest: str | Path) -> list[Path]:
-    """The finished runs of the runs folder ``source`` that ``dest`` does not hold yet, checked before any copy:
-    raises FileExistsError naming every run ``dest`` holds under the same name with other content."""
+def _going(run: Path) -> bool:
+    """A run still going that has finished M0 (its manifest and stage 0's metrics are there)."""
+    files = RunFiles(run)
+    return not files.complete() and files.manifest_file.is_file() and files.stage_metrics_file(0).is_file()
+
+
+def _collected(run: Path) -> list[Path]:
+    """What of ``run`` is collected, in the order it is copied: the manifest and data.json, each finished stage's
+    folder, and the run's metrics.json last (when it is complete)."""
+    files = RunFiles(run)
+    stages = 0
+    while files.stage_metrics_file(stages).is_file():
+        stages += 1
+    return [files.manifest_file, files.data_file, *map(files.stage, range(stages)),
+            *([files.metrics_file] if files.complete() else [])]
+
+
+def _files(folder: Path, within: Path | None = None) -> list[Path]:
+    """The files under ``folder`` relative to ``within`` (default ``folder``), what :data:`LEFT_BEHIND` names aside."""
+    within = within or folder
+    found = [folder] if folder.is_file() else folder.rglob("*")
+    return [f.relative_to(within) for f in found if f.is_file()
+            and not set(f.relative_to(within).parts) & set(LEFT_BEHIND)]
+
+
+def _missing(run: Path, target: Path) -> list[Path]:
+    """The collected files of ``run`` that ``target`` lacks (relative to the run)."""
+    return [f for item in _collected(run) for f in _files(item, run) if not (target / f).is_file()]
+
+
+def _part_of(target: Path, run: Path) -> bool:
+    """Whether every file ``target`` holds is in ``run`` with the same bytes (an earlier, shorter collect of it)."""
+    return all((run / f).is_file() and filecmp.cmp(target / f, run / f, shallow=False) for f in _files(target))
+
+
+def runs_to_collect(source: str | Path, dest: str | Path, partial: bool = False) -> list[Path]:
+    """The runs of the runs folder ``source`` with something ``dest`` lacks (finished runs; with ``partial`` also
+    runs going, for their finished stages), checked before any copy: raises FileExistsError naming every run
+    ``dest`` holds under the same name with other content."""
     source, dest = Path(source), Path(dest)
     if not source.is_dir():
         raise FileNotFoundError(f"source {str(source)!r} is not a folder of runs")
     if dest.exists() and source.resolve() == dest.resolve():
         raise ValueError(f"source and dest are the same folder ({source})")
-    finished = [p for p in run_folders(source) if RunFiles(p).complete() and not damaged(p)]
-    clashes = [p.name for p in finished if (dest / p.name).is_dir() and not _same_tree(p, dest / p.name)]
+    wanted = [p for p in run_folders(source) if (RunFiles(p).complete() or (partial and _going(p))) and not damaged(p)]
+    clashes = [p.name for p in wanted if (dest / p.name).is_dir() and not _part_of(dest / p.name, p)]
     if clashes:
         raise FileExistsError(f"{dest} holds other runs under these names: {', '.join(clashes)}; "
                               "move them aside first (a run folder's name is its parameters' fingerprint)")
-    return [p for p in finished if not (dest / p.name).is_dir()]
+    return [p for p in wanted if not (dest / p.name).is_dir() or _missing(p, dest / p.name)]
 
 
-def collect_runs(source: str | Path, dest: str | Path, log: Callable[[str], None] = print) -> list[str]:
-    """Copy every finished run of the runs folder ``source`` that ``dest`` lacks into ``dest`` (see the module);
-    returns the names of the runs copied."""
+def collect_runs(source: str | Path, dest: str | Path, log: Callable[[str], None] = print,
+                 partial: bool = False) -> list[str]:
+    """Copy into ``dest`` what it lacks of every finished run of the runs folder ``source`` (with ``partial``, also
+    of every run going: its finished stages); see the module. Returns the names of the runs copied to."""
     dest = Path(dest)
-    runs = runs_to_collect(source, dest)
+    runs = runs_to_collect(source, dest, partial)
     for run in run_folders(source):
-        if RunFiles(run).complete() and (why := damaged(run)):  # named, never copied as finished
+        if (RunFiles(run).complete() or partial and _going(run)) and (why := damaged(run)):  # named, never copied
             log(f"{run.name}: refused (damaged: {why}); rerun it where it ran, then collect again")
     copied = []
     dest.mkdir(parents=True, exist_ok=True)
     for run in runs:
         target = dest / run.name
         owner = run_folder_owner(run)
-        if owner:  # finished, yet still owned: its process is writing its last files
+        if owner and RunFiles(run).complete():  # finished, yet still owned: its process is writing its last files
             log(f"{run.name}: skipped (process {owner} still owns it)")
             continue
         named = RunFiles(run).shared_data_file()
@@ -99,9 +140,18 @@ def collect_runs(source: str | Path, dest: str | Path, log: Callable[[str], None
             if not shared_target.is_file():
                 shared_target.parent.mkdir(parents=True, exist_ok=True)
                 _copy_atomic(named, shared_target)
-        _copy_atomic(run, target, ignore=shutil.ignore_patterns(*LEFT_BEHIND))
+        if not target.is_dir() and RunFiles(run).complete():
+            _copy_atomic(run, target, ignore=shutil.ignore_patterns(*LEFT_BEHIND))
+        else:  # what the target lacks, item by item in the run's order: a stage folder whole, its metrics.json last
+            target.mkdir(exist_ok=True)
+            for item in _collected(run):
+                if item.is_dir() and not (target / item.name).is_dir():
+                    _copy_atomic(item, target / item.name, ignore=shutil.ignore_patterns(*LEFT_BEHIND))
+                for f in _files(item, run):
+                    if not (target / f).is_file():
+                        _copy_atomic(run / f, target / f)
         copied.append(run.name)
-        log(f"{run.name}: copied")
-    log(f"{len(copied)} finished run(s) copied into {dest}")
+        stages = sum(1 for item in _collected(target) if item.name.startswith("stage_"))
+        log(f"{run.name}: copied" + ("" if RunFiles(target).complete() else f" (going: stages 0-{stages - 1})"))
+    log(f"{len(copied)} run(s) copied into {dest}")
     return copied
-

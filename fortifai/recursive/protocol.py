@@ -85,6 +85,21 @@ def without_timings(value: Any) -> Any:
 
 STAGE_KEYS = ("stage", "train", "kr")  # what every finished stage's metrics.json holds, from the first runs on
 DATA_FOLDER = "_data"  # in the runs folder (or a lone run's own folder): each distinct data.json content once
+REPLAY_COMPARED = ("train_loss", "heldout_loss")  # what a replayed stage's training is checked against
+
+
+def replay_record(recorded_file: Path, replayed: dict[str, Any]) -> dict[str, Any]:
+    """A finished stage trained again from its committed text (its weights were not committed), beside what its
+    ``train.json`` recorded. The same seed, text and precision give the same losses on the same CPU; another CPU's
+    kernels (or another precision: ``precision: auto`` is bf16 only where it is native) may move the last digits,
+    and then the stages after it start from a model that differs by that much: ``identical`` says which."""
+    recorded = read_json(recorded_file)
+    record = {key: {"recorded": recorded.get(key), "replayed": replayed.get(key)}
+              for key in (*REPLAY_COMPARED, "precision", "cpu_capability")}
+    record["identical"] = all(record[key]["recorded"] == record[key]["replayed"] for key in REPLAY_COMPARED)
+    return {**record, "train_seconds": replayed.get("train_seconds"), "git_commit": git_commit()}
+
+
 def run_folders(runs_dir: str | Path) -> list[Path]:
     """The run folders of a runs folder, sorted: every sub-folder but the shared data (``_data``), hidden ones and
     the partial copies an interrupted ``collect`` or save leaves (``.<name>.partial``, ``<name>.partial``)."""
@@ -111,6 +126,7 @@ class RunFiles:
 
     MANIFEST, DATA, METRICS = "manifest.json", "data.json", "metrics.json"
     GENERATED, TRAIN = "generated.json", "train.json"  # in stage_<i>/
+    REPLAY = "replay.json"  # in stage_<i>/ of a finished stage whose training ran again (:func:`replay_record`)
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -140,6 +156,21 @@ class RunFiles:
 
     def train_file(self, i: int) -> Path:
         return self.stage(i) / self.TRAIN
+
+    def replay_file(self, i: int) -> Path:
+        return self.stage(i) / self.REPLAY
+
+    def replays(self) -> dict[str, dict[str, Any]]:
+        """``{stage: replay record}`` of the stages whose training ran again to resume the run (none: {})."""
+        stages = sorted(int(p.parent.name.split("_")[1]) for p in self.path.glob(f"stage_*/{self.REPLAY}"))
+        return {str(i): read_json(self.replay_file(i)) for i in stages}
+
+    def replay_summary(self, i: int) -> str:
+        record = read_json(self.replay_file(i))
+        losses = ", ".join(f"{key.replace('_', ' ')} {record[key]['replayed']:.6g} (recorded {record[key]['recorded']:.6g})"
+                           for key in REPLAY_COMPARED if record[key]["replayed"] is not None
+                           and record[key]["recorded"] is not None)
+        return f"{losses}: {'identical' if record['identical'] else 'NOT identical'}"
 
     def complete(self) -> bool:
         return self.metrics_file.is_file()

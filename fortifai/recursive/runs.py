@@ -25,7 +25,7 @@ import numpy as np
 
 from ..losses.spec import METHOD_ORDER, Method
 from .config import KR_FAILURE_THRESHOLD, RecursiveConfig
-from .protocol import RunFiles, run_folders
+from .protocol import RunFiles, run_folders, without_timings
 
 
 def kr_accuracy(stage: dict, splits: list[int] | None = None) -> float | None:
@@ -168,6 +168,27 @@ class Run:
 
 def _hashable(value):
     return tuple(value) if isinstance(value, list) else value
+
+
+def _measures(files: RunFiles, i: int) -> dict[str, Any]:
+    metrics = without_timings(files.stage_metrics(i))
+    train = metrics.pop("train")
+    metrics.pop("generation", None)  # decoding speed
+    return {**metrics, **{k: train.get(k) for k in ("train_loss", "heldout_loss")},
+            "generated": files.generated(i) if files.generated_file(i).is_file() else None}
+
+
+def identical_stages(a: str | Path, b: str | Path) -> tuple[int, int]:
+    """``(same, both)``: of the stages both runs have finished (``both``), how many leading ones hold exactly the same
+    measures (KR answers and margins, real-text NLL, confidence, regeneration fidelity, the training and held-out
+    losses) and the same regenerated text, timings and provenance aside: two runs of one configuration made apart
+    (in other sessions, from other commits), and what the claim "same seed, same result on CPU" says of them."""
+    a, b = RunFiles(a), RunFiles(b)
+    both = min(len(a.finished_stages()), len(b.finished_stages()))
+    same = 0
+    while same < both and _measures(a, same) == _measures(b, same):
+        same += 1
+    return same, both
 
 
 def load_runs(runs_dir: str | Path, partial: bool = False) -> list[Run]:

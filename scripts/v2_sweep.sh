@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The v2 decisive test's runs (presets/llm_recursive/decisive-v2.yaml; the plan: fortifai.claims.decisive_v2), in
+# the plan's order: the pilot of every arm (the preset's methods on seeds 0-2), the control arm (CE and TCE 0.9,
+# regenerate: false), then the seeds the sample size asks for (decisive_v2.sweep_seeds, from the runs finished).
+# Every step resumes where it stopped; a run committed part-way (fortifai collect --partial) first trains its
+# finished stages again from their committed text. A session's machine keeps no weights: collect before it ends.
+#
+#   git worktree add ../v2 HEAD && ln -s "$PWD/.venv" ../v2/.venv     # code pinned at the commit that starts them
+#   cd ../v2 && OMP_NUM_THREADS=1 nohup bash scripts/v2_sweep.sh > ../v2-sweep.log 2>&1 &
+#
+# From main, before the session ends (finished runs, and the finished stages of the runs going):
+#   fortifai collect ../v2/results/llm_recursive/runs --partial
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"  # this checkout's fortifai, not an installed one
+PY=${PY:-.venv/bin/python}
+preset=presets/llm_recursive/decisive-v2.yaml
+jobs=${JOBS:-2}
+seeds() {
+  "$PY" -c "from fortifai.claims.decisive_v2 import sweep_seeds
+from fortifai.experiments.calibration import read_v2_preset
+print(*sweep_seeds(read_v2_preset(), 'results/llm_recursive/runs')['$1'])"
+}
+"$PY" -m fortifai sweep -f "$preset" --jobs "$jobs"
+"$PY" -m fortifai sweep -f "$preset" -p regenerate false --methods ce tce-0.9 --seeds $(seeds control) --jobs "$jobs"
+"$PY" -m fortifai sweep -f "$preset" --methods ce tce-0.9 --seeds $(seeds ce) --jobs "$jobs"
+"$PY" -m fortifai sweep -f "$preset" --methods rmask-0.9 focal-2.0 --seeds $(seeds rmask-0.9) --jobs "$jobs"
