@@ -28,6 +28,12 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 RUNS_DIR = REPO_ROOT / "results" / "llm_recursive" / "runs"
 
 
+def shown_path(path: str | Path) -> str:
+    """``path`` as a page shows it: relative to the repository when inside it (no machine's folders), else as given."""
+    path = Path(path)
+    return str(path.resolve().relative_to(REPO_ROOT)) if path.resolve().is_relative_to(REPO_ROOT) else str(path)
+
+
 def umask() -> int:
     """The process's umask. Read from /proc where it can be: ``os.umask`` reads it only by setting it, which
     another thread creating a file at that moment would see."""

@@ -122,6 +122,8 @@ v2_answer = decisive_report.v2_answer_markdown(v2_result, v2_preset is not None)
 glue_markdown("v2_answer", v2_answer)
 display(Markdown(v2_answer))
 v2_progress = decisive_v2.progress(*decisive_v2.v2_arms(chapter.started, v2_preset), twins=choice_file.parent / "pilot")
+v2_settings = decisive_v2.v2_settings(chapter.started, v2_preset)  # its own rows decide there
+display(Markdown(decisive_report.v2_runs_markdown(*v2_arms, v2_result.get("primary"))))
 display(Markdown(decisive_report.v2_progress_markdown(v2_progress)))
 display(Markdown(decisive_report.v2_changes_markdown()))
 print("The share's rule is the first test's (next section), on the loss from M0 to M5.\n"
@@ -204,7 +206,7 @@ display(Markdown(decisive_report.m0_agreement_markdown(decisive.m0_agreement(*ar
 # against itself.
 
 # %%
-display(Markdown(decisive_report.other_settings_markdown(decisive.other_settings(chapter.started))))
+display(Markdown(decisive_report.other_settings_markdown(decisive.other_settings(chapter.started, v2_settings))))
 
 # %% [markdown]
 # ## The regime: does fine-tuning teach, or memorise?
@@ -407,7 +409,8 @@ display(Markdown(llm_chapter.passage_table(chapter)))
 # **reproduced**, **partly** or **not reproduced**.
 
 # %%
-claims, claim_details, claim_groups = llm_chapter.closing_claims(chapter, test, arms[0], n_boot)
+claims, claim_details, claim_groups = llm_chapter.closing_claims(
+    chapter, test, arms[0], n_boot, planned=dict.fromkeys(v2_settings, decisive_v2.OWN_SETTING))
 v2_claims = decisive_v2.v2_claims(v2_result)  # the v2 test's rows lead the table
 claims, claim_groups = v2_claims + claims, [("The decisive test, v2", v2_claims, None), *claim_groups]
 print(f"{len(claims)} comparisons in this chapter (no correction for multiplicity: read each interval on its own)")

@@ -194,3 +194,17 @@ def test_the_sweep_seeds_follow_the_sample_size_of_the_pilot_runs_there_are(tmp_
     pairs = v2.sample_size(per, "kr_split0")["pairs"]
     assert pairs > 8  # a small, noisy effect: more than the minimum
     assert v2.sweep_seeds(preset, runs)["ce"] == list(range(pairs)) == v2.sweep_seeds(preset, runs)["tce-0.9"]
+
+
+def test_the_v2_runs_table_shows_every_finished_run_stage_by_stage(tmp_path):
+    from fortifai.claims import decisive_report
+
+    ce, tce = run(tmp_path, "ce", 0, 0.2, nll_rise=0.5), run(tmp_path, "tce-0.9", 0, 0.1)
+    going = run(tmp_path, "ce", 1, 0.2)
+    going.stages = going.stages[:4]
+    text = decisive_report.v2_runs_markdown({"ce": [ce, going], "tce-0.9": [tce]}, {}, "kr_split0")
+    rows = [line for line in text.splitlines() if line.startswith("| recursive")]
+    assert len(rows) == 2 and rows[0].startswith("| recursive | CE | 0 |")  # the run going is left out
+    assert "90.0% → 86.0% → 82.0% → 78.0% → 74.0% → 70.0% (+20.0 pts)" in rows[0]
+    assert "3.000 → 3.100 → 3.200 → 3.300 → 3.400 → 3.500 (+0.500)" in rows[0]
+    assert decisive_report.v2_runs_markdown({}, {}, None) == ""

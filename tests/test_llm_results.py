@@ -466,10 +466,14 @@ def test_settings_that_differ_in_packing_or_arm_never_share_a_name():
     base = dict(model="smollm2-135m", dataset="wikipedia-offline-counterfactual")
     names = {setting_name(tuple(sorted({**base, **extra}.items()))) for extra in (
         {}, {"paragraph_separator": "eos"}, {"paragraph_separator": "blank_line"},
-        {"paragraph_separator": "blank_line", "regenerate": False})}
+        {"paragraph_separator": "blank_line", "regenerate": False},
+        {"paragraph_separator": "blank_line", "regeneration_context": "paragraph"},
+        {"paragraph_separator": "blank_line", "regeneration_context": "stream"})}
     assert names == {"smollm2-135m on wikipedia-offline-counterfactual",
                      "smollm2-135m on wikipedia-offline-counterfactual (paragraphs kept)",
-                     "smollm2-135m on wikipedia-offline-counterfactual (paragraphs kept, control arm: real text only)"}
+                     "smollm2-135m on wikipedia-offline-counterfactual (paragraphs kept, control arm: real text only)",
+                     "smollm2-135m on wikipedia-offline-counterfactual (paragraphs kept, each regenerated from its own "
+                     "text)"}
 
 
 def test_a_control_arm_makes_no_claims_of_its_own(monkeypatch):

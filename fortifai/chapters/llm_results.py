@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -407,9 +407,9 @@ def passage_table(chapter: ChapterRuns) -> str:
     return "\n\n".join(out)
 
 
-def chapter_claims(chapter: ChapterRuns, n_boot: int = 10_000) -> tuple[list, dict[str, Any], list[tuple]]:
-    """Every setting's claims (:func:`fortifai.claims.llm.setting_claims`, labelled by its regime), their details
-    and one folded group per setting; a control arm (``regenerate: false``) makes none on its own."""
+def chapter_claims(chapter: ChapterRuns, n_boot: int = 10_000, planned: Mapping[tuple, str] = {}) -> tuple[list, dict, list]:
+    """Every setting's claims (:func:`fortifai.claims.llm.setting_claims`, labelled by its regime), their details and
+    one folded group per setting (why: ``planned``'s where a plan's own rows decide); a control arm makes none."""
     claims, details, groups = [], {}, []
     for setting in chapter.settings:
         if dict(setting).get("regenerate", True) is False:
@@ -419,17 +419,17 @@ def chapter_claims(chapter: ChapterRuns, n_boot: int = 10_000) -> tuple[list, di
         rows, details[setting_name(setting)] = llm_claims.setting_claims(per, setting_name(setting) + label,
                                                                          n_boot=n_boot)
         claims += rows
-        groups.append((setting_name(setting) + label, rows, llm_claims.superseded(label)))
+        groups.append((setting_name(setting) + label, rows, planned.get(setting) or llm_claims.superseded(label)))
     return claims, details, groups
 
 
 def closing_claims(chapter: ChapterRuns, test: dict[str, Any], recursive_arm: dict[str, list[Run]],
-                   n_boot: int = 10_000) -> tuple[list, dict[str, Any], list[tuple]]:
+                   n_boot: int = 10_000, planned: Mapping[tuple, str] = {}) -> tuple[list, dict[str, Any], list[tuple]]:
     """The closing table: the decisive test's rows, then every setting's (:func:`chapter_claims`); the details;
     the groups (title, claims, why folded or None) for :func:`fortifai.book.report.grouped_claims_markdown`."""
     from ..claims import decisive
 
-    claims, details, groups = chapter_claims(chapter, n_boot)
+    claims, details, groups = chapter_claims(chapter, n_boot, planned)
     label = llm_claims.regime_label(recursive_arm.get("ce", []))
     first = decisive.decisive_claims(test, label)
     return first + claims, details, [(f"The decisive test{label}", first, None), *groups]

@@ -12,7 +12,7 @@ the paper's value on the same footing (computed from Table D2) and the rule that
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any, Collection, Sequence
 
 import numpy as np
 
@@ -366,17 +366,18 @@ def decisive_claims(result: dict[str, Any], label: str = "") -> list:
     return rows
 
 
-def other_settings(started: dict[tuple, list[Run]]) -> list[dict[str, Any]]:
-    """What the settings other than the decisive test's can say about the central claim, from their M0 gates
-    (``started``: runs at M0 or later by (setting, method)): whether CE can fail there (the measured KR chance
-    against the paper's failure threshold) and whether TCE can act (the share of tokens TCE 0.9 masks at M0)."""
+def other_settings(started: dict[tuple, list[Run]], exclude: Collection[tuple] = ()) -> list[dict[str, Any]]:
+    """What the settings other than the decisive tests' (this one's, and ``exclude``: v2's) can say about the
+    central claim, from their M0 gates (``started``: runs at M0 or later by (setting, method)): whether CE can fail
+    there (the measured KR chance against the paper's failure threshold) and whether TCE can act (the share of
+    tokens TCE 0.9 masks at M0)."""
     from ..recursive.runs import setting_name
     from ..recursive.config import KR_FAILURE_THRESHOLD
     from .llm import run_gate
 
     decisive = {id(r) for arm in decisive_settings(started) for runs in arm.values() for r in runs}
     out = []
-    for setting in sorted({s for s, _ in started}, key=setting_name):
+    for setting in sorted({s for s, _ in started if s not in exclude}, key=setting_name):
         runs = {m: rs for (s, m), rs in started.items() if s == setting and not any(id(r) in decisive for r in rs)}
         if not runs:
             continue

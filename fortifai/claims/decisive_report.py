@@ -252,6 +252,32 @@ def v2_answer_markdown(result: dict[str, Any], preset_written: bool) -> str:
     return sentence + "\n\n" + "\n".join(rows)
 
 
+def v2_runs_markdown(recursive: dict[str, list[Run]], control: dict[str, list[Run]], primary: str | None) -> str:
+    """Every v2 run finished through M5, stage by stage: the primary endpoint and held-out real-text NLL at M0..M5
+    and what each lost from M0 to M5 (positive: worse), per arm, method and seed; the numbers behind the answer,
+    shown from the first run on ("" before any)."""
+    from ..recursive.runs import method_label
+    from . import decisive_v2 as v2
+
+    shown = list(dict.fromkeys((primary or "kr_split0", "real_nll_heldout")))
+    stages = v2.PLAN["stages"]
+    rows = [f"| arm | loss | seed | {' | '.join(f'{v2.ENDPOINTS[e]}: M0 → M{stages - 1} (lost)' for e in shown)} |",
+            "|---|---|---|" + "---|" * len(shown)]
+    for arm, per in (("recursive", recursive), ("control", control)):
+        for method in sorted(per, key=lambda m: (m != v2.PLAN["baseline"], m != v2.PLAN["method"], m)):
+            for run in sorted(per[method], key=lambda r: r.seed):
+                if len(run.stages) < stages:
+                    continue
+                cells = []
+                for e in shown:
+                    accuracy = e == "kr_split0"
+                    loss = v2.endpoint_loss(run, e)
+                    cells.append(" → ".join(f"{v:.1%}" if accuracy else f"{v:.3f}" for v in run.values(e))
+                                 + (f" ({loss * 100:+.1f} pts)" if accuracy else f" ({loss:+.3f})"))
+                rows.append(f"| {arm} | {method_label(method)} | {run.seed} | {' | '.join(cells)} |")
+    return "\n".join(rows) if len(rows) > 2 else ""
+
+
 def v2_progress_markdown(progress: dict[str, Any]) -> str:
     """The v2 runs still going, and the runs resumed across sessions by replaying finished stages' training
     (:func:`fortifai.claims.decisive_v2.progress`), each replay said identical to its recorded losses or not."""
@@ -260,17 +286,17 @@ def v2_progress_markdown(progress: dict[str, Any]) -> str:
         lines.append(f"**Runs going** (their finished stages are committed): {'; '.join(progress['going'])}.")
     if progress["replayed"]:
         same = sum(r["identical"] for r in progress["replayed"])
+        differs = "NOT identical: the later stages start from a model that differs in the last digits"
         lines.append(f"**Runs resumed across sessions:** {len(progress['replayed'])}, each by training its finished "
                      "stages again from their committed text (no weights are committed); the replayed training "
                      f"losses equal the recorded ones in {same} of them: "
                      + "; ".join(f"{r['run']} (M{min(r['stages'])}-M{max(r['stages'])} replayed, "
-                                 f"{'identical' if r['identical'] else 'NOT identical: the later stages start from a model that differs in the last digits'})"
-                                 for r in progress["replayed"]) + ".")
+                                 f"{'identical' if r['identical'] else differs})" for r in progress["replayed"]) + ".")
     for t in progress.get("twins", []):
         same = (f"every measure and every regenerated text identical at M0-M{t['both'] - 1}"
                 if t["same"] == t["both"] else f"identical at M0-M{t['same'] - 1} only, of M0-M{t['both'] - 1}"
                 if t["same"] else f"different from M0 on (of M0-M{t['both'] - 1})")
-        lines.append(f"**Made twice:** {t['run']} has the configuration of `{t['twin']}`, run earlier from another "
+        lines.append(f"**Made twice:** {t['run']} has the configuration of `{t['twin']}`, made earlier from another "
                      f"commit: {same} (same seed, same result on CPU).")
     return "\n\n".join(lines)
 

@@ -49,6 +49,9 @@ MINIMUM = dict(pairs=8, mechanism_seeds=6, control_seeds=4)  # CE/TCE 0.9 pairs;
 # the smallest difference of shares the mechanism contrasts are asked to tell from none: half the paper's own share
 SMALLEST_CONTRAST = 0.5
 CONTRAST_RULE = judge.CONTRAST_RULE  # fixed with the plan; judge.effect applies it (smallest: the line above)
+# why the chapter folds the generic per-setting rows of the v2 setting's runs (fortifai.claims.llm.setting_claims)
+OWN_SETTING = ("the decisive test v2's own setting: the plan's rows at the top of this table decide; these are the "
+               "same runs judged by the per-setting rules of the other settings, for comparison with them")
 CHANGES: list[dict[str, str]] = []  # changes after the first v2 run existed: date, change, effect on the verdicts
 
 
@@ -187,6 +190,11 @@ def finished(per: Mapping[str, Sequence[Run]]) -> dict[str, list[int]]:
     return {m: sorted(r.seed for r in runs if len(r.stages) >= PLAN["stages"]) for m, runs in per.items()}
 
 
+def v2_settings(started: Mapping[tuple, Sequence[Run]], preset: Mapping[str, Any] | None) -> set[tuple]:
+    """The settings of the v2 runs of both arms among ``started`` (every run at M0 or later, by (setting, method))."""
+    return {r.setting for arm in v2_arms(started, preset) for runs in arm.values() for r in runs}
+
+
 def progress(recursive: Mapping[str, Sequence[Run]], control: Mapping[str, Sequence[Run]],
              twins: str | Path | None = None) -> dict[str, Any]:
     """From the started runs of both arms (:func:`v2_arms` on every run at M0 or later): the runs still going, with
@@ -196,9 +204,10 @@ def progress(recursive: Mapping[str, Sequence[Run]], control: Mapping[str, Seque
     pilot's), with how many stages of the two are identical (:func:`fortifai.recursive.runs.identical_stages`)."""
     from ..recursive.protocol import RunFiles
     from ..recursive.runs import identical_stages
+    from ..results import shown_path
 
     arms = [("", recursive), ("control ", control)]
-    twin = [dict(run=f"{arm}{m} seed {r.seed}", twin=str(Path(twins) / r.folder.name),
+    twin = [dict(run=f"{arm}{m} seed {r.seed}", twin=shown_path(Path(twins) / r.folder.name),
                  **dict(zip(("same", "both"), identical_stages(r.folder, Path(twins) / r.folder.name))))
             for arm, per in arms for m, runs in per.items() for r in runs
             if twins is not None and (Path(twins) / r.folder.name).is_dir()]

@@ -228,10 +228,13 @@ def group_runs(runs: Sequence[Run]) -> dict[tuple, list[Run]]:
 
 def setting_name(setting: tuple) -> str:
     """``<model> on <dataset>``, with what sets the setting apart from older ones of the same pair: paragraphs
-    kept through regeneration (``paragraph_separator: blank_line``) and the control arm (``regenerate: false``);
+    kept through regeneration (``paragraph_separator: blank_line``), each paragraph regenerated from its own text
+    (``regeneration_context: paragraph``, the authors' decoding) and the control arm (``regenerate: false``);
     chapters key their tables and metrics by it, so two settings never share a name."""
     params = dict(setting)
     tags = [tag for tag, present in (("paragraphs kept", params.get("paragraph_separator") == "blank_line"),
+                                     ("each regenerated from its own text",
+                                      params.get("regeneration_context") == "paragraph"),
                                      ("control arm: real text only", params.get("regenerate") is False)) if present]
     return f"{params['model']} on {params['dataset']}" + (f" ({', '.join(tags)})" if tags else "")
 
