@@ -121,8 +121,9 @@ v2_result = decisive_v2.v2_test(*v2_arms, (choice or {}).get("pilot", {}))
 v2_answer = decisive_report.v2_answer_markdown(v2_result, v2_preset is not None)
 glue_markdown("v2_answer", v2_answer)
 display(Markdown(v2_answer))
-v2_progress = decisive_v2.progress(*decisive_v2.v2_arms(chapter.started, v2_preset), twins=choice_file.parent / "pilot")
-v2_settings = decisive_v2.v2_settings(chapter.started, v2_preset)  # its own rows decide there
+v2_started = decisive_v2.v2_arms(chapter.started, v2_preset)  # every v2 run at M0 or later, by arm
+v2_progress = decisive_v2.progress(*v2_started, twins=choice_file.parent / "pilot")
+v2_settings = decisive_v2.v2_settings(v2_started)  # the plan's own rows decide there
 display(Markdown(decisive_report.v2_runs_markdown(*v2_arms, v2_result.get("primary"))))
 display(Markdown(decisive_report.v2_progress_markdown(v2_progress)))
 display(Markdown(decisive_report.v2_changes_markdown()))

@@ -18,8 +18,10 @@ preset=presets/llm_recursive/decisive-v2.yaml
 jobs=${JOBS:-2}
 seeds() {
   "$PY" -c "from fortifai.claims.decisive_v2 import sweep_seeds
-from fortifai.experiments.calibration import read_v2_preset
-print(*sweep_seeds(read_v2_preset(), 'results/llm_recursive/runs')['$1'])"
+from fortifai.experiments.calibration import REGIME_DIR, read_v2_preset
+from fortifai.results import read_json
+pilot = read_json(REGIME_DIR / 'choice.json').get('pilot', {})
+print(*sweep_seeds(read_v2_preset(), pilot, 'results/llm_recursive/runs')['$1'])"
 }
 "$PY" -m fortifai sweep -f "$preset" --jobs "$jobs"
 "$PY" -m fortifai sweep -f "$preset" -p regenerate false --methods ce tce-0.9 --seeds $(seeds control) --jobs "$jobs"

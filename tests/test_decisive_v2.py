@@ -177,9 +177,11 @@ def test_a_run_made_twice_is_compared_stage_by_stage(tmp_path):
 
 
 def test_the_sweep_seeds_follow_the_sample_size_of_the_pilot_runs_there_are(tmp_path):
-    """No run yet: the plan's minimums; the three pilot pairs finished: CE and TCE 0.9 run the sample size's pairs."""
+    """No run yet: the plan's minimums; the three pilot pairs finished: CE and TCE 0.9 run the sample size's pairs
+    on the primary the regime pilot names (none while it has no verdict: the minimum)."""
     preset = dict(model="smollm2-135m", stages=6, split_paragraphs=48, epochs=2)
-    empty = v2.sweep_seeds(preset, tmp_path / "none")
+    pilot = dict(verdict="go", rungs=[dict(go_by="accuracy")])
+    empty = v2.sweep_seeds(preset, pilot, tmp_path / "none")
     assert empty == {"ce": list(range(8)), "tce-0.9": list(range(8)), "rmask-0.9": list(range(6)),
                      "focal-2.0": list(range(6)), "control": list(range(4))}
     runs = tmp_path / "runs"
@@ -193,7 +195,8 @@ def test_the_sweep_seeds_follow_the_sample_size_of_the_pilot_runs_there_are(tmp_
             write_json(runs / f"{method}-seed{r.seed}" / "data.json", {"kr_items": [[{"q": r.seed}]]})
     pairs = v2.sample_size(per, "kr_split0")["pairs"]
     assert pairs > 8  # a small, noisy effect: more than the minimum
-    assert v2.sweep_seeds(preset, runs)["ce"] == list(range(pairs)) == v2.sweep_seeds(preset, runs)["tce-0.9"]
+    assert v2.sweep_seeds(preset, pilot, runs)["ce"] == list(range(pairs)) == v2.sweep_seeds(preset, pilot, runs)["tce-0.9"]
+    assert v2.sweep_seeds(preset, dict(verdict=None), runs)["ce"] == list(range(8))
 
 
 def test_the_v2_runs_table_shows_every_finished_run_stage_by_stage(tmp_path):

@@ -151,23 +151,24 @@ CONTRAST_CLAIMS = {"rmask-0.9": "truncation matters: TCE 0.9 avoids more of CE's
 CONTRAST_PAPER = {"rmask-0.9": "Sec. 3 (TCE ignores the most confident tokens)", "focal-2.0": "Sec. 4; Table D2"}
 
 
-def sweep_seeds(preset: Mapping[str, Any], runs_dir: str | Path | None = None) -> dict[str, list[int]]:
-    """The seeds each arm runs by the plan, from the v2 ``preset`` and the runs there are (``runs_dir``, default
-    the committed runs folder): CE and TCE 0.9 the sample size's pairs (:func:`sample_size`; the minimum until the
-    pilot has finished), rmask and focal the minimum, the control arm (``control``) the minimum;
-    ``scripts/v2_sweep.sh`` runs them."""
+def sweep_seeds(preset: Mapping[str, Any], pilot: Mapping[str, Any],
+                runs_dir: str | Path | None = None) -> dict[str, list[int]]:
+    """The seeds each arm runs by the plan, from the v2 ``preset``, the regime ``pilot`` (``choice.json``'s, which
+    names the primary) and the runs finished (``runs_dir``, default the committed runs folder): CE and TCE 0.9 the
+    pairs of :func:`sample_size` on the primary (the minimum until every pilot seed has finished, or while the pilot
+    has no verdict), rmask, focal and the control arm (``control``) the minimum; ``scripts/v2_sweep.sh`` runs them."""
     from ..results import RUNS_DIR
     from ..recursive.runs import group_runs, load_runs
 
     runs_dir = Path(runs_dir or RUNS_DIR)
     recursive = v2_arms(group_runs(load_runs(runs_dir)), preset)[0] if runs_dir.is_dir() else {}
-    pilot = {m: recursive[m] for m in (PLAN["baseline"], PLAN["method"]) if m in recursive}
-    size = sample_size(pilot, "kr_split0") if len(pilot) == 2 else dict(pairs=None, **{
-        k: MINIMUM[k] for k in ("mechanism_seeds", "control_seeds")})
-    pairs = size["pairs"] or MINIMUM["pairs"]
+    try:
+        pairs = sample_size(recursive, primary_endpoint(pilot))["pairs"] or MINIMUM["pairs"]
+    except ValueError:  # the pilot has no verdict: no primary yet
+        pairs = MINIMUM["pairs"]
     return {PLAN["baseline"]: list(range(pairs)), PLAN["method"]: list(range(pairs)),
-            **{m: list(range(size["mechanism_seeds"])) for m in PLAN["mechanism"]},
-            "control": list(range(size["control_seeds"]))}
+            **{m: list(range(MINIMUM["mechanism_seeds"])) for m in PLAN["mechanism"]},
+            "control": list(range(MINIMUM["control_seeds"]))}
 
 
 def v2_arms(groups: Mapping[tuple, Sequence[Run]], preset: Mapping[str, Any] | None
@@ -190,9 +191,9 @@ def finished(per: Mapping[str, Sequence[Run]]) -> dict[str, list[int]]:
     return {m: sorted(r.seed for r in runs if len(r.stages) >= PLAN["stages"]) for m, runs in per.items()}
 
 
-def v2_settings(started: Mapping[tuple, Sequence[Run]], preset: Mapping[str, Any] | None) -> set[tuple]:
-    """The settings of the v2 runs of both arms among ``started`` (every run at M0 or later, by (setting, method))."""
-    return {r.setting for arm in v2_arms(started, preset) for runs in arm.values() for r in runs}
+def v2_settings(arms: Sequence[Mapping[str, Sequence[Run]]]) -> set[tuple]:
+    """The settings of the runs of :func:`v2_arms`'s arms (the recursive arm's and the control arm's)."""
+    return {r.setting for arm in arms for runs in arm.values() for r in runs}
 
 
 def progress(recursive: Mapping[str, Sequence[Run]], control: Mapping[str, Sequence[Run]],

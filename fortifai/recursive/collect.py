@@ -30,15 +30,6 @@ from .protocol import LOCK_FILE, RunFiles, damaged_result, run_folder_owner, run
 LEFT_BEHIND = ("model", "model.partial", "trainer", LOCK_FILE)  # weights, checkpoints, the owner's lock
 
 
-def _same_tree(a: Path, b: Path) -> bool:
-    """Whether the folders hold the same files with the same bytes (what :data:`LEFT_BEHIND` names aside)."""
-    compare = filecmp.dircmp(a, b, ignore=list(LEFT_BEHIND))
-    if compare.left_only or compare.right_only or compare.funny_files:
-        return False
-    _, mismatch, errors = filecmp.cmpfiles(a, b, compare.common_files, shallow=False)
-    return not mismatch and not errors and all(_same_tree(a / d, b / d) for d in compare.common_dirs)
-
-
 def _copy_atomic(source: Path, target: Path, ignore=None) -> None:
     """``source`` (a file or a folder) to ``target`` under a temporary name, then renamed into place."""
     partial = target.with_name(f".{target.name}.partial")
@@ -73,10 +64,7 @@ def _collected(run: Path) -> list[Path]:
     """What of ``run`` is collected, in the order it is copied: the manifest and data.json, each finished stage's
     folder, and the run's metrics.json last (when it is complete)."""
     files = RunFiles(run)
-    stages = 0
-    while files.stage_metrics_file(stages).is_file():
-        stages += 1
-    return [files.manifest_file, files.data_file, *map(files.stage, range(stages)),
+    return [files.manifest_file, files.data_file, *map(files.stage, range(files.finished_count())),
             *([files.metrics_file] if files.complete() else [])]
 
 
@@ -151,7 +139,7 @@ def collect_runs(source: str | Path, dest: str | Path, log: Callable[[str], None
                     if not (target / f).is_file():
                         _copy_atomic(run / f, target / f)
         copied.append(run.name)
-        stages = sum(1 for item in _collected(target) if item.name.startswith("stage_"))
-        log(f"{run.name}: copied" + ("" if RunFiles(target).complete() else f" (going: stages 0-{stages - 1})"))
+        going = "" if RunFiles(target).complete() else f" (going: stages 0-{RunFiles(target).finished_count() - 1})"
+        log(f"{run.name}: copied{going}")
     log(f"{len(copied)} run(s) copied into {dest}")
     return copied

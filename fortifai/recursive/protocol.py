@@ -188,12 +188,16 @@ class RunFiles:
         """What stage ``i``'s model regenerated: ``{split: [paragraphs]}``."""
         return read_json(self.generated_file(i))
 
+    def finished_count(self) -> int:
+        """How many stages, 0, 1, ..., are finished (their metrics.json there)."""
+        count = 0
+        while self.stage_metrics_file(count).is_file():
+            count += 1
+        return count
+
     def finished_stages(self) -> list[dict[str, Any]]:
         """The metrics of stages 0, 1, ... as far as they are finished (a run still going)."""
-        stages = []
-        while self.stage_metrics_file(len(stages)).is_file():
-            stages.append(self.stage_metrics(len(stages)))
-        return stages
+        return [self.stage_metrics(i) for i in range(self.finished_count())]
 
     def generated_stages(self) -> list[int]:
         """The stages that have regenerated text, in order."""

@@ -184,7 +184,7 @@ def identical_stages(a: str | Path, b: str | Path) -> tuple[int, int]:
     losses) and the same regenerated text, timings and provenance aside: two runs of one configuration made apart
     (in other sessions, from other commits), and what the claim "same seed, same result on CPU" says of them."""
     a, b = RunFiles(a), RunFiles(b)
-    both = min(len(a.finished_stages()), len(b.finished_stages()))
+    both = min(a.finished_count(), b.finished_count())
     same = 0
     while same < both and _measures(a, same) == _measures(b, same):
         same += 1
