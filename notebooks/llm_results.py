@@ -112,7 +112,8 @@ figures = FigureLog(output_dir)
 # many targets per batch chosen at random ({func}`fortifai.losses.random_mask_cross_entropy`), and against focal loss 2.0,
 # which matched TCE 0.9 on split 0's real NLL in the first test. The sample size comes from a 3-seed pilot of every
 # arm ({func}`fortifai.claims.decisive_v2.sample_size`): at least 8 CE/TCE 0.9 pairs, 6 seeds of each mechanism
-# arm and 4 of the control arm.
+# arm and 4 of the control arm. The plan reads its verdicts at these counts; before them each row is an interim
+# look, its estimate and interval with no verdict word (a change made after the first runs, listed below).
 
 # %%
 v2_preset = calibration.read_v2_preset()

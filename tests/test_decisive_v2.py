@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from fortifai.claims import decisive_v2 as v2
+from fortifai.claims import decisive, decisive_v2 as v2
 from fortifai.recursive.runs import Run
 from fortifai.results import write_json
 
@@ -78,9 +78,14 @@ def test_the_sample_size_from_the_pilot(tmp_path):
     assert v2.sample_size({"ce": per["ce"][:2], "tce-0.9": per["tce-0.9"][:2]}, "kr_split0")["pairs"] is None
 
 
-def _arm(tmp_path, drops, nll_rise=0.0):
-    """{method: runs of seeds 0-2}, each method's split-0 accuracy falling by its drop (plus 0.01 per seed)."""
-    return {m: [run(tmp_path, m, seed, drop + 0.01 * seed, nll_rise) for seed in range(3)] for m, drop in drops.items()}
+def _arm(tmp_path, drops, nll_rise=0.0, seeds=None):
+    """{method: runs of its seeds (``seeds[method]``, default 3)}, each method's split-0 accuracy falling by its
+    drop (plus 0.01 per seed mod 3)."""
+    return {m: [run(tmp_path, m, seed, drop + 0.01 * (seed % 3), nll_rise) for seed in range((seeds or {}).get(m, 3))]
+            for m, drop in drops.items()}
+
+
+PLANNED = {"ce": 8, "tce-0.9": 8, "rmask-0.9": 6, "focal-2.0": 6}  # the plan's minimum counts
 
 
 def test_the_v2_setting_is_found_by_its_preset_s_values():
@@ -104,13 +109,15 @@ def test_before_the_pilot_s_verdict_the_v2_claim_is_not_computed(tmp_path):
 def test_v2_on_runs_gives_the_primary_the_contrasts_and_their_claims(tmp_path):
     from fortifai.claims import decisive_report
 
-    recursive = _arm(tmp_path / "r", {"ce": 0.20, "tce-0.9": 0.10, "rmask-0.9": 0.20, "focal-2.0": 0.10})
+    recursive = _arm(tmp_path / "r", {"ce": 0.20, "tce-0.9": 0.10, "rmask-0.9": 0.20, "focal-2.0": 0.10}, seeds=PLANNED)
     control = _arm(tmp_path / "c", {"ce": 0.05, "tce-0.9": 0.05})
     result = v2.v2_test(recursive, control, dict(verdict="go", rungs=[dict(go_by="accuracy")]))
     primary = result["endpoints"]["kr_split0"]
-    assert result["primary"] == "kr_split0" and primary["estimate"] == pytest.approx(
-        1 - np.mean([0.10, 0.11, 0.12]) / np.mean([0.20, 0.21, 0.22]), abs=0.02)  # rounding to whole questions
-    assert primary["verdict"] == "reproduced" and result["finished"]["focal-2.0"] == [0, 1, 2]
+    assert result["primary"] == "kr_split0" and result["planned"] == dict(pairs=8, mechanism_seeds=6, control_seeds=4)
+    ce, tce = (np.mean([d + 0.01 * (s % 3) for s in range(8)]) for d in (0.20, 0.10))
+    assert primary["estimate"] == pytest.approx(1 - tce / ce, abs=0.02)  # rounding to whole questions
+    assert primary["verdict"] == "reproduced" and "interim" not in primary
+    assert result["finished"]["focal-2.0"] == list(range(6))
     by = {(c["other"], c["endpoint"]): c for c in result["contrasts"]}
     assert set(by) == {(o, e) for o in ("rmask-0.9", "focal-2.0") for e in ("kr_split0", "real_nll_heldout")}
     assert by["rmask-0.9", "kr_split0"]["verdict"] == "reproduced"  # TCE avoids ~half, the random mask none
@@ -120,15 +127,52 @@ def test_v2_on_runs_gives_the_primary_the_contrasts_and_their_claims(tmp_path):
     claims = v2.v2_claims(result)
     assert [c.claim.split(":")[0] for c in claims] == ["Decisive test v2, primary"] + ["Decisive test v2, mechanism"] * 4
     assert claims[0].word == "reproduced" and "95% paired bootstrap [" in claims[0].ours and claims[0].ours.endswith(
-        "over 3 seeds")
+        "over 8 seeds")
     text = decisive_report.v2_answer_markdown(result, True)
-    assert text.startswith("**The answer, from the decisive test v2** (3 seed pairs") and "| Mechanism: TCE 0.9 against rmask-0.9" in text
-    assert "ce 3 of 8, tce-0.9 3 of 8, rmask-0.9 3 of 6, focal-2.0 3 of 6; control arm: ce 3 of 4" in text
+    assert text.startswith("**The answer, from the decisive test v2** (8 seed pairs") and "| Mechanism: TCE 0.9 against rmask-0.9" in text
+    assert "ce 8 of 8, tce-0.9 8 of 8, rmask-0.9 6 of 6, focal-2.0 6 of 6; control arm: ce 3 of 4" in text
+    assert "What would decide it" not in text  # a verdict that decides
+
+
+def test_before_the_planned_counts_a_v2_row_is_interim_with_no_verdict_word(tmp_path):
+    """Two or more seeds but fewer than the plan's counts: the estimate and interval are shown, the rule's verdict
+    is not (a percentile bootstrap over three seeds has ten distinct resamples)."""
+    from fortifai.claims import decisive_report
+
+    recursive = _arm(tmp_path, {"ce": 0.20, "tce-0.9": 0.10, "rmask-0.9": 0.20, "focal-2.0": 0.10})
+    result = v2.v2_test(recursive, {}, dict(verdict="go", rungs=[dict(go_by="accuracy")]))
+    assert result["endpoints"]["kr_split0"]["interim"] == "interim: 3 of the plan's 8 seed pairs have finished M5"
+    claims = v2.v2_claims(result)
+    assert {c.word for c in claims} == {"not computed"} and "interim: 3 of the plan's 8" in claims[0].verdict
+    assert "interim: 3 of the plan's 6 seeds with all three losses" in claims[1].verdict
+    assert "95% paired bootstrap [" in claims[0].ours  # the interim estimate beside it
+    text = decisive_report.v2_answer_markdown(result, True)
+    assert text.startswith("**An interim look at the decisive test v2** (3 of the plan's 8 seed pairs")
+    assert "**reproduced**" not in text and "No verdict yet: the plan reads it at 8 pairs" in text
+
+
+def test_an_underpowered_v2_primary_says_how_many_pairs_would_decide_it(tmp_path):
+    """At the planned count, an interval that holds both no effect and the paper's share: the chapter gives the
+    pairs the finished pairs' spread asks for; a CE that lost nothing: a setting where CE degrades."""
+    from fortifai.claims import decisive_report
+
+    tce = [0.15, 0.16, 0.14, 0.40, 0.0, 0.35, -0.05, 0.30]  # a steady pilot (seeds 0-2: 8 pairs), then wide
+    per = {"ce": [run(tmp_path, "ce", s, 0.20) for s in range(8)],
+           "tce-0.9": [run(tmp_path, "tce-0.9", s, d) for s, d in enumerate(tce)]}
+    result = v2.v2_test(per, {}, dict(verdict="go", rungs=[dict(go_by="accuracy")]))
+    assert result["endpoints"]["kr_split0"]["verdict"] == "underpowered"
+    pairs = decisive.seeds_for_power(tce, [0.20] * 8, paper=result["paper"])["pairs"]
+    assert pairs > 8 and f"takes **{pairs}** seed pairs" in decisive_report.v2_answer_markdown(result, True)
+    flat = {m: [run(tmp_path / "flat", m, s, 0.0) for s in range(8)] for m in ("ce", "tce-0.9")}
+    result = v2.v2_test(flat, {}, dict(verdict="go", rungs=[dict(go_by="accuracy")]))
+    assert result["endpoints"]["kr_split0"]["verdict"] == "inconclusive"
+    assert "a setting in which CE's own loss" in decisive_report.v2_answer_markdown(result, True)
 
 
 def test_changes_to_the_v2_plan_are_listed_with_their_date_and_effect(monkeypatch):
     from fortifai.claims import decisive_report
 
+    monkeypatch.setattr(v2, "CHANGES", [])
     assert decisive_report.v2_changes_markdown().endswith("none.")
     monkeypatch.setattr(v2, "CHANGES", [dict(date="2026-12-08", change="A change.", effect="none.")])
     assert "- 2026-12-08: A change. Effect on the verdicts: none." in decisive_report.v2_changes_markdown()

@@ -217,10 +217,11 @@ def v2_answer_markdown(result: dict[str, Any], preset_written: bool) -> str:
     its runs, what it waits for and the seeds each arm has finished against what the plan asks for."""
     from . import decisive_v2 as v2
 
-    need = {**{m: v2.MINIMUM["pairs"] for m in (v2.PLAN["baseline"], v2.PLAN["method"])},
-            **{m: v2.MINIMUM["mechanism_seeds"] for m in v2.PLAN["mechanism"]}}
+    counts = result.get("planned", v2.planned({}))
+    need = {**{m: counts["pairs"] for m in (v2.PLAN["baseline"], v2.PLAN["method"])},
+            **{m: counts["mechanism_seeds"] for m in v2.PLAN["mechanism"]}}
     done = ", ".join(f"{m} {len(result['finished'].get(m, []))} of {n}" for m, n in need.items())
-    control = ", ".join(f"{m} {len(result['control_finished'].get(m, []))} of {v2.MINIMUM['control_seeds']}"
+    control = ", ".join(f"{m} {len(result['control_finished'].get(m, []))} of {counts['control_seeds']}"
                         for m in (v2.PLAN["baseline"], v2.PLAN["method"]))
     progress = f"seeds finished through M5: {done}; control arm: {control}"
     if result["primary"] is None:
@@ -233,23 +234,54 @@ def v2_answer_markdown(result: dict[str, Any], preset_written: bool) -> str:
         return (f"**The decisive test, v2** (the calibrated regime, six stages, primary endpoint "
                 f"{v2.ENDPOINTS[result['primary']]}; the plan fixed in `fortifai/claims/decisive_v2.py` before its "
                 f"runs) has no answer yet: {where}. Its {progress}.")
-    sentence = (f"**The answer, from the decisive test v2** ({len(primary['seeds'])} seed pairs, the calibrated "
-                f"regime, M0..M5): on its primary endpoint, {v2.ENDPOINTS[result['primary']]}, the central claim is "
-                f"**{primary['verdict']}**: {primary['why']}. Its {progress}.")
+    if "interim" in primary:
+        sentence = (f"**An interim look at the decisive test v2** ({len(primary['seeds'])} of the plan's "
+                    f"{counts['pairs']} seed pairs, the calibrated regime, M0..M5): on its primary endpoint, "
+                    f"{v2.ENDPOINTS[result['primary']]}, TCE 0.9's share of CE's loss avoided is "
+                    f"{share_text(primary, '95% paired bootstrap ')} (the paper: {result['paper']:.0%}). No verdict yet: the plan reads it at "
+                    f"{counts['pairs']} pairs. Its {progress}.")
+    else:
+        sentence = (f"**The answer, from the decisive test v2** ({len(primary['seeds'])} seed pairs, the calibrated "
+                    f"regime, M0..M5): on its primary endpoint, {v2.ENDPOINTS[result['primary']]}, the central claim "
+                    f"is **{primary['verdict']}**: {primary['why']}. {v2_decider(result)}Its {progress}.")
     rows = ["| endpoint or contrast | CE's loss M0→M5 | TCE 0.9's | TCE 0.9's share of CE's loss avoided, or the "
             "difference of shares (95% paired bootstrap) | verdict |", "|---|---|---|---|---|"]
     for endpoint, e in result["endpoints"].items():
         if e["verdict"] != "not yet":
             kind = "Primary" if endpoint == result["primary"] else "Secondary"
             rows.append(f"| {kind}: {v2.ENDPOINTS[endpoint]} | {np.mean(e['baseline_loss']):+.3g} | "
-                        f"{np.mean(e['method_loss']):+.3g} | {share_text(e)} | **{e['verdict']}** |")
+                        f"{np.mean(e['method_loss']):+.3g} | {share_text(e)} | {_v2_word(e)} |")
     for c in result["contrasts"]:
         if c["verdict"] != "not yet":
             value = (f"{c['difference']:+.0%} [{c['ci_low']:+.0%}, {c['ci_high']:+.0%}]" if "ci_low" in c
                      else "no share exists (CE lost nothing)")
             rows.append(f"| Mechanism: TCE 0.9 against {c['other']}, {v2.ENDPOINTS[c['endpoint']]} | | | {value} | "
-                        f"**{c['verdict']}** |")
+                        f"{_v2_word(c)} |")
     return sentence + "\n\n" + "\n".join(rows)
+
+
+def _v2_word(test: dict[str, Any]) -> str:
+    """A v2 row's verdict cell: the plan's verdict in bold, or "interim" and how many seeds have finished."""
+    return test["interim"] if "interim" in test else f"**{test['verdict']}**"
+
+
+def v2_decider(result: dict[str, Any]) -> str:
+    """What would decide the v2 primary where the plan's verdict is underpowered or inconclusive ("" where it is
+    reproduced, partly or not reproduced): the seed pairs the spread of the finished pairs asks for to tell the
+    paper's share from none, or a setting in which CE degrades."""
+    from . import decisive_v2 as v2
+    from .decisive import seeds_for_power
+
+    e = result["endpoints"][result["primary"]]
+    if e["verdict"] == "underpowered":
+        power = seeds_for_power(e["method_loss"], e["baseline_loss"], paper=result["paper"], power=v2.PLAN["power"])
+        return (f"What would decide it: at the spread of these {len(e['seeds'])} pairs (paired differences' standard "
+                f"deviation {power['sd']:.3g}), {power['power']:.0%} power to tell the paper's share from none takes "
+                f"**{power_text(power)}** seed pairs. ")
+    if e["verdict"] == "inconclusive":
+        return ("What would decide it: a setting in which CE's own loss from M0 to M5 lies above 0 beyond the noise "
+                "(more stages, or the regime ladder's next rung), since there is nothing to delay here. ")
+    return ""
 
 
 def v2_runs_markdown(recursive: dict[str, list[Run]], control: dict[str, list[Run]], primary: str | None) -> str:

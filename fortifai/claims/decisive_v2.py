@@ -17,8 +17,9 @@ into :data:`CHANGES` with its date and its effect on the verdicts).
   at least :data:`MINIMUM`'s counts.
 
 :func:`v2_arms` finds the plan's runs, :func:`v2_test` computes all of the above from them, :func:`v2_claims` gives
-the closing table's rows ("Decisive test v2, primary" and "Decisive test v2, mechanism"; "not computed" until two
-seeds of each arm have finished M5).
+the closing table's rows ("Decisive test v2, primary" and "Decisive test v2, mechanism"; "not computed" until the
+planned counts of :func:`planned` have finished M5, with the interim estimate and interval beside it from two seeds
+on).
 """
 
 from __future__ import annotations
@@ -52,7 +53,16 @@ CONTRAST_RULE = judge.CONTRAST_RULE  # fixed with the plan; judge.effect applies
 # why the chapter folds the generic per-setting rows of the v2 setting's runs (fortifai.claims.llm.setting_claims)
 OWN_SETTING = ("the decisive test v2's own setting: the plan's rows at the top of this table decide; these are the "
                "same runs judged by the per-setting rules of the other settings, for comparison with them")
-CHANGES: list[dict[str, str]] = []  # changes after the first v2 run existed: date, change, effect on the verdicts
+CHANGES: list[dict[str, str]] = [  # changes after the first v2 run existed: date, change, effect on the verdicts
+    dict(date="2026-12-07", change=(
+        "The plan's verdicts are read at its planned counts (the sample size's CE/TCE 0.9 pairs, the mechanism arms' "
+        "and the control arm's seeds); before them a row reads not computed, \"interim\", with its estimate and "
+        "interval beside it. As first written a row took a verdict from two seeds on, where a percentile bootstrap "
+        "over two seeds has three distinct resamples. Made after the seed-0 runs of every arm and before a second "
+        "seed of any had finished."),
+        effect=("none at the planned counts: the endpoints, the paper's share, the rules and the sample size are "
+                "unchanged; rows before them no longer carry a verdict word.")),
+]
 
 
 def primary_endpoint(pilot: Mapping[str, Any]) -> str:
@@ -151,6 +161,13 @@ CONTRAST_CLAIMS = {"rmask-0.9": "truncation matters: TCE 0.9 avoids more of CE's
 CONTRAST_PAPER = {"rmask-0.9": "Sec. 3 (TCE ignores the most confident tokens)", "focal-2.0": "Sec. 4; Table D2"}
 
 
+def planned(size: Mapping[str, Any]) -> dict[str, int]:
+    """The counts the plan reads its verdicts at, from :func:`sample_size`: its CE/TCE 0.9 pairs (the minimum
+    while the pilot has not finished), and the minimum's mechanism and control seeds. Before them a row is interim."""
+    return dict(pairs=size.get("pairs") or MINIMUM["pairs"], mechanism_seeds=size.get("mechanism_seeds")
+                or MINIMUM["mechanism_seeds"], control_seeds=size.get("control_seeds") or MINIMUM["control_seeds"])
+
+
 def sweep_seeds(preset: Mapping[str, Any], pilot: Mapping[str, Any],
                 runs_dir: str | Path | None = None) -> dict[str, list[int]]:
     """The seeds each arm runs by the plan, from the v2 ``preset``, the regime ``pilot`` (``choice.json``'s, which
@@ -163,7 +180,7 @@ def sweep_seeds(preset: Mapping[str, Any], pilot: Mapping[str, Any],
     runs_dir = Path(runs_dir or RUNS_DIR)
     recursive = v2_arms(group_runs(load_runs(runs_dir)), preset)[0] if runs_dir.is_dir() else {}
     try:
-        pairs = sample_size(recursive, primary_endpoint(pilot))["pairs"] or MINIMUM["pairs"]
+        pairs = planned(sample_size(recursive, primary_endpoint(pilot)))["pairs"]
     except ValueError:  # the pilot has no verdict: no primary yet
         pairs = MINIMUM["pairs"]
     return {PLAN["baseline"]: list(range(pairs)), PLAN["method"]: list(range(pairs)),
@@ -248,19 +265,25 @@ def v2_test(recursive: Mapping[str, Sequence[Run]], control: Mapping[str, Sequen
     endpoints = {e: primary_test(recursive, e) for e in (primary, *[k for k in ENDPOINTS if k != primary])}
     contrast_on = list(dict.fromkeys(primary if e == "primary" else e for e in MECHANISM_ENDPOINTS))
     contrasts = [mechanism_contrast(recursive, other, e) for other in PLAN["mechanism"] for e in contrast_on]
-    return dict(out, primary=primary, endpoints=endpoints, contrasts=contrasts,
-                interaction={e: interaction(recursive, control, e) for e in endpoints},
-                sample_size=sample_size(recursive, primary))
+    size = sample_size(recursive, primary)
+    counts = planned(size)
+    for test, n, what in [*((e, counts["pairs"], "seed pairs") for e in endpoints.values()),
+                          *((c, counts["mechanism_seeds"], "seeds with all three losses") for c in contrasts)]:
+        if test["verdict"] != "not yet" and len(test["seeds"]) < n:  # the rule's reading, not yet the plan's verdict
+            test["interim"] = f"interim: {len(test['seeds'])} of the plan's {n} {what} have finished M5"
+    return dict(out, primary=primary, endpoints=endpoints, contrasts=contrasts, planned=counts,
+                interaction={e: interaction(recursive, control, e) for e in endpoints}, sample_size=size)
 
 
 def v2_claims(result: Mapping[str, Any]) -> list:
     """The closing table's v2 rows: the primary, then each mechanism contrast; "not computed" (with what it waits
-    for) until its seeds have finished M5."""
+    for) until the plan's counts (:func:`planned`) have finished M5, the interim estimate beside it from two on."""
     from .claim import Claim
 
     def verdict(e):
-        return (judge.not_computed(f"{e['why']} have finished M5") if e["verdict"] == "not yet"
-                else judge.say(e["verdict"], e["why"]))
+        if e["verdict"] == "not yet":
+            return judge.not_computed(f"{e['why']} have finished M5")
+        return judge.not_computed(e["interim"]) if "interim" in e else judge.say(e["verdict"], e["why"])
 
     paper = result["paper"]
     primary = result.get("primary")
@@ -279,6 +302,5 @@ def v2_claims(result: Mapping[str, Any]) -> list:
         ours = (f"difference of shares {c['difference']:+.0%} [{c['ci_low']:+.0%}, {c['ci_high']:+.0%}] over "
                 f"{len(c['seeds'])} seeds" if "ci_low" in c else f"{len(c['seeds'])} seeds with all three losses")
         rows.append(Claim(f"Decisive test v2, mechanism: {CONTRAST_CLAIMS[c['other']]}, on {ENDPOINTS[c['endpoint']]}",
-                          ours, judge.not_computed(c["why"]) if c["verdict"] == "not yet"
-                          else judge.say(c["verdict"], c["why"]), CONTRAST_PAPER[c["other"]]))
+                          ours, verdict(c), CONTRAST_PAPER[c["other"]]))
     return rows
