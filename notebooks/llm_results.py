@@ -126,6 +126,8 @@ v2_started = decisive_v2.v2_arms(chapter.started, v2_preset)  # every v2 run at 
 v2_progress = decisive_v2.progress(*v2_started, twins=choice_file.parent / "pilot")
 v2_settings = decisive_v2.v2_settings(v2_started)  # the plan's own rows decide there
 display(Markdown(decisive_report.v2_runs_markdown(*v2_arms, v2_result.get("primary"))))
+if (figure := decisive_report.v2_figure(*v2_arms, v2_result.get("primary"))) is not None:
+    figures.publish(figure, "v2_trajectories")  # what each arm lost since M0, the paper's Table D2 beside it
 display(Markdown(decisive_report.v2_progress_markdown(v2_progress)))
 display(Markdown(decisive_report.v2_changes_markdown()))
 print("The share's rule is the first test's (next section), on the loss from M0 to M5.\n"

@@ -255,3 +255,27 @@ def test_the_v2_runs_table_shows_every_finished_run_stage_by_stage(tmp_path):
     assert "90.0% → 86.0% → 82.0% → 78.0% → 74.0% → 70.0% (+20.0 pts)" in rows[0]
     assert "3.000 → 3.100 → 3.200 → 3.300 → 3.400 → 3.500 (+0.500)" in rows[0]
     assert decisive_report.v2_runs_markdown({}, {}, None) == ""
+
+
+def test_the_v2_figure_draws_the_loss_since_m0_with_the_paper_s_rows_beside(tmp_path):
+    """Every arm's loss since M0 (seeds thin, the mean bold), and on the KR-split 0 panel the paper's Table D2 rows
+    of the same losses as the change from their M0 (the footing of the paper's share); none before any run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from fortifai.claims import decisive_report
+    from fortifai.recursive.runs import paper_tables
+
+    recursive = _arm(tmp_path / "r", {"ce": 0.20, "tce-0.9": 0.10, "rmask-0.9": 0.15}, seeds={"ce": 2, "tce-0.9": 2,
+                                                                                               "rmask-0.9": 2})
+    control = _arm(tmp_path / "c", {"ce": 0.05}, seeds={"ce": 2})
+    fig = decisive_report.v2_figure(recursive, control, "kr_split0")
+    ax = fig.axes[0]
+    assert len(fig.axes) == len(v2.ENDPOINTS) and ax.get_title().startswith("KR accuracy, split 0")
+    ours = [line for line in ax.lines if line.get_linestyle() == "-" and line.get_linewidth() > 2]
+    assert list(ours[0].get_ydata()) == pytest.approx([0.0, 0.041, 0.082, 0.123, 0.164, 0.205], abs=0.006)
+    paper = [line for line in ax.lines if "the paper" in str(line.get_label())]
+    d2 = paper_tables()["D2"]["values"]
+    assert len(paper) == 3  # CE, TCE 0.9 and focal 2.0: Table D2 has no random mask
+    assert list(paper[0].get_ydata()) == pytest.approx([d2["ce"]["kr_split0"][0] - v for v in d2["ce"]["kr_split0"]])
+    assert decisive_report.v2_figure({}, {}, "kr_split0") is None

@@ -139,31 +139,77 @@ def m0_agreement_markdown(rows: list[dict[str, Any]]) -> str:
             f"{abs(largest['nll_difference']):.4f} nats ({method_label(largest['method'])}, seed {largest['seed']}).")
 
 
+def _trajectories(ax, arms, methods: list[str], endpoint: str, values, colours: dict[str, str]) -> None:
+    """On ``ax``, each method of each arm (``(name, runs by method, line style)``) through the stages: thin lines
+    per seed, the mean over seeds bold; ``values(run)`` the run's per-stage values."""
+    from ..recursive.runs import method_label
+
+    for method in methods:
+        for arm, runs_by_method, style in arms:
+            runs = runs_by_method.get(method, [])
+            if not runs:
+                continue
+            rows = [values(run) for run in runs]
+            width = max(map(len, rows))
+            matrix = np.array([v + [math.nan] * (width - len(v)) for v in rows], dtype=float)
+            for row in matrix:
+                ax.plot(range(width), row, style, color=colours[method], lw=0.6, alpha=0.35)
+            ax.plot(range(width), np.nanmean(matrix, axis=0), style, color=colours[method], lw=2.2, marker="o",
+                    label=f"{method_label(method)}, {arm} ({len(runs)} seed{'' if len(runs) == 1 else 's'})")
+
+
 def decisive_figure(recursive: dict[str, list[Run]], control: dict[str, list[Run]] | None = None):
     """Per seed, each endpoint through the stages: CE and TCE 0.9 (colour), recursive arm (solid) and control arm
     (dashed), thin lines per seed and the mean over seeds bold. Returns the matplotlib figure."""
     import matplotlib.pyplot as plt
 
-    from ..recursive.runs import method_label
-
     endpoints = (PLAN["primary"], *PLAN["secondaries"])
+    methods = [PLAN["baseline"], PLAN["method"]]
     fig, axes = plt.subplots(1, len(endpoints), figsize=(4.4 * len(endpoints), 3.6))
     arms = (("recursive", recursive, "-"), ("control", control or {}, "--"))
     for ax, endpoint in zip(axes, endpoints):
-        for j, method in enumerate((PLAN["baseline"], PLAN["method"])):
-            for arm, runs_by_method, style in arms:
-                runs = runs_by_method.get(method, [])
-                if not runs:
-                    continue
-                values = [endpoint_values(run, endpoint) for run in runs]
-                width = max(map(len, values))
-                matrix = np.array([v + [math.nan] * (width - len(v)) for v in values], dtype=float)
-                for row in matrix:
-                    ax.plot(range(width), row, style, color=f"C{j}", lw=0.6, alpha=0.35)
-                ax.plot(range(width), np.nanmean(matrix, axis=0), style, color=f"C{j}", lw=2.2, marker="o",
-                        label=f"{method_label(method)}, {arm} ({len(runs)} seed{'' if len(runs) == 1 else 's'})")
+        _trajectories(ax, arms, methods, endpoint, lambda run, e=endpoint: endpoint_values(run, e),
+                      {m: f"C{j}" for j, m in enumerate(methods)})
         ax.set(title=TITLES[endpoint], xlabel="stage (model $M_i$)", xticks=range(PLAN["stages"]))
     axes[0].legend(fontsize=7)
+    return fig
+
+
+def v2_figure(recursive: dict[str, list[Run]], control: dict[str, list[Run]], primary: str | None):
+    """The v2 test's runs through M0..M5 as the change from M0 (positive: worse, the plan's loss), one panel per
+    endpoint (the primary first): every arm and loss, thin lines per seed and the mean bold; on the KR-split 0
+    panel, the paper's Table D2 rows of the same losses (LLaMA-3.2-1B), the footing of the paper's share. None
+    before any v2 run has a stage."""
+    import matplotlib.pyplot as plt
+
+    from ..recursive.runs import method_label, paper_tables
+    from . import decisive_v2 as v2
+
+    if not any(r.stages for arm in (recursive, control) for runs in arm.values() for r in runs):
+        return None
+    endpoints = list(dict.fromkeys((primary or "kr_split0", *v2.ENDPOINTS)))
+    methods = [v2.PLAN["baseline"], v2.PLAN["method"], *v2.PLAN["mechanism"]]
+    colours = {m: f"C{j}" for j, m in enumerate(methods)}
+    paper = paper_tables()[v2.PLAN["paper_table"]]
+    fig, axes = plt.subplots(1, len(endpoints), figsize=(4.4 * len(endpoints), 3.8))
+    arms = (("recursive", recursive, "-"), ("control", control, "--"))
+    for ax, endpoint in zip(axes, endpoints):
+        def loss(run, e=endpoint):
+            return [v2.endpoint_loss(run, e, stage) for stage in range(len(run.stages))]
+
+        _trajectories(ax, arms, methods, endpoint, loss, colours)
+        if endpoint == "kr_split0":
+            for method in methods:
+                if method in paper["values"]:
+                    row = paper["values"][method]["kr_split0"]
+                    ax.plot(range(len(row)), [row[0] - v for v in row], ":", color=colours[method], marker="x",
+                            lw=1.4, label=f"{method_label(method)}, the paper ({paper['model']}, Table "
+                                          f"{v2.PLAN['paper_table']})")
+        ax.axhline(0, color="0.6", lw=0.8)
+        short = TITLES.get(endpoint, "held-out real NLL (nats)" if endpoint == "real_nll_heldout" else endpoint)
+        ax.set(title=short, ylabel="lost since M0 (up: worse)", xlabel="stage (model $M_i$)",
+               xticks=range(v2.PLAN["stages"]))
+    axes[0].legend(fontsize=6)
     return fig
 
 
