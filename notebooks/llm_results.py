@@ -128,7 +128,8 @@ v2_settings = decisive_v2.v2_settings(v2_started)  # the plan's own rows decide 
 display(Markdown(decisive_report.v2_runs_markdown(*v2_arms, v2_result.get("primary"))))
 if (figure := decisive_report.v2_figure(*v2_arms, v2_result.get("primary"))) is not None:
     figures.publish(figure, "v2_trajectories")  # what each arm lost since M0, the paper's Table D2 beside it
-display(Markdown(decisive_report.v2_progress_markdown(v2_progress)))
+v2_left = decisive_v2.still_to_run(v2_result, [r for arm in v2_arms for runs in arm.values() for r in runs])
+display(Markdown(decisive_report.v2_progress_markdown(v2_progress, v2_left)))
 display(Markdown(decisive_report.v2_changes_markdown()))
 print("The share's rule is the first test's (next section), on the loss from M0 to M5.\n"
       f"The mechanism contrasts' rule: {decisive_v2.CONTRAST_RULE}.")

@@ -279,3 +279,19 @@ def test_the_v2_figure_draws_the_loss_since_m0_with_the_paper_s_rows_beside(tmp_
     assert len(paper) == 3  # CE, TCE 0.9 and focal 2.0: Table D2 has no random mask
     assert list(paper[0].get_ydata()) == pytest.approx([d2["ce"]["kr_split0"][0] - v for v in d2["ce"]["kr_split0"]])
     assert decisive_report.v2_figure({}, {}, "kr_split0") is None
+
+
+def test_what_is_still_to_run_follows_the_plan_s_counts_and_the_recorded_run_times(tmp_path):
+    from fortifai.claims import decisive_report
+
+    recursive = _arm(tmp_path, {"ce": 0.2, "tce-0.9": 0.1, "rmask-0.9": 0.2}, seeds={"ce": 3, "tce-0.9": 2, "rmask-0.9": 1})
+    runs = [r for per in recursive.values() for r in per]
+    for r in runs:
+        for stage in r.stages:
+            stage["train"]["train_seconds"], stage["finish_seconds"] = 300.0, 500.0  # 80 min a run
+    result = v2.v2_test(recursive, {}, dict(verdict="go", rungs=[dict(go_by="accuracy")]))
+    left = v2.still_to_run(result, runs)
+    assert left["left"] == {"ce": 5, "tce-0.9": 6, "rmask-0.9": 5, "focal-2.0": 6, "control ce": 4, "control tce-0.9": 4}
+    assert left["runs"] == 30 and left["run_minutes"] == pytest.approx(80) and left["hours"] == pytest.approx(20)
+    text = decisive_report.v2_progress_markdown(dict(going=[], replayed=[], twins=[]), left)
+    assert text.startswith("**Still to run for the plan's verdicts:** 30 runs (ce 5, tce-0.9 6,") and "about 20 hours" in text

@@ -356,10 +356,16 @@ def v2_runs_markdown(recursive: dict[str, list[Run]], control: dict[str, list[Ru
     return "\n".join(rows) if len(rows) > 2 else ""
 
 
-def v2_progress_markdown(progress: dict[str, Any]) -> str:
-    """The v2 runs still going, and the runs resumed across sessions by replaying finished stages' training
-    (:func:`fortifai.claims.decisive_v2.progress`), each replay said identical to its recorded losses or not."""
+def v2_progress_markdown(progress: dict[str, Any], left: dict[str, Any] | None = None) -> str:
+    """The v2 runs still to run (``left``: :func:`fortifai.claims.decisive_v2.still_to_run`) and going, and the runs
+    resumed across sessions by replaying finished stages' training (:func:`fortifai.claims.decisive_v2.progress`),
+    each replay said identical to its recorded losses or not."""
     lines = []
+    if left and left["runs"]:
+        at = (f": at the {left['run_minutes']:.0f} min a finished v2 run recorded on average, {left['jobs']} side by "
+              f"side, about {left['hours']:.0f} hours" if math.isfinite(left["run_minutes"]) else "")
+        lines.append(f"**Still to run for the plan's verdicts:** {left['runs']} runs ("
+                     + ", ".join(f"{m} {n}" for m, n in left["left"].items() if n) + f"){at}.")
     if progress["going"]:
         lines.append(f"**Runs going** (their finished stages are committed): {'; '.join(progress['going'])}.")
     if progress["replayed"]:

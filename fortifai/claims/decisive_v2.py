@@ -238,6 +238,24 @@ def progress(recursive: Mapping[str, Sequence[Run]], control: Mapping[str, Seque
     return dict(going=going, replayed=replayed, twins=twin)
 
 
+def still_to_run(result: Mapping[str, Any], runs: Sequence[Run], jobs: int = 2) -> dict[str, Any]:
+    """The runs the plan still needs (its counts, :func:`planned`, less the seeds each arm of ``result`` finished),
+    and the hours they take at the mean recorded time of the finished v2 ``runs``
+    (:func:`fortifai.claims.decisive.run_minutes`), ``jobs`` side by side (``scripts/v2_sweep.sh``'s two)."""
+    from .decisive import run_minutes
+
+    counts = result.get("planned") or planned({})
+    need = {**{m: counts["pairs"] for m in (PLAN["baseline"], PLAN["method"])},
+            **{m: counts["mechanism_seeds"] for m in PLAN["mechanism"]}}
+    left = {m: max(0, n - len(result["finished"].get(m, []))) for m, n in need.items()}
+    left.update({f"control {m}": max(0, counts["control_seeds"] - len(result["control_finished"].get(m, [])))
+                 for m in (PLAN["baseline"], PLAN["method"])})
+    done = [run_minutes(r) for r in runs if len(r.stages) >= PLAN["stages"]]
+    minutes = float(np.mean(done)) if done else math.nan
+    return dict(left=left, runs=sum(left.values()), run_minutes=minutes, jobs=jobs,
+                hours=sum(left.values()) * minutes / jobs / 60)
+
+
 def interaction(recursive: Mapping[str, Sequence[Run]], control: Mapping[str, Sequence[Run]],
                 endpoint: str) -> dict[str, Any] | None:
     """The arm-by-loss interaction: TCE 0.9's advantage over CE (CE's M0-to-M5 loss minus TCE's) on the recursive
