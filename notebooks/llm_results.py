@@ -38,8 +38,12 @@
 # (LLaMA-3.2-1B and Gemma-3-1b-pt fine-tuned on WikiText-2 or Imagination-of-Web, one run each). Ours,
 # committed in `results/llm_recursive/runs/`, come in these settings, each defined by its preset:
 #
-# - the **decisive test** (`presets/llm_recursive/decisive.yaml`), the main evidence on the central claim: the
-#   smollm2 tier below on counterfactual leads, planned in code before its runs (its section opens the chapter);
+# - the **decisive test v2** (`presets/llm_recursive/decisive-v2.yaml`), the main evidence on the central claim:
+#   the smollm2 tier below on counterfactual leads, in the regime the calibration chose (M0 learns its split without
+#   damaging held-out text), six stages, each paragraph regenerated from its own text, with a random-mask and a
+#   focal arm; planned in code before its runs (its section opens the chapter);
+# - the **decisive test in the memorisation regime** (`presets/llm_recursive/decisive.yaml`): the same tier at
+#   eight epochs per stage, four stages, planned the same way; there CE had nothing to lose (its own section);
 # - the **smollm2 tier** (`presets/llm_recursive/smollm2.yaml`): SmolLM2-135M, a model
 #   pretrained on trillions of tokens, fine-tuned through four stages on splits of offline Wikipedia leads with
 #   the authors' decoding. Its limits: the offline model is the *Instruct* variant, dequantised from a 4-bit
