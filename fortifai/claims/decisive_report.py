@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..recursive.runs import Run
+from . import judge
 from .decisive import (ENDPOINTS, JUDGED_AGAINST, PLAN, SWEEP, SWEEP_RULE_CHANGE, TITLES, endpoint_values,
                        power_text, share_text)
 from .llm import paired
@@ -319,12 +320,12 @@ def v2_decider(result: dict[str, Any]) -> str:
     from .decisive import seeds_for_power
 
     e = result["endpoints"][result["primary"]]
-    if e["verdict"] == "underpowered":
+    if e["verdict"] == judge.UNDERPOWERED:
         power = seeds_for_power(e["method_loss"], e["baseline_loss"], paper=result["paper"], power=v2.PLAN["power"])
         return (f"What would decide it: at the spread of these {len(e['seeds'])} pairs (paired differences' standard "
                 f"deviation {power['sd']:.3g}), {power['power']:.0%} power to tell the paper's share from none takes "
                 f"**{power_text(power)}** seed pairs. ")
-    if e["verdict"] == "inconclusive":
+    if e["verdict"] == judge.INCONCLUSIVE:
         return ("What would decide it: a setting in which CE's own loss from M0 to M5 lies above 0 beyond the noise "
                 "(more stages, or the regime ladder's next rung), since there is nothing to delay here. ")
     return ""
