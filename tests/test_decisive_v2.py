@@ -253,7 +253,10 @@ def test_the_v2_runs_table_shows_every_finished_run_stage_by_stage(tmp_path):
     rows = [line for line in text.splitlines() if line.startswith("| recursive")]
     assert len(rows) == 2 and rows[0].startswith("| recursive | CE | 0 |")  # the run going is left out
     assert "90.0% → 86.0% → 82.0% → 78.0% → 74.0% → 70.0% (+20.0 pts)" in rows[0]
-    assert "3.000 → 3.100 → 3.200 → 3.300 → 3.400 → 3.500 (+0.500)" in rows[0]
+    assert "3.000 → 3.100 → 3.200 → 3.300 → 3.400 → 3.500 (+0.500) | ? |" in rows[0]  # no precision recorded
+    for stage in ce.stages:
+        stage["train"]["precision"] = "bf16"
+    assert decisive_report.v2_runs_markdown({"ce": [ce]}, {}, "kr_split0").splitlines()[2].endswith("| bf16 |")
     assert decisive_report.v2_runs_markdown({}, {}, None) == ""
 
 

@@ -333,15 +333,16 @@ def v2_decider(result: dict[str, Any]) -> str:
 
 def v2_runs_markdown(recursive: dict[str, list[Run]], control: dict[str, list[Run]], primary: str | None) -> str:
     """Every v2 run finished through M5, stage by stage: the primary endpoint and held-out real-text NLL at M0..M5
-    and what each lost from M0 to M5 (positive: worse), per arm, method and seed; the numbers behind the answer,
-    shown from the first run on ("" before any)."""
+    and what each lost from M0 to M5 (positive: worse), per arm, method and seed, with the precision its stages
+    trained in (``precision: auto`` is bf16 only on a CPU with native bf16); the numbers behind the answer, shown
+    from the first run on ("" before any)."""
     from ..recursive.runs import method_label
     from . import decisive_v2 as v2
 
     shown = list(dict.fromkeys((primary or "kr_split0", "real_nll_heldout")))
     stages = v2.PLAN["stages"]
-    rows = [f"| arm | loss | seed | {' | '.join(f'{v2.ENDPOINTS[e]}: M0 → M{stages - 1} (lost)' for e in shown)} |",
-            "|---|---|---|" + "---|" * len(shown)]
+    rows = [f"| arm | loss | seed | {' | '.join(f'{v2.ENDPOINTS[e]}: M0 → M{stages - 1} (lost)' for e in shown)} | "
+            "trained in |", "|---|---|---|" + "---|" * len(shown) + "---|"]
     for arm, per in (("recursive", recursive), ("control", control)):
         for method in sorted(per, key=lambda m: (m != v2.PLAN["baseline"], m != v2.PLAN["method"], m)):
             for run in sorted(per[method], key=lambda r: r.seed):
@@ -353,7 +354,8 @@ def v2_runs_markdown(recursive: dict[str, list[Run]], control: dict[str, list[Ru
                     loss = v2.endpoint_loss(run, e)
                     cells.append(" → ".join(f"{v:.1%}" if accuracy else f"{v:.3f}" for v in run.values(e))
                                  + (f" ({loss * 100:+.1f} pts)" if accuracy else f" ({loss:+.3f})"))
-                rows.append(f"| {arm} | {method_label(method)} | {run.seed} | {' | '.join(cells)} |")
+                precision = ", ".join(sorted({str(st.get("train", {}).get("precision", "?")) for st in run.stages}))
+                rows.append(f"| {arm} | {method_label(method)} | {run.seed} | {' | '.join(cells)} | {precision} |")
     return "\n".join(rows) if len(rows) > 2 else ""
 
 
