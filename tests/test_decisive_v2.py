@@ -149,6 +149,7 @@ def test_before_the_planned_counts_a_v2_row_is_interim_with_no_verdict_word(tmp_
     text = decisive_report.v2_answer_markdown(result, True)
     assert text.startswith("**An interim look at the decisive test v2** (3 of the plan's 8 seed pairs")
     assert "**reproduced**" not in text and "No verdict yet: the plan reads it at 8 pairs" in text
+    assert "So far, at the spread of these 3 pairs" in text and "the plan's sample size comes from the pilot's" in text
 
 
 def test_an_underpowered_v2_primary_says_how_many_pairs_would_decide_it(tmp_path):

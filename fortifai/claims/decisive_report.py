@@ -285,8 +285,8 @@ def v2_answer_markdown(result: dict[str, Any], preset_written: bool) -> str:
         sentence = (f"**An interim look at the decisive test v2** ({len(primary['seeds'])} of the plan's "
                     f"{counts['pairs']} seed pairs, the calibrated regime, M0..M5): on its primary endpoint, "
                     f"{v2.ENDPOINTS[result['primary']]}, TCE 0.9's share of CE's loss avoided is "
-                    f"{share_text(primary, '95% paired bootstrap ')} (the paper: {result['paper']:.0%}). No verdict yet: the plan reads it at "
-                    f"{counts['pairs']} pairs. Its {progress}.")
+                    f"{share_text(primary, '95% paired bootstrap ')} (the paper: {result['paper']:.0%}). No verdict "
+                    f"yet: the plan reads it at {counts['pairs']} pairs. {v2_decider(result)}Its {progress}.")
     else:
         sentence = (f"**The answer, from the decisive test v2** ({len(primary['seeds'])} seed pairs, the calibrated "
                     f"regime, M0..M5): on its primary endpoint, {v2.ENDPOINTS[result['primary']]}, the central claim "
@@ -315,16 +315,20 @@ def _v2_word(test: dict[str, Any]) -> str:
 def v2_decider(result: dict[str, Any]) -> str:
     """What would decide the v2 primary where the plan's verdict is underpowered or inconclusive ("" where it is
     reproduced, partly or not reproduced): the seed pairs the spread of the finished pairs asks for to tell the
-    paper's share from none, or a setting in which CE degrades."""
+    paper's share from none, or a setting in which CE degrades; before the planned count, the same projection."""
     from . import decisive_v2 as v2
     from .decisive import seeds_for_power
 
     e = result["endpoints"][result["primary"]]
-    if e["verdict"] == judge.UNDERPOWERED:
+    if e["verdict"] == judge.UNDERPOWERED or "interim" in e:
         power = seeds_for_power(e["method_loss"], e["baseline_loss"], paper=result["paper"], power=v2.PLAN["power"])
-        return (f"What would decide it: at the spread of these {len(e['seeds'])} pairs (paired differences' standard "
-                f"deviation {power['sd']:.3g}), {power['power']:.0%} power to tell the paper's share from none takes "
-                f"**{power_text(power)}** seed pairs. ")
+        spread = (f"at the spread of these {len(e['seeds'])} pairs (paired differences' standard deviation "
+                  f"{power['sd']:.3g}, the paper's share of CE's mean loss {power['effect']:.3g}), {power['power']:.0%} "
+                  f"power to tell the paper's share from none takes **{power_text(power)}** seed pairs")
+        if "interim" in e:  # a projection, not the plan's sample size (that comes from the pilot's seeds)
+            return (f"So far, {spread}; the plan's sample size comes from the pilot's seeds "
+                    f"{', '.join(map(str, v2.PLAN['pilot_seeds']))}. ")
+        return f"What would decide it: {spread}. "
     if e["verdict"] == judge.INCONCLUSIVE:
         return ("What would decide it: a setting in which CE's own loss from M0 to M5 lies above 0 beyond the noise "
                 "(more stages, or the regime ladder's next rung), since there is nothing to delay here. ")
