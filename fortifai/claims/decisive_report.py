@@ -140,7 +140,7 @@ def m0_agreement_markdown(rows: list[dict[str, Any]]) -> str:
             f"{abs(largest['nll_difference']):.4f} nats ({method_label(largest['method'])}, seed {largest['seed']}).")
 
 
-def _trajectories(ax, arms, methods: list[str], endpoint: str, values, colours: dict[str, str]) -> None:
+def _trajectories(ax, arms, methods: list[str], values, colours: dict[str, str]) -> None:
     """On ``ax``, each method of each arm (``(name, runs by method, line style)``) through the stages: thin lines
     per seed, the mean over seeds bold; ``values(run)`` the run's per-stage values."""
     from ..recursive.runs import method_label
@@ -169,7 +169,7 @@ def decisive_figure(recursive: dict[str, list[Run]], control: dict[str, list[Run
     fig, axes = plt.subplots(1, len(endpoints), figsize=(4.4 * len(endpoints), 3.6))
     arms = (("recursive", recursive, "-"), ("control", control or {}, "--"))
     for ax, endpoint in zip(axes, endpoints):
-        _trajectories(ax, arms, methods, endpoint, lambda run, e=endpoint: endpoint_values(run, e),
+        _trajectories(ax, arms, methods, lambda run, e=endpoint: endpoint_values(run, e),
                       {m: f"C{j}" for j, m in enumerate(methods)})
         ax.set(title=TITLES[endpoint], xlabel="stage (model $M_i$)", xticks=range(PLAN["stages"]))
     axes[0].legend(fontsize=7)
@@ -198,7 +198,7 @@ def v2_figure(recursive: dict[str, list[Run]], control: dict[str, list[Run]], pr
         def loss(run, e=endpoint):
             return [v2.endpoint_loss(run, e, stage) for stage in range(len(run.stages))]
 
-        _trajectories(ax, arms, methods, endpoint, loss, colours)
+        _trajectories(ax, arms, methods, loss, colours)
         if endpoint == "kr_split0":
             for method in methods:
                 if method in paper["values"]:
