@@ -280,3 +280,16 @@ def test_the_default_kinds_leave_out_antonyms_and_negations():
     made = generate_questions(PARAGRAPHS, per_paragraph=5, seed=0)
     assert made and {q.kind for q in made} <= set(DEFAULT_KINDS)
     assert not {"antonym", "negation"} & set(DEFAULT_KINDS)
+
+
+def test_a_year_past_2037_gets_an_earlier_year_and_other_years_draw_as_before():
+    """Counterfactual text holds years up to 2039, where no shift of up to 12 years stays at or before 2025: the
+    change is to an earlier year (this crashed seed 2 of the v2 runs); any other year draws exactly as before."""
+    from fortifai.krtest.generate import _number_changes
+
+    for seed in range(20):
+        change, = _number_changes("It opened in 2039.", random.Random(seed))
+        assert change.kind == "year" and 2027 <= int(change.false) < 2039
+        rng, reference = random.Random(seed), random.Random(seed)
+        change, = _number_changes("It opened in 2020.", rng)
+        assert int(change.false) == 2020 + reference.choice([d for d in range(-12, 13) if d and 2020 + d <= 2025])

@@ -94,7 +94,9 @@ def _number_changes(sentence: str, rng: random.Random) -> list[_Change]:
         text = m.group(1)
         if re.fullmatch(r"1\d{3}|20[0-3]\d", text):  # a year
             year = int(text)
-            new = year + rng.choice([d for d in range(-12, 13) if d and year + d <= 2025])
+            # a shift of up to 12 years, none past 2025; where every shift is (counterfactual text has years up to
+            # 2039), an earlier year (the fallback applies only where the list was empty, so other years draw as before)
+            new = year + rng.choice([d for d in range(-12, 13) if d and year + d <= 2025] or list(range(-12, 0)))
             changes.append(_Change("year", m.start(1), text, str(new)))
         else:
             new = changed_number(text, rng)
