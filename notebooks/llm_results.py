@@ -120,23 +120,12 @@ figures = FigureLog(output_dir)
 # look, its estimate and interval with no verdict word (a change made after the first runs, listed below).
 
 # %%
-v2_preset = calibration.read_v2_preset()
-v2_arms = decisive_v2.v2_arms(chapter.groups, v2_preset)
-v2_result = decisive_v2.v2_test(*v2_arms, (choice or {}).get("pilot", {}))
-v2_answer = decisive_report.v2_answer_markdown(v2_result, v2_preset is not None)
-glue_markdown("v2_answer", v2_answer)
-display(Markdown(v2_answer))
-v2_started = decisive_v2.v2_arms(chapter.started, v2_preset)  # every v2 run at M0 or later, by arm
-v2_progress = decisive_v2.progress(*v2_started, twins=choice_file.parent / "pilot")
-v2_settings = decisive_v2.v2_settings(v2_started)  # the plan's own rows decide there
-display(Markdown(decisive_report.v2_runs_markdown(*v2_arms, v2_result.get("primary"))))
-if (figure := decisive_report.v2_figure(*v2_arms, v2_result.get("primary"))) is not None:
-    figures.publish(figure, "v2_trajectories")  # what each arm lost since M0, the paper's Table D2 beside it
-v2_left = decisive_v2.still_to_run(v2_result, [r for arm in v2_arms for runs in arm.values() for r in runs])
-display(Markdown(decisive_report.v2_progress_markdown(v2_progress, v2_left)))
-display(Markdown(decisive_report.v2_changes_markdown()))
-print("The share's rule is the first test's (next section), on the loss from M0 to M5.\n"
-      f"The mechanism contrasts' rule: {decisive_v2.CONTRAST_RULE}.")
+v2 = decisive_report.v2_section(chapter.groups, chapter.started, calibration.read_v2_preset(),
+                                (choice or {}).get("pilot", {}), twins=choice_file.parent / "pilot")
+glue_markdown("v2_answer", v2["answer"])
+display(Markdown(v2["answer"] + "\n\n" + v2["body"]))
+if v2["figure"] is not None:
+    figures.publish(v2["figure"], "v2_trajectories")  # what each arm lost since M0, the paper's Table D2 beside it
 
 # %% [markdown]
 # ## The decisive test (memorisation regime): its plan, fixed before its runs
@@ -215,7 +204,7 @@ display(Markdown(decisive_report.m0_agreement_markdown(decisive.m0_agreement(*ar
 # against itself.
 
 # %%
-display(Markdown(decisive_report.other_settings_markdown(decisive.other_settings(chapter.started, v2_settings))))
+display(Markdown(decisive_report.other_settings_markdown(decisive.other_settings(chapter.started, v2["settings"]))))
 
 # %% [markdown]
 # ## The regime: does fine-tuning teach, or memorise?
@@ -419,8 +408,8 @@ display(Markdown(llm_chapter.passage_table(chapter)))
 
 # %%
 claims, claim_details, claim_groups = llm_chapter.closing_claims(
-    chapter, test, arms[0], n_boot, planned=dict.fromkeys(v2_settings, decisive_v2.OWN_SETTING))
-v2_claims = decisive_v2.v2_claims(v2_result)  # the v2 test's rows lead the table
+    chapter, test, arms[0], n_boot, planned=dict.fromkeys(v2["settings"], decisive_v2.OWN_SETTING))
+v2_claims = decisive_v2.v2_claims(v2["result"])  # the v2 test's rows lead the table
 claims, claim_groups = v2_claims + claims, [("The decisive test, v2", v2_claims, None), *claim_groups]
 print(f"{len(claims)} comparisons in this chapter (no correction for multiplicity: read each interval on its own)")
 display(Markdown(grouped_claims_markdown(claim_groups, ours="ours (paired over seeds)")))

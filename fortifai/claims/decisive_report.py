@@ -401,3 +401,24 @@ def v2_changes_markdown() -> str:
         return "**Changes to the v2 plan after its first run:** none."
     return "**Changes to the v2 plan after its first run:**\n\n" + "\n".join(
         f"- {c['date']}: {c['change']} Effect on the verdicts: {c['effect']}" for c in CHANGES)
+
+
+def v2_section(finished: dict[tuple, list[Run]], started: dict[tuple, list[Run]], preset: dict[str, Any] | None,
+               pilot: dict[str, Any], twins: str | None = None) -> dict[str, Any]:
+    """The chapter's v2 section from the runs by (setting, method), ``finished`` ones and every one ``started``:
+    the plan's ``result`` (:func:`fortifai.claims.decisive_v2.v2_test`), its ``answer``, the v2 ``settings`` (their
+    generic rows are folded), the ``body`` below the answer (runs table, what is still to run and going, the plan's
+    changes and rules) and the ``figure`` (None before any run)."""
+    from . import decisive_v2 as v2
+
+    arms = v2.v2_arms(finished, preset)
+    result = v2.v2_test(*arms, pilot)
+    started_arms = v2.v2_arms(started, preset)  # every v2 run at M0 or later, by arm
+    left = v2.still_to_run(result, [r for arm in arms for runs in arm.values() for r in runs])
+    body = [v2_runs_markdown(*arms, result.get("primary")),
+            v2_progress_markdown(v2.progress(*started_arms, twins=twins), left), v2_changes_markdown(),
+            "The share's rule is the first test's (next section), on the loss from M0 to M5. The mechanism "
+            f"contrasts' rule: {v2.CONTRAST_RULE}."]
+    return dict(result=result, answer=v2_answer_markdown(result, preset is not None),
+                settings=v2.v2_settings(started_arms), body="\n\n".join(b for b in body if b),
+                figure=v2_figure(*arms, result.get("primary")))
