@@ -362,6 +362,9 @@ def test_a_share_over_few_seeds_also_gets_the_t_interval_of_its_per_seed_shares(
     assert "per-seed t [" in decisive.share_text(share) and "over 3 seeds" in decisive.share_text(share)
     five = decisive.share_avoided(method + [0.2, 0.3], baseline + [0.4, 0.5])
     assert "seed_t_low" not in five and "per-seed t" not in decisive.share_text(five)
+    # a claim's text gives the count once, whether or not the per-seed t interval gave it
+    assert decisive.share_text(share, seeds=True).count("over 3 seeds") == 1
+    assert decisive.share_text(five, seeds=True).endswith("] over 5 seeds")
 
 
 def test_the_table_says_what_each_verdict_is_judged_against(tmp_path):

@@ -277,19 +277,21 @@ def power_text(power: dict[str, Any]) -> str:
     return str(power["pairs"]) if power["pairs"] is not None else "more than 10,000"
 
 
-def share_text(e: dict[str, Any], prefix: str = "") -> str:
+def share_text(e: dict[str, Any], prefix: str = "", seeds: bool = False) -> str:
     """An endpoint's share with its interval: "undefined" where CE's mean loss is not above 0 (no share of it can
-    be avoided), and the share of bootstrap resamples where CE lost nothing, which the interval leaves out."""
+    be avoided), and the share of bootstrap resamples where CE lost nothing, which the interval leaves out.
+    ``seeds``: end with the count of seed pairs (once, whether or not the per-seed t interval gives it)."""
+    count = f" over {e['n'] if 'n' in e else len(e['seeds'])} seeds" if seeds else ""
     if not np.isfinite(e["estimate"]):
-        return "undefined (CE's mean loss is not above 0)"
+        return f"undefined (CE's mean loss is not above 0){count}"
     if not np.isfinite(e["ci_low"]):
-        return f"{e['estimate']:+.0%}, no interval"
+        return f"{e['estimate']:+.0%}, no interval{count}"
     share = e.get("undefined_resamples", 0)
     left_out = (f"; CE lost nothing in {'under 1%' if share < 0.01 else format(share, '.0%')} of the resamples, "
                 "left out" if share > 0 else "")
     seed_t = (f"; per-seed t [{e['seed_t_low']:+.0%}, {e['seed_t_high']:+.0%}] over {e['n']} seeds"
               if "seed_t_low" in e and np.isfinite(e["seed_t_low"]) else "")
-    return f"{e['estimate']:+.0%} {prefix}[{e['ci_low']:+.0%}, {e['ci_high']:+.0%}]{left_out}{seed_t}"
+    return f"{e['estimate']:+.0%} {prefix}[{e['ci_low']:+.0%}, {e['ci_high']:+.0%}]{left_out}{seed_t or count}"
 
 
 def m0_agreement(recursive: dict[str, list[Run]], control: dict[str, list[Run]]) -> list[dict[str, Any]]:
@@ -351,8 +353,7 @@ def decisive_claims(result: dict[str, Any], label: str = "") -> list:
             continue
         primary = endpoint == PLAN["primary"]
         interaction = e.get("interaction")
-        ours = (f"share of CE's M0-to-M3 loss avoided: {share_text(e, '95% paired bootstrap ')} over "
-                f"{len(e['seeds'])} seeds "
+        ours = (f"share of CE's M0-to-M3 loss avoided: {share_text(e, '95% paired bootstrap ', seeds=True)} "
                 f"(CE's loss {np.mean(e['baseline_loss']):+.3g}, "
                 f"TCE 0.9's {np.mean(e['method_loss']):+.3g})"
                 + (f"; TCE's advantage recursive minus control {interaction['difference']:+.3g} "

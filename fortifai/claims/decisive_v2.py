@@ -311,8 +311,8 @@ def v2_claims(result: Mapping[str, Any]) -> list:
                       "of KR-split 0's loss by M5)", f"{done} seed pairs finished", judge.not_computed(result["why"]),
                       "Sec. 1; Table D2")]
     e = result["endpoints"][primary]
-    ours = (f"share of CE's M0-to-M5 loss avoided: {share_text(e, '95% paired bootstrap ')} over {len(e['seeds'])} "
-            "seeds" if "estimate" in e else f"{len(e['seeds'])} seed pairs finished")
+    ours = (f"share of CE's M0-to-M5 loss avoided: {share_text(e, '95% paired bootstrap ', seeds=True)}"
+            if "estimate" in e else f"{len(e['seeds'])} seed pairs finished")
     rows = [Claim(f"Decisive test v2, primary: TCE 0.9 avoids part of CE's M0-to-M5 loss on {ENDPOINTS[primary]} "
                   f"(Table D2: {paper:.0%} of KR-split 0's loss by M5)", ours, verdict(e),
                   "Sec. 1; Fig. 6; Table D2; Sec. 4.5")]
