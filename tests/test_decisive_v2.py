@@ -164,6 +164,11 @@ def test_an_underpowered_v2_primary_says_how_many_pairs_would_decide_it(tmp_path
     assert result["endpoints"]["kr_split0"]["verdict"] == "underpowered"
     pairs = decisive.seeds_for_power(tce, [0.20] * 8, paper=result["paper"])["pairs"]
     assert pairs > 8 and f"takes **{pairs}** seed pairs" in decisive_report.v2_answer_markdown(result, True)
+    from scipy import stats  # and the share the plan's minimum of 8 pairs detects with 80% power
+    sd = np.std(0.20 - np.array(tce), ddof=1)
+    detectable = (stats.t.ppf(0.975, 7) + stats.t.ppf(0.8, 7)) * sd / math.sqrt(8) / 0.20
+    assert f"minimum of 8 pairs, the share it detects with that power is {detectable:.0%}" in (
+        decisive_report.v2_answer_markdown(result, True))
     flat = {m: [run(tmp_path / "flat", m, s, 0.0) for s in range(8)] for m in ("ce", "tce-0.9")}
     result = v2.v2_test(flat, {}, dict(verdict="go", rungs=[dict(go_by="accuracy")]))
     assert result["endpoints"]["kr_split0"]["verdict"] == "inconclusive"

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import stats
 from ..recursive.runs import Run
 from . import judge
 from .decisive import (ENDPOINTS, JUDGED_AGAINST, PLAN, SWEEP, SWEEP_RULE_CHANGE, TITLES, endpoint_values,
@@ -325,6 +326,11 @@ def v2_decider(result: dict[str, Any]) -> str:
         spread = (f"at the spread of these {len(e['seeds'])} pairs (paired differences' standard deviation "
                   f"{power['sd']:.3g}, the paper's share of CE's mean loss {power['effect']:.3g}), {power['power']:.0%} "
                   f"power to tell the paper's share from none takes **{power_text(power)}** seed pairs")
+        if power["effect"] > 0 and np.isfinite(power["sd"]):  # what the plan's smallest count could tell from none
+            n, ce_loss = v2.MINIMUM["pairs"], power["effect"] / power["paper_share"]
+            detectable = stats.detectable_difference(n, power["sd"], power=v2.PLAN["power"]) / ce_loss
+            spread += (f"; at the plan's minimum of {n} pairs, the share it detects with that power is "
+                       f"{detectable:.0%} (the paper's: {power['paper_share']:.0%})")
         if "interim" in e:  # a projection, not the plan's sample size (that comes from the pilot's seeds)
             return (f"So far, {spread}; the plan's sample size comes from the pilot's seeds "
                     f"{', '.join(map(str, v2.PLAN['pilot_seeds']))}. ")
