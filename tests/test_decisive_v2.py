@@ -304,3 +304,27 @@ def test_what_is_still_to_run_follows_the_plan_s_counts_and_the_recorded_run_tim
     assert left["runs"] == 30 and left["run_minutes"] == pytest.approx(80) and left["hours"] == pytest.approx(20)
     text = decisive_report.v2_progress_markdown(dict(going=[], replayed=[], twins=[]), left)
     assert text.startswith("**Still to run for the plan's verdicts:** 30 runs (ce 5, tce-0.9 6,") and "about 20 hours" in text
+
+
+def test_the_v2_sweep_runs_the_bounded_counts_before_the_primary_s_pairs(tmp_path):
+    """scripts/v2_sweep.sh in order: the pilot, every arm to the mechanism seeds, the control arm, CE/TCE 0.9 to the
+    sample size's pairs (each step's seeds from sweep_seeds, here a stand-in); its arguments reach every sweep."""
+    import subprocess
+    from pathlib import Path
+
+    fake = tmp_path / "python"  # prints the seeds for `-c` (sweep_seeds) and the command line for a sweep
+    fake.write_text('#!/bin/bash\nif [ "$1" = -c ]; then case "$2" in *control*) echo 0 1;; *"[\'ce\']"*) '
+                    'echo 0 1 2 3;; *) echo 0 1 2;; esac; else echo "$*"; fi\n')
+    fake.chmod(0o755)
+    script = Path(__file__).resolve().parent.parent / "scripts" / "v2_sweep.sh"
+
+    def out(*args):
+        return subprocess.run(["bash", str(script), *args], env=dict(PY=str(fake), PATH="/usr/bin:/bin"),
+                              capture_output=True, text=True, check=True).stdout.splitlines()
+
+    preset = "-m fortifai sweep -f presets/llm_recursive/decisive-v2.yaml"
+    assert out() == [f"{preset} --jobs 2", f"{preset} --seeds 0 1 2 --jobs 2",
+                     f"{preset} -p regenerate false --methods ce tce-0.9 --seeds 0 1 --jobs 2",
+                     f"{preset} --methods ce tce-0.9 --seeds 0 1 2 3 --jobs 2"]
+    assert all(line.endswith("--launcher slurm --partition gpu") for line in out("--launcher", "slurm", "--partition",
+                                                                                  "gpu"))
