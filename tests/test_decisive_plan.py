@@ -365,6 +365,8 @@ def test_a_share_over_few_seeds_also_gets_the_t_interval_of_its_per_seed_shares(
     # a claim's text gives the count once, whether or not the per-seed t interval gave it
     assert decisive.share_text(share, seeds=True).count("over 3 seeds") == 1
     assert decisive.share_text(five, seeds=True).endswith("] over 5 seeds")
+    mixed_count = decisive.share_text(dict(five, undefined_resamples=0.08), seeds=True)
+    assert "] over 5 seeds; CE lost nothing in 8% of the resamples, left out" in mixed_count
 
 
 def test_the_table_says_what_each_verdict_is_judged_against(tmp_path):

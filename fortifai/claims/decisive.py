@@ -291,7 +291,7 @@ def share_text(e: dict[str, Any], prefix: str = "", seeds: bool = False) -> str:
                 "left out" if share > 0 else "")
     seed_t = (f"; per-seed t [{e['seed_t_low']:+.0%}, {e['seed_t_high']:+.0%}] over {e['n']} seeds"
               if "seed_t_low" in e and np.isfinite(e["seed_t_low"]) else "")
-    return f"{e['estimate']:+.0%} {prefix}[{e['ci_low']:+.0%}, {e['ci_high']:+.0%}]{left_out}{seed_t or count}"
+    return f"{e['estimate']:+.0%} {prefix}[{e['ci_low']:+.0%}, {e['ci_high']:+.0%}]{'' if seed_t else count}{left_out}{seed_t}"
 
 
 def m0_agreement(recursive: dict[str, list[Run]], control: dict[str, list[Run]]) -> list[dict[str, Any]]:
