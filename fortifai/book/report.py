@@ -112,19 +112,20 @@ SUMMARY_KEY = "verdicts"  # the glue key of a chapter's summary: its opening cel
 
 
 def verdict_summary(claims: list[Claim], listed: list[Claim] | None = None) -> str:
-    """Markdown, the opening of every chapter: one sentence counting the verdicts of ``claims`` (in the order of
-    :data:`fortifai.claims.judge.STATES`), then a table of the listed claims (default all): verdict, the paper's
-    claim, ours, the paper's items; the others counted as folded in the closing table."""
+    """Markdown, the opening of every chapter: one sentence counting the verdicts of the listed claims (default
+    all ``claims``; in the order of :data:`fortifai.claims.judge.STATES`), then their table: verdict, the paper's
+    claim, ours, the paper's items; the others are named as folded in the closing table, where their group counts
+    them (a folded row cannot decide the claim, so the opening does not count it)."""
     listed = claims if listed is None else listed
-    counts = {word: sum(c.word == word for c in claims) for word in STATES}
+    counts = {word: sum(c.word == word for c in listed) for word in STATES}
     named = ", ".join(f"{n} {word}" for word, n in counts.items() if n)
-    lines = [f"**Verdicts:** {named or 'none'} ({len(claims)} claim{'' if len(claims) == 1 else 's'}).", ""]
+    lines = [f"**Verdicts:** {named or 'none'} ({len(listed)} claim{'' if len(listed) == 1 else 's'}).", ""]
     if listed:
         lines += ["| verdict | the paper's claim | ours | paper |", "|---|---|---|---|"]
         lines += [f"| **{c.word}** | {c.claim} | {c.ours} | {c.paper} |" for c in listed]
     if len(listed) < len(claims):
-        lines += ["", f"{len(claims) - len(listed)} more, on superseded settings, are folded in the closing table "
-                      "under why they cannot decide the claim."]
+        lines += ["", f"{len(claims) - len(listed)} more are folded in the closing table, each group under why it "
+                      "cannot decide the claim, with its verdicts counted there."]
     return "\n".join(lines)
 
 
