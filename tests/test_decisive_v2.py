@@ -113,7 +113,8 @@ def test_v2_on_runs_gives_the_primary_the_contrasts_and_their_claims(tmp_path):
     control = _arm(tmp_path / "c", {"ce": 0.05, "tce-0.9": 0.05})
     result = v2.v2_test(recursive, control, dict(verdict="go", rungs=[dict(go_by="accuracy")]))
     primary = result["endpoints"]["kr_split0"]
-    assert result["primary"] == "kr_split0" and result["planned"] == dict(pairs=8, mechanism_seeds=6, control_seeds=4)
+    assert result["primary"] == "kr_split0" and result["planned"] == dict(pairs=8, pairs_set=True, mechanism_seeds=6,
+                                                                                   control_seeds=4)
     ce, tce = (np.mean([d + 0.01 * (s % 3) for s in range(8)]) for d in (0.20, 0.10))
     assert primary["estimate"] == pytest.approx(1 - tce / ce, abs=0.02)  # rounding to whole questions
     assert primary["verdict"] == "reproduced" and "interim" not in primary
@@ -150,6 +151,21 @@ def test_before_the_planned_counts_a_v2_row_is_interim_with_no_verdict_word(tmp_
     assert text.startswith("**An interim look at the decisive test v2** (3 of the plan's 8 seed pairs")
     assert "**reproduced**" not in text and "No verdict yet: the plan reads it at 8 pairs" in text
     assert "So far, at the spread of these 3 pairs" in text and "the plan's sample size comes from the pilot's" in text
+
+
+def test_before_the_pilot_sets_the_pairs_an_interim_row_says_at_least_and_where_no_share_exists(tmp_path):
+    """Two seeds of the pilot's three: the plan's pairs are "at least" its minimum; an endpoint on which CE has lost
+    nothing (split 0's real NLL here) says so beside its interim count, since no share of it can be avoided."""
+    from fortifai.claims import decisive_report
+
+    recursive = _arm(tmp_path, {"ce": 0.20, "tce-0.9": 0.10}, seeds={"ce": 2, "tce-0.9": 2})
+    result = v2.v2_test(recursive, {}, dict(verdict="go", rungs=[dict(go_by="accuracy")]))
+    assert result["planned"]["pairs_set"] is False
+    assert result["endpoints"]["kr_split0"]["interim"] == "interim: 2 of the plan's at least 8 seed pairs have finished M5"
+    assert result["endpoints"]["real_nll_split0"]["interim"].startswith(
+        "interim: 2 of the plan's at least 8 seed pairs have finished M5; so far CE's own loss")
+    assert "the plan reads it at the pairs its pilot sets (seeds 0, 1, 2 of CE and TCE 0.9; at least 8)" in (
+        decisive_report.v2_answer_markdown(result, True))
 
 
 def test_an_underpowered_v2_primary_says_how_many_pairs_would_decide_it(tmp_path):
@@ -303,7 +319,8 @@ def test_what_is_still_to_run_follows_the_plan_s_counts_and_the_recorded_run_tim
     assert left["left"] == {"ce": 5, "tce-0.9": 6, "rmask-0.9": 5, "focal-2.0": 6, "control ce": 4, "control tce-0.9": 4}
     assert left["runs"] == 30 and left["run_minutes"] == pytest.approx(80) and left["hours"] == pytest.approx(20)
     text = decisive_report.v2_progress_markdown(dict(going=[], replayed=[], twins=[]), left)
-    assert text.startswith("**Still to run for the plan's verdicts:** 30 runs (ce 5, tce-0.9 6,") and "about 20 hours" in text
+    assert text.startswith("**Still to run for the plan's verdicts:** at least 30 runs (ce 5, tce-0.9 6,")  # no pilot
+    assert "about 20 hours" in text
 
 
 def test_the_v2_sweep_runs_the_bounded_counts_before_the_primary_s_pairs(tmp_path):

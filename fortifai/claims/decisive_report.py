@@ -268,7 +268,9 @@ def v2_answer_markdown(result: dict[str, Any], preset_written: bool) -> str:
     counts = result.get("planned", v2.planned({}))
     need = {**{m: counts["pairs"] for m in (v2.PLAN["baseline"], v2.PLAN["method"])},
             **{m: counts["mechanism_seeds"] for m in v2.PLAN["mechanism"]}}
-    done = ", ".join(f"{m} {len(result['finished'].get(m, []))} of {n}" for m, n in need.items())
+    shown = {m: v2.pairs_text(counts) if m in (v2.PLAN["baseline"], v2.PLAN["method"]) else n
+             for m, n in need.items()}
+    done = ", ".join(f"{m} {len(result['finished'].get(m, []))} of {shown[m]}" for m in need)
     control = ", ".join(f"{m} {len(result['control_finished'].get(m, []))} of {counts['control_seeds']}"
                         for m in (v2.PLAN["baseline"], v2.PLAN["method"]))
     progress = f"seeds finished through M5: {done}; control arm: {control}"
@@ -283,11 +285,14 @@ def v2_answer_markdown(result: dict[str, Any], preset_written: bool) -> str:
                 f"{v2.ENDPOINTS[result['primary']]}; the plan fixed in `fortifai/claims/decisive_v2.py` before its "
                 f"runs) has no answer yet: {where}. Its {progress}.")
     if "interim" in primary:
+        at = (f"{counts['pairs']} pairs" if counts["pairs_set"] else
+              f"the pairs its pilot sets (seeds {', '.join(map(str, v2.PLAN['pilot_seeds']))} of CE and TCE 0.9; at "
+              f"least {counts['pairs']})")
         sentence = (f"**An interim look at the decisive test v2** ({len(primary['seeds'])} of the plan's "
-                    f"{counts['pairs']} seed pairs, the calibrated regime, M0..M5): on its primary endpoint, "
+                    f"{v2.pairs_text(counts)} seed pairs, the calibrated regime, M0..M5): on its primary endpoint, "
                     f"{v2.ENDPOINTS[result['primary']]}, TCE 0.9's share of CE's loss avoided is "
                     f"{share_text(primary, '95% paired bootstrap ')} (the paper: {result['paper']:.0%}). No verdict "
-                    f"yet: the plan reads it at {counts['pairs']} pairs. {v2_decider(result)}Its {progress}.")
+                    f"yet: the plan reads it at {at}. {v2_decider(result)}Its {progress}.")
     else:
         sentence = (f"**The answer, from the decisive test v2** ({len(primary['seeds'])} seed pairs, the calibrated "
                     f"regime, M0..M5): on its primary endpoint, {v2.ENDPOINTS[result['primary']]}, the central claim "
@@ -377,7 +382,8 @@ def v2_progress_markdown(progress: dict[str, Any], left: dict[str, Any] | None =
     if left and left["runs"]:
         at = (f": at the {left['run_minutes']:.0f} min a finished v2 run recorded on average, {left['jobs']} side by "
               f"side, about {left['hours']:.0f} hours" if math.isfinite(left["run_minutes"]) else "")
-        lines.append(f"**Still to run for the plan's verdicts:** {left['runs']} runs ("
+        least = "" if left.get("pairs_set", True) else "at least "  # the pilot has not yet set the pairs
+        lines.append(f"**Still to run for the plan's verdicts:** {least}{left['runs']} runs ("
                      + ", ".join(f"{m} {n}" for m, n in left["left"].items() if n) + f"){at}.")
     if progress["going"]:
         lines.append(f"**Runs going** (their finished stages are committed): {'; '.join(progress['going'])}.")
