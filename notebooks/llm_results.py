@@ -83,7 +83,7 @@ from fortifai import recursive
 from fortifai.book.plotting import FigureLog, use_style
 from fortifai.book.report import close_chapter, glue_markdown, grouped_claims_markdown
 from fortifai.book.runner import chapter_parameters
-from fortifai.claims import decisive, decisive_report, decisive_v2
+from fortifai.claims import decisive, decisive_report, decisive_v2, decisive_v2_report
 from fortifai.claims import llm as llm_claims
 from fortifai.chapters import llm_results as llm_chapter
 from fortifai.chapters import regime as regime_chapter
@@ -120,7 +120,7 @@ figures = FigureLog(output_dir)
 # look, its estimate and interval with no verdict word (a change made after the first runs, listed below).
 
 # %%
-v2 = decisive_report.v2_section(chapter.groups, chapter.started, calibration.read_v2_preset(),
+v2 = decisive_v2_report.v2_section(chapter.groups, chapter.started, calibration.read_v2_preset(),
                                 (choice or {}).get("pilot", {}), twins=choice_file.parent / "pilot")
 glue_markdown("v2_answer", v2["answer"])
 display(Markdown(v2["answer"] + "\n\n" + v2["body"]))

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from fortifai.claims import decisive, decisive_v2 as v2
+from fortifai.claims import decisive, decisive_v2 as v2, decisive_v2_report
 from fortifai.recursive.runs import Run
 from fortifai.results import write_json
 
@@ -98,17 +98,13 @@ def test_the_v2_setting_is_found_by_its_preset_s_values():
 
 
 def test_before_the_pilot_s_verdict_the_v2_claim_is_not_computed(tmp_path):
-    from fortifai.claims import decisive_report
-
     result = v2.v2_test({}, {}, dict(verdict=None))
     claims = v2.v2_claims(result)
     assert [c.word for c in claims] == ["not computed"] and claims[0].claim.startswith("Decisive test v2, primary")
-    assert "waits: the regime pilot has no verdict yet" in decisive_report.v2_answer_markdown(result, False)
+    assert "waits: the regime pilot has no verdict yet" in decisive_v2_report.v2_answer_markdown(result, False)
 
 
 def test_v2_on_runs_gives_the_primary_the_contrasts_and_their_claims(tmp_path):
-    from fortifai.claims import decisive_report
-
     recursive = _arm(tmp_path / "r", {"ce": 0.20, "tce-0.9": 0.10, "rmask-0.9": 0.20, "focal-2.0": 0.10}, seeds=PLANNED)
     control = _arm(tmp_path / "c", {"ce": 0.05, "tce-0.9": 0.05})
     result = v2.v2_test(recursive, control, dict(verdict="go", rungs=[dict(go_by="accuracy")]))
@@ -129,7 +125,7 @@ def test_v2_on_runs_gives_the_primary_the_contrasts_and_their_claims(tmp_path):
     assert [c.claim.split(":")[0] for c in claims] == ["Decisive test v2, primary"] + ["Decisive test v2, mechanism"] * 4
     assert claims[0].word == "reproduced" and "95% paired bootstrap [" in claims[0].ours and claims[0].ours.endswith(
         "over 8 seeds")
-    text = decisive_report.v2_answer_markdown(result, True)
+    text = decisive_v2_report.v2_answer_markdown(result, True)
     assert text.startswith("**The answer, from the decisive test v2** (8 seed pairs") and "| Mechanism: TCE 0.9 against rmask-0.9" in text
     assert "ce 8 of 8, tce-0.9 8 of 8, rmask-0.9 6 of 6, focal-2.0 6 of 6; control arm: ce 3 of 4" in text
     assert "What would decide it" not in text  # a verdict that decides
@@ -138,8 +134,6 @@ def test_v2_on_runs_gives_the_primary_the_contrasts_and_their_claims(tmp_path):
 def test_before_the_planned_counts_a_v2_row_is_interim_with_no_verdict_word(tmp_path):
     """Two or more seeds but fewer than the plan's counts: the estimate and interval are shown, the rule's verdict
     is not (a percentile bootstrap over three seeds has ten distinct resamples)."""
-    from fortifai.claims import decisive_report
-
     recursive = _arm(tmp_path, {"ce": 0.20, "tce-0.9": 0.10, "rmask-0.9": 0.20, "focal-2.0": 0.10})
     result = v2.v2_test(recursive, {}, dict(verdict="go", rungs=[dict(go_by="accuracy")]))
     assert result["endpoints"]["kr_split0"]["interim"] == "interim: 3 of the plan's 8 seed pairs have finished M5"
@@ -147,7 +141,7 @@ def test_before_the_planned_counts_a_v2_row_is_interim_with_no_verdict_word(tmp_
     assert {c.word for c in claims} == {"not computed"} and "interim: 3 of the plan's 8" in claims[0].verdict
     assert "interim: 3 of the plan's 6 seeds with all three losses" in claims[1].verdict
     assert "95% paired bootstrap [" in claims[0].ours  # the interim estimate beside it
-    text = decisive_report.v2_answer_markdown(result, True)
+    text = decisive_v2_report.v2_answer_markdown(result, True)
     assert text.startswith("**An interim look at the decisive test v2** (3 of the plan's 8 seed pairs")
     assert "**reproduced**" not in text and "No verdict yet: the plan reads it at 8 pairs" in text
     assert "So far, at the spread of these 3 pairs" in text and "the plan's sample size comes from the pilot's" in text
@@ -156,55 +150,49 @@ def test_before_the_planned_counts_a_v2_row_is_interim_with_no_verdict_word(tmp_
 def test_before_the_pilot_sets_the_pairs_an_interim_row_says_at_least_and_where_no_share_exists(tmp_path):
     """Two seeds of the pilot's three: the plan's pairs are "at least" its minimum; an endpoint on which CE has lost
     nothing (split 0's real NLL here) says so beside its interim count, since no share of it can be avoided."""
-    from fortifai.claims import decisive_report
-
     recursive = _arm(tmp_path, {"ce": 0.20, "tce-0.9": 0.10}, seeds={"ce": 2, "tce-0.9": 2})
     result = v2.v2_test(recursive, {}, dict(verdict="go", rungs=[dict(go_by="accuracy")]))
     assert result["planned"]["pairs_set"] is False
     assert result["endpoints"]["kr_split0"]["interim"] == "interim: 2 of the plan's at least 8 seed pairs have finished M5"
     assert result["endpoints"]["real_nll_split0"]["interim"].startswith(
         "interim: 2 of the plan's at least 8 seed pairs have finished M5; so far CE's own loss")
-    assert "the plan reads it at the pairs its pilot sets (seeds 0, 1, 2 of CE and TCE 0.9; at least 8)" in (
-        decisive_report.v2_answer_markdown(result, True))
+    text = decisive_v2_report.v2_answer_markdown(result, True)
+    assert "the plan reads it at the pairs its pilot sets (seeds 0, 1, 2 of CE and TCE 0.9; at least 8)" in text
+    # each loss in its endpoint's unit: CE lost 20 and 21 points of accuracy, TCE 10 and 11
+    assert "| Primary: KR accuracy on split 0 | +20.5 pts | +10.5 pts |" in text and "| +0 nats | +0 nats |" in text
 
 
 def test_an_underpowered_v2_primary_says_how_many_pairs_would_decide_it(tmp_path):
     """At the planned count, an interval that holds both no effect and the paper's share: the chapter gives the
     pairs the finished pairs' spread asks for; a CE that lost nothing: a setting where CE degrades."""
-    from fortifai.claims import decisive_report
-
     tce = [0.15, 0.16, 0.14, 0.40, 0.0, 0.35, -0.05, 0.30]  # a steady pilot (seeds 0-2: 8 pairs), then wide
     per = {"ce": [run(tmp_path, "ce", s, 0.20) for s in range(8)],
            "tce-0.9": [run(tmp_path, "tce-0.9", s, d) for s, d in enumerate(tce)]}
     result = v2.v2_test(per, {}, dict(verdict="go", rungs=[dict(go_by="accuracy")]))
     assert result["endpoints"]["kr_split0"]["verdict"] == "underpowered"
     pairs = decisive.seeds_for_power(tce, [0.20] * 8, paper=result["paper"])["pairs"]
-    assert pairs > 8 and f"takes **{pairs}** seed pairs" in decisive_report.v2_answer_markdown(result, True)
+    assert pairs > 8 and f"takes **{pairs}** seed pairs" in decisive_v2_report.v2_answer_markdown(result, True)
     from scipy import stats  # and the share the plan's minimum of 8 pairs detects with 80% power
     sd = np.std(0.20 - np.array(tce), ddof=1)
     detectable = (stats.t.ppf(0.975, 7) + stats.t.ppf(0.8, 7)) * sd / math.sqrt(8) / 0.20
     assert f"minimum of 8 pairs, the share it detects with that power is {detectable:.0%}" in (
-        decisive_report.v2_answer_markdown(result, True))
+        decisive_v2_report.v2_answer_markdown(result, True))
     flat = {m: [run(tmp_path / "flat", m, s, 0.0) for s in range(8)] for m in ("ce", "tce-0.9")}
     result = v2.v2_test(flat, {}, dict(verdict="go", rungs=[dict(go_by="accuracy")]))
     assert result["endpoints"]["kr_split0"]["verdict"] == "inconclusive"
-    assert "a setting in which CE's own loss" in decisive_report.v2_answer_markdown(result, True)
+    assert "a setting in which CE's own loss" in decisive_v2_report.v2_answer_markdown(result, True)
 
 
 def test_changes_to_the_v2_plan_are_listed_with_their_date_and_effect(monkeypatch):
-    from fortifai.claims import decisive_report
-
     monkeypatch.setattr(v2, "CHANGES", [])
-    assert decisive_report.v2_changes_markdown().endswith("none.")
+    assert decisive_v2_report.v2_changes_markdown().endswith("none.")
     monkeypatch.setattr(v2, "CHANGES", [dict(date="2026-12-08", change="A change.", effect="none.")])
-    assert "- 2026-12-08: A change. Effect on the verdicts: none." in decisive_report.v2_changes_markdown()
+    assert "- 2026-12-08: A change. Effect on the verdicts: none." in decisive_v2_report.v2_changes_markdown()
 
 
 def test_the_progress_names_the_runs_going_and_every_replay(tmp_path):
     """A run still going is named with its finished stages; a run resumed by replay is named with the stages
     replayed and whether their losses equalled the recorded ones."""
-    from fortifai.claims import decisive_report
-
     done, going = run(tmp_path, "ce", 0, 0.2), run(tmp_path, "tce-0.9", 0, 0.1)
     going.stages = going.stages[:3]
     for i, identical in ((0, True), (1, False)):
@@ -212,16 +200,14 @@ def test_the_progress_names_the_runs_going_and_every_replay(tmp_path):
     progress = v2.progress({"ce": [done], "tce-0.9": [going]}, {})
     assert progress["going"] == ["tce-0.9 seed 0 (M0-M2)"]
     assert progress["replayed"] == [dict(run="ce seed 0", stages=[0, 1], identical=False)]
-    text = decisive_report.v2_progress_markdown(progress)
+    text = decisive_v2_report.v2_progress_markdown(progress)
     assert "tce-0.9 seed 0 (M0-M2)" in text and "equal the recorded ones in 0 of them" in text
     assert "ce seed 0 (M0-M1 replayed, NOT identical" in text
-    assert decisive_report.v2_progress_markdown(v2.progress({"ce": [done]}, {}) | {"replayed": []}) == ""
+    assert decisive_v2_report.v2_progress_markdown(v2.progress({"ce": [done]}, {}) | {"replayed": []}) == ""
 
 
 def test_a_run_made_twice_is_compared_stage_by_stage(tmp_path):
     """A v2 run with a twin (the same folder name) made earlier: its stages compared, measures and regenerated text."""
-    from fortifai.claims import decisive_report
-
     def folder(root, accuracy_at_2):
         r = run(tmp_path, "ce", 0, 0.2)
         for stage in r.stages:
@@ -237,7 +223,7 @@ def test_a_run_made_twice_is_compared_stage_by_stage(tmp_path):
         folder(tmp_path / "pilot", accuracy)
         twins = v2.progress({"ce": [v2run]}, {}, twins=tmp_path / "pilot")["twins"]
         assert [(t["same"], t["both"]) for t in twins] == [(same, 6)]
-    assert "identical at M0-M1 only, of M0-M5" in decisive_report.v2_progress_markdown(
+    assert "identical at M0-M1 only, of M0-M5" in decisive_v2_report.v2_progress_markdown(
         v2.progress({"ce": [v2run]}, {}, twins=tmp_path / "pilot"))
     assert v2.progress({"ce": [v2run]}, {}, twins=tmp_path / "elsewhere")["twins"] == []
 
@@ -266,20 +252,18 @@ def test_the_sweep_seeds_follow_the_sample_size_of_the_pilot_runs_there_are(tmp_
 
 
 def test_the_v2_runs_table_shows_every_finished_run_stage_by_stage(tmp_path):
-    from fortifai.claims import decisive_report
-
     ce, tce = run(tmp_path, "ce", 0, 0.2, nll_rise=0.5), run(tmp_path, "tce-0.9", 0, 0.1)
     going = run(tmp_path, "ce", 1, 0.2)
     going.stages = going.stages[:4]
-    text = decisive_report.v2_runs_markdown({"ce": [ce, going], "tce-0.9": [tce]}, {}, "kr_split0")
+    text = decisive_v2_report.v2_runs_markdown({"ce": [ce, going], "tce-0.9": [tce]}, {}, "kr_split0")
     rows = [line for line in text.splitlines() if line.startswith("| recursive")]
     assert len(rows) == 2 and rows[0].startswith("| recursive | CE | 0 |")  # the run going is left out
     assert "90.0% → 86.0% → 82.0% → 78.0% → 74.0% → 70.0% (+20.0 pts)" in rows[0]
     assert "3.000 → 3.100 → 3.200 → 3.300 → 3.400 → 3.500 (+0.500) | ? |" in rows[0]  # no precision recorded
     for stage in ce.stages:
         stage["train"]["precision"] = "bf16"
-    assert decisive_report.v2_runs_markdown({"ce": [ce]}, {}, "kr_split0").splitlines()[2].endswith("| bf16 |")
-    assert decisive_report.v2_runs_markdown({}, {}, None) == ""
+    assert decisive_v2_report.v2_runs_markdown({"ce": [ce]}, {}, "kr_split0").splitlines()[2].endswith("| bf16 |")
+    assert decisive_v2_report.v2_runs_markdown({}, {}, None) == ""
 
 
 def test_the_v2_figure_draws_the_loss_since_m0_with_the_paper_s_rows_beside(tmp_path):
@@ -288,13 +272,12 @@ def test_the_v2_figure_draws_the_loss_since_m0_with_the_paper_s_rows_beside(tmp_
     import matplotlib
 
     matplotlib.use("Agg")
-    from fortifai.claims import decisive_report
     from fortifai.recursive.runs import paper_tables
 
     recursive = _arm(tmp_path / "r", {"ce": 0.20, "tce-0.9": 0.10, "rmask-0.9": 0.15}, seeds={"ce": 2, "tce-0.9": 2,
                                                                                                "rmask-0.9": 2})
     control = _arm(tmp_path / "c", {"ce": 0.05}, seeds={"ce": 2})
-    fig = decisive_report.v2_figure(recursive, control, "kr_split0")
+    fig = decisive_v2_report.v2_figure(recursive, control, "kr_split0")
     ax = fig.axes[0]
     assert len(fig.axes) == len(v2.ENDPOINTS) and ax.get_title().startswith("KR accuracy, split 0")
     ours = [line for line in ax.lines if line.get_linestyle() == "-" and line.get_linewidth() > 2]
@@ -303,12 +286,10 @@ def test_the_v2_figure_draws_the_loss_since_m0_with_the_paper_s_rows_beside(tmp_
     d2 = paper_tables()["D2"]["values"]
     assert len(paper) == 3  # CE, TCE 0.9 and focal 2.0: Table D2 has no random mask
     assert list(paper[0].get_ydata()) == pytest.approx([d2["ce"]["kr_split0"][0] - v for v in d2["ce"]["kr_split0"]])
-    assert decisive_report.v2_figure({}, {}, "kr_split0") is None
+    assert decisive_v2_report.v2_figure({}, {}, "kr_split0") is None
 
 
 def test_what_is_still_to_run_follows_the_plan_s_counts_and_the_recorded_run_times(tmp_path):
-    from fortifai.claims import decisive_report
-
     recursive = _arm(tmp_path, {"ce": 0.2, "tce-0.9": 0.1, "rmask-0.9": 0.2}, seeds={"ce": 3, "tce-0.9": 2, "rmask-0.9": 1})
     runs = [r for per in recursive.values() for r in per]
     for r in runs:
@@ -318,7 +299,7 @@ def test_what_is_still_to_run_follows_the_plan_s_counts_and_the_recorded_run_tim
     left = v2.still_to_run(result, runs)
     assert left["left"] == {"ce": 5, "tce-0.9": 6, "rmask-0.9": 5, "focal-2.0": 6, "control ce": 4, "control tce-0.9": 4}
     assert left["runs"] == 30 and left["run_minutes"] == pytest.approx(80) and left["hours"] == pytest.approx(20)
-    text = decisive_report.v2_progress_markdown(dict(going=[], replayed=[], twins=[]), left)
+    text = decisive_v2_report.v2_progress_markdown(dict(going=[], replayed=[], twins=[]), left)
     assert text.startswith("**Still to run for the plan's verdicts:** at least 30 runs (ce 5, tce-0.9 6,")  # no pilot
     assert "about 20 hours" in text
 

@@ -19,7 +19,7 @@ into :data:`CHANGES` with its date and its effect on the verdicts).
 :func:`v2_arms` finds the plan's runs, :func:`v2_test` computes all of the above from them, :func:`v2_claims` gives
 the closing table's rows ("Decisive test v2, primary" and "Decisive test v2, mechanism"; "not computed" until the
 planned counts of :func:`planned` have finished M5, with the interim estimate and interval beside it from two seeds
-on).
+on). :mod:`fortifai.claims.decisive_v2_report` renders it for the chapter.
 """
 
 from __future__ import annotations
