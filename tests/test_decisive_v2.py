@@ -326,3 +326,19 @@ def test_the_v2_sweep_runs_the_bounded_counts_before_the_primary_s_pairs(tmp_pat
                      f"{preset} --methods ce tce-0.9 --seeds 0 1 2 3 --jobs 2"]
     assert all(line.endswith("--launcher slurm --partition gpu") for line in out("--launcher", "slurm", "--partition",
                                                                                   "gpu"))
+
+
+def test_the_primary_is_also_shown_without_the_seeds_whose_ce_runs_chose_the_setting(tmp_path):
+    """The regime pilot's CE runs (seeds 0 and 1) are this test's, and their loss chose the setting: outside the
+    plan, the share over the other seeds, from two of them on."""
+    recursive = _arm(tmp_path, {"ce": 0.20, "tce-0.9": 0.10}, seeds={"ce": 4, "tce-0.9": 4})
+    pilot = dict(verdict="go", rungs=[dict(go_by="accuracy")], seeds=[0, 1])
+    fresh = v2.v2_test(recursive, {}, pilot)["without_chosen_seeds"]
+    tce, ce = [0.12, 0.10], [0.22, 0.20]  # seeds 2 and 3: each drop plus 0.01 per seed mod 3
+    assert fresh["excluded"] == [0, 1] and fresh["seeds"] == [2, 3]
+    assert fresh["estimate"] == pytest.approx(1 - np.mean(tce) / np.mean(ce))
+    text = decisive_v2_report.chosen_seeds_markdown(v2.v2_test(recursive, {}, pilot))
+    assert "without seeds 0, 1: " in text and "over 2 seeds." in text
+    three = {m: runs[:3] for m, runs in recursive.items()}
+    assert "from two such pairs on (1 so far)" in decisive_v2_report.chosen_seeds_markdown(v2.v2_test(three, {}, pilot))
+    assert decisive_v2_report.chosen_seeds_markdown(v2.v2_test(three, {}, dict(pilot, seeds=[]))) == ""

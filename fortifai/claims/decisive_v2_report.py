@@ -148,6 +148,21 @@ def v2_decider(result: dict[str, Any]) -> str:
     return ""
 
 
+def chosen_seeds_markdown(result: dict[str, Any]) -> str:
+    """The disclosure that CE's runs on the regime pilot's seeds chose the setting, with the primary's share
+    without them (outside the plan; :func:`fortifai.claims.decisive_v2.without_chosen_seeds`); "" where the pilot
+    ran no seeds or the plan has no primary yet."""
+    fresh = result.get("without_chosen_seeds")
+    if not fresh or not fresh["excluded"]:
+        return ""
+    seeds = ", ".join(map(str, fresh["excluded"]))
+    share = (f"{share_text(fresh, '95% paired bootstrap ', seeds=True)}" if "estimate" in fresh else
+             f"from two such pairs on ({len(fresh['seeds'])} so far)")
+    return (f"**The seeds that chose the setting.** CE's runs on seeds {seeds} are the regime pilot's (the same "
+            "configuration; \"Made twice\" below), and their loss made the go that chose this setting, so they may "
+            f"overstate CE's loss. Outside the plan, the primary without seeds {seeds}: {share}.")
+
+
 def v2_runs_markdown(recursive: dict[str, list[Run]], control: dict[str, list[Run]], primary: str | None) -> str:
     """Every v2 run finished through M5, stage by stage: the primary endpoint and held-out real-text NLL at M0..M5
     and what each lost from M0 to M5 (positive: worse), per arm, method and seed, with the precision its stages
@@ -225,7 +240,7 @@ def v2_section(finished: dict[tuple, list[Run]], started: dict[tuple, list[Run]]
     result = v2.v2_test(*arms, pilot)
     started_arms = v2.v2_arms(started, preset)  # every v2 run at M0 or later, by arm
     left = v2.still_to_run(result, [r for arm in arms for runs in arm.values() for r in runs])
-    body = [v2_runs_markdown(*arms, result.get("primary")),
+    body = [chosen_seeds_markdown(result), v2_runs_markdown(*arms, result.get("primary")),
             v2_progress_markdown(v2.progress(*started_arms, twins=twins), left), v2_changes_markdown(),
             "The share's rule is the first test's (next section), on the loss from M0 to M5. The mechanism "
             f"contrasts' rule: {v2.CONTRAST_RULE}; half the paper's share is "
