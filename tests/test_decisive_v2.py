@@ -198,10 +198,10 @@ def test_the_progress_names_the_runs_going_and_every_replay(tmp_path):
     for i, identical in ((0, True), (1, False)):
         write_json(done.folder / f"stage_{i}" / "replay.json", {"identical": identical})
     progress = v2.progress({"ce": [done], "tce-0.9": [going]}, {})
-    assert progress["going"] == ["tce-0.9 seed 0 (M0-M2)"]
+    assert progress["going"] == ["tce-0.9 seed 0 (finished M0-M2 of M0-M5)"]
     assert progress["replayed"] == [dict(run="ce seed 0", stages=[0, 1], identical=False)]
     text = decisive_v2_report.v2_progress_markdown(progress)
-    assert "tce-0.9 seed 0 (M0-M2)" in text and "equal the recorded ones in 0 of them" in text
+    assert "tce-0.9 seed 0 (finished M0-M2 of M0-M5)" in text and "equal the recorded ones in 0 of them" in text
     assert "ce seed 0 (M0-M1 replayed, NOT identical" in text
     assert decisive_v2_report.v2_progress_markdown(v2.progress({"ce": [done]}, {}) | {"replayed": []}) == ""
 

@@ -258,8 +258,9 @@ def progress(recursive: Mapping[str, Sequence[Run]], control: Mapping[str, Seque
                  **dict(zip(("same", "both"), identical_stages(r.folder, Path(twins) / r.folder.name))))
             for arm, per in arms for m, runs in per.items() for r in runs
             if twins is not None and (Path(twins) / r.folder.name).is_dir()]
-    going = [f"{arm}{m} seed {r.seed} (M0-M{len(r.stages) - 1})" for arm, per in arms for m, runs in per.items()
-             for r in runs if len(r.stages) < PLAN["stages"]]
+    going = [f"{arm}{m} seed {r.seed} (finished M0{f'-M{len(r.stages) - 1}' if len(r.stages) > 1 else ''} of "
+             f"M0-M{PLAN['stages'] - 1})" for arm, per in arms for m, runs in per.items() for r in runs
+             if len(r.stages) < PLAN["stages"]]
     replayed = [dict(run=f"{arm}{m} seed {r.seed}", stages=sorted(map(int, replays)),
                      identical=all(x["identical"] for x in replays.values()))
                 for arm, per in arms for m, runs in per.items() for r in runs
