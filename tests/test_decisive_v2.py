@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from fortifai.claims import decisive, decisive_v2 as v2, decisive_v2_report
 from fortifai.recursive.runs import Run
@@ -61,6 +62,11 @@ def test_the_mechanism_contrast_is_the_paired_difference_of_shares(tmp_path):
     same = v2.mechanism_contrast({**per, "rmask-0.9": per["tce-0.9"]}, "rmask-0.9", "kr_split0")
     assert same["difference"] == 0 and same["verdict"] == "not reproduced"
     assert same["why"].startswith("no difference detected")
+    assert "seed_t_low" not in contrast  # six seeds: the bootstrap alone; three: the per-seed t beside it
+    three = v2.mechanism_contrast({m: runs[:3] for m, runs in per.items()}, "rmask-0.9", "kr_split0")
+    t = stats.t.ppf(0.975, 2) * np.std((rm - tce)[:3] / ce[:3], ddof=1) / np.sqrt(3)
+    assert three["seed_t_high"] - three["seed_t_low"] == pytest.approx(2 * t)
+    assert "; per-seed t [" in v2.contrast_text(three) and v2.contrast_text(three).endswith("] over 3 seeds")
 
 
 def test_a_contrast_without_a_ce_loss_is_inconclusive(tmp_path):
@@ -172,7 +178,6 @@ def test_an_underpowered_v2_primary_says_how_many_pairs_would_decide_it(tmp_path
     assert result["endpoints"]["kr_split0"]["verdict"] == "underpowered"
     pairs = decisive.seeds_for_power(tce, [0.20] * 8, paper=result["paper"])["pairs"]
     assert pairs > 8 and f"takes **{pairs}** seed pairs" in decisive_v2_report.v2_answer_markdown(result, True)
-    from scipy import stats  # and the share the plan's minimum of 8 pairs detects with 80% power
     sd = np.std(0.20 - np.array(tce), ddof=1)
     detectable = (stats.t.ppf(0.975, 7) + stats.t.ppf(0.8, 7)) * sd / math.sqrt(8) / 0.20
     assert f"minimum of 8 pairs, the share it detects with that power is {detectable:.0%}" in (

@@ -33,7 +33,7 @@ import numpy as np
 from .. import stats
 from . import judge
 from ..recursive.runs import Run
-from .decisive import paper_share, plan_verdict, seeds_for_power, share_avoided, share_text
+from .decisive import FEW_SEEDS, paper_share, plan_verdict, seeds_for_power, share_avoided, share_text
 from .llm import paired
 
 PLAN = dict(
@@ -138,8 +138,12 @@ def mechanism_contrast(per: Mapping[str, Sequence[Run]], other: str, endpoint: s
     difference = float((b.mean() - a.mean()) / c.mean())
     smallest = SMALLEST_CONTRAST * paper_share(PLAN["paper_stage"])
     verdict, why = judge.effect(float(low), float(high), 0.0, seeds=len(common), estimate=difference, smallest=smallest)
-    return dict(out, difference=difference, ci_low=float(low), ci_high=float(high),
-                undefined_resamples=float(1 - defined.mean()), verdict=verdict, why=why)
+    out = dict(out, difference=difference, ci_low=float(low), ci_high=float(high),
+               undefined_resamples=float(1 - defined.mean()), verdict=verdict, why=why)
+    if len(common) < FEW_SEEDS and (c > 0).all() and np.ptp((b - a) / c) > 1e-9:  # as a share's (decisive.FEW_SEEDS)
+        t = stats.paired_t((b - a) / c, np.zeros(len(common)), PLAN["level"])  # the per-seed differences of shares
+        out.update(seed_t_low=t["ci_low"], seed_t_high=t["ci_high"])
+    return out
 
 
 def without_chosen_seeds(per: Mapping[str, Sequence[Run]], endpoint: str, pilot: Mapping[str, Any]) -> dict[str, Any]:
@@ -154,6 +158,15 @@ def without_chosen_seeds(per: Mapping[str, Sequence[Run]], endpoint: str, pilot:
         return out
     return dict(out, **share_avoided([method_loss[i] for i in keep], [baseline_loss[i] for i in keep],
                                      n_boot=PLAN["n_boot"]))
+
+
+def contrast_text(c: Mapping[str, Any]) -> str:
+    """A mechanism contrast's difference of shares with its paired bootstrap interval, the per-seed t interval
+    beside it where there are few seeds (as a share's), and its seed count."""
+    seed_t = (f"; per-seed t [{c['seed_t_low']:+.0%}, {c['seed_t_high']:+.0%}]" if "seed_t_low" in c
+              and np.isfinite(c["seed_t_low"]) else "")
+    return (f"{c['difference']:+.0%} 95% paired bootstrap [{c['ci_low']:+.0%}, {c['ci_high']:+.0%}]{seed_t} over "
+            f"{len(c['seeds'])} seeds")
 
 
 def sample_size(pilot: Mapping[str, Sequence[Run]], endpoint: str) -> dict[str, Any]:
@@ -351,8 +364,8 @@ def v2_claims(result: Mapping[str, Any]) -> list:
                   f"(Table D2: {paper:.0%} of KR-split 0's loss by M5)", ours, verdict(e),
                   "Sec. 1; Fig. 6; Table D2; Sec. 4.5")]
     for c in result["contrasts"]:
-        ours = (f"difference of shares {c['difference']:+.0%} [{c['ci_low']:+.0%}, {c['ci_high']:+.0%}] over "
-                f"{len(c['seeds'])} seeds" if "ci_low" in c else f"{len(c['seeds'])} seeds with all three losses")
+        ours = (f"difference of shares {contrast_text(c)}" if "ci_low" in c
+                else f"{len(c['seeds'])} seeds with all three losses")
         rows.append(Claim(f"Decisive test v2, mechanism: {CONTRAST_CLAIMS[c['other']]}, on {ENDPOINTS[c['endpoint']]}",
                           ours, verdict(c), CONTRAST_PAPER[c["other"]]))
     return rows
