@@ -160,12 +160,12 @@ def without_chosen_seeds(per: Mapping[str, Sequence[Run]], endpoint: str, pilot:
                                      n_boot=PLAN["n_boot"]))
 
 
-def contrast_text(c: Mapping[str, Any]) -> str:
-    """A mechanism contrast's difference of shares with its paired bootstrap interval, the per-seed t interval
-    beside it where there are few seeds (as a share's), and its seed count."""
+def contrast_text(c: Mapping[str, Any], prefix: str = "95% paired bootstrap ") -> str:
+    """A mechanism contrast's difference of shares with its paired bootstrap interval (``prefix`` names it), the
+    per-seed t interval beside it where there are few seeds (as a share's), and its seed count."""
     seed_t = (f"; per-seed t [{c['seed_t_low']:+.0%}, {c['seed_t_high']:+.0%}]" if "seed_t_low" in c
               and np.isfinite(c["seed_t_low"]) else "")
-    return (f"{c['difference']:+.0%} 95% paired bootstrap [{c['ci_low']:+.0%}, {c['ci_high']:+.0%}]{seed_t} over "
+    return (f"{c['difference']:+.0%} {prefix}[{c['ci_low']:+.0%}, {c['ci_high']:+.0%}]{seed_t} over "
             f"{len(c['seeds'])} seeds")
 
 

@@ -101,7 +101,7 @@ def v2_answer_markdown(result: dict[str, Any], preset_written: bool) -> str:
                         f"{_v2_amount(endpoint, np.mean(e['method_loss']), True)} | {share_text(e)} | {_v2_word(e)} |")
     for c in result["contrasts"]:
         if c["verdict"] != "not yet":
-            value = v2.contrast_text(c) if "ci_low" in c else "no share exists (CE lost nothing)"
+            value = v2.contrast_text(c, "") if "ci_low" in c else "no share exists (CE lost nothing)"
             rows.append(f"| Mechanism: TCE 0.9 against {c['other']}, {v2.ENDPOINTS[c['endpoint']]} | | | {value} | "
                         f"{_v2_word(c)} |")
     return sentence + "\n\n" + "\n".join(rows)
