@@ -347,3 +347,23 @@ def test_the_primary_is_also_shown_without_the_seeds_whose_ce_runs_chose_the_set
     three = {m: runs[:3] for m, runs in recursive.items()}
     assert "from two such pairs on (1 so far)" in decisive_v2_report.chosen_seeds_markdown(v2.v2_test(three, {}, pilot))
     assert decisive_v2_report.chosen_seeds_markdown(v2.v2_test(three, {}, dict(pilot, seeds=[]))) == ""
+
+
+def test_the_spread_is_split_into_question_sampling_and_the_rest(tmp_path):
+    """Each seed's CE-minus-TCE difference is a mean over its questions: its squared standard error over them is
+    question sampling's variance, set against the variance of the differences over seeds."""
+    recursive = _arm(tmp_path, {"ce": 0.20, "tce-0.9": 0.10}, seeds={"ce": 3, "tce-0.9": 3})
+    sources = v2.spread_sources(recursive, "kr_split0")
+    per_seed = []
+    for seed in range(3):  # run(): n right answers first, the rest wrong; CE drops 0.20 + 0.01 seed, TCE 0.10 + 0.01 seed
+        lost = [np.r_[np.zeros(90 - round(100 * d)), np.ones(round(100 * d)), np.zeros(10)]
+                for d in (0.20 + 0.01 * seed, 0.10 + 0.01 * seed)]
+        per_seed.append(lost[0] - lost[1])
+    questions = np.mean([q.var(ddof=1) / q.size for q in per_seed])
+    assert sources["question_variance"] == pytest.approx(questions) and sources["questions"] == 100
+    # the same difference on every seed: no spread over seeds beyond what question sampling alone would give
+    assert sources["variance"] == pytest.approx(0.0, abs=1e-12) and sources["question_share"] == 1.0
+    wider = _arm(tmp_path / "w", {"ce": 0.20}, seeds={"ce": 3})
+    wider["tce-0.9"] = [run(tmp_path / "w", "tce-0.9", s, d) for s, d in enumerate([0.05, 0.15, 0.10])]
+    shares = v2.spread_sources(wider, "kr_split0")
+    assert 0 < shares["question_share"] < 1 and v2.spread_sources(wider, "real_nll_heldout") is None

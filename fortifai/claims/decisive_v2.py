@@ -169,6 +169,32 @@ def contrast_text(c: Mapping[str, Any], prefix: str = "95% paired bootstrap ") -
             f"{len(c['seeds'])} seeds")
 
 
+QUESTION_VALUES = {"kr_split0": "correct", "kr_margin_split0": "margin"}  # an endpoint's per-question values
+
+
+def spread_sources(per: Mapping[str, Sequence[Run]], endpoint: str) -> dict[str, Any] | None:
+    """How much of the spread over seeds of CE's loss minus TCE 0.9's on a KR ``endpoint`` is question sampling:
+    each seed's difference is a mean over its split-0 questions (the same for both losses), so its squared standard
+    error over them is the variance question sampling alone gives; the rest of the variance over seeds is training.
+    ``question_share`` is capped at 1 (seeds that spread less than their questions alone would make them). None for
+    an endpoint without per-question values, or before two pairs."""
+    key, last = QUESTION_VALUES.get(endpoint), PLAN["stages"] - 1
+    pairs = [(m, c) for m, c in paired(per.get(PLAN["method"], []), per.get(PLAN["baseline"], []))
+             if len(m.stages) >= PLAN["stages"] and len(c.stages) >= PLAN["stages"]]
+    if key is None or len(pairs) < 2:
+        return None
+
+    def lost(run):  # per question, M0 minus M5 (positive: worse, as endpoint_loss)
+        return np.asarray(run.stages[0]["kr"]["0"][key], float) - np.asarray(run.stages[last]["kr"]["0"][key], float)
+
+    per_question = [lost(c) - lost(m) for m, c in pairs]
+    between = float(np.var([q.mean() for q in per_question], ddof=1))
+    questions = float(np.mean([q.var(ddof=1) / q.size for q in per_question]))
+    return dict(seeds=[m.seed for m, _ in pairs], variance=between, question_variance=questions,
+                questions=int(np.mean([q.size for q in per_question])),
+                question_share=min(1.0, questions / between) if between > 0 else math.nan)
+
+
 def sample_size(pilot: Mapping[str, Sequence[Run]], endpoint: str) -> dict[str, Any]:
     """From the pilot's seeds of every arm: the CE/TCE 0.9 pairs for 80% power on ``endpoint`` (the paper's share
     of the pilot's mean CE loss against the pilot's paired spread), at least :data:`MINIMUM`'s; where CE lost
@@ -337,7 +363,8 @@ def v2_test(recursive: Mapping[str, Sequence[Run]], control: Mapping[str, Sequen
             test["interim"] = f"interim: {len(test['seeds'])} of the plan's {shown} {what} have finished M5{gate}"
     return dict(out, primary=primary, endpoints=endpoints, contrasts=contrasts, planned=counts,
                 interaction={e: interaction(recursive, control, e) for e in endpoints}, sample_size=size,
-                without_chosen_seeds=without_chosen_seeds(recursive, primary, pilot))
+                without_chosen_seeds=without_chosen_seeds(recursive, primary, pilot),
+                spread_sources=spread_sources(recursive, primary))
 
 
 def v2_claims(result: Mapping[str, Any]) -> list:

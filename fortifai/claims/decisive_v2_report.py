@@ -122,25 +122,29 @@ def _v2_word(test: dict[str, Any]) -> str:
 def v2_decider(result: dict[str, Any]) -> str:
     """What would decide the v2 primary where the plan's verdict is underpowered or inconclusive ("" where it is
     reproduced, partly or not reproduced): the seed pairs the spread of the finished pairs asks for to tell the
-    paper's share from none, or a setting in which CE degrades; before the planned count, the same projection."""
-
+    paper's share from none (and how much of that spread is question sampling), or a setting in which CE degrades;
+    before the planned count, the same projection."""
     e = result["endpoints"][result["primary"]]
     if e["verdict"] == judge.UNDERPOWERED or "interim" in e:
         power = seeds_for_power(e["method_loss"], e["baseline_loss"], paper=result["paper"], power=v2.PLAN["power"])
         sd, effect = (_v2_amount(result["primary"], power[k]) for k in ("sd", "effect"))
         spread = (f"at the spread of these {len(e['seeds'])} pairs (paired differences' standard deviation "
-                  f"{sd}, the paper's share of CE's mean loss {effect}), "
-                  f"{power['power']:.0%} "
-                  f"power to tell the paper's share from none takes **{power_text(power)}** seed pairs")
+                  f"{sd}, the paper's share of CE's mean loss {effect}), {power['power']:.0%} power to tell the "
+                  f"paper's share from none takes **{power_text(power)}** seed pairs")
         if power["effect"] > 0 and np.isfinite(power["sd"]):  # what the plan's smallest count could tell from none
             n, ce_loss = v2.MINIMUM["pairs"], power["effect"] / power["paper_share"]
             detectable = stats.detectable_difference(n, power["sd"], power=v2.PLAN["power"]) / ce_loss
             spread += (f"; at the plan's minimum of {n} pairs, the share it detects with that power is "
                        f"{detectable:.0%} (the paper's: {power['paper_share']:.0%})")
+        sources, where = result.get("spread_sources"), ""
+        if sources and math.isfinite(sources["question_share"]):  # would more questions per seed narrow it?
+            where = (f"Question sampling gives {sources['question_share']:.0%} of that spread's variance (each "
+                     f"seed's squared standard error over its {sources['questions']} split-0 questions); the rest is "
+                     "training and each seed's own splits. ")
         if "interim" in e:  # a projection, not the plan's sample size (that comes from the pilot's seeds)
             return (f"So far, {spread}; the plan's sample size comes from the pilot's seeds "
-                    f"{', '.join(map(str, v2.PLAN['pilot_seeds']))}. ")
-        return f"What would decide it: {spread}. "
+                    f"{', '.join(map(str, v2.PLAN['pilot_seeds']))}. {where}")
+        return f"What would decide it: {spread}. {where}"
     if e["verdict"] == judge.INCONCLUSIVE:
         return ("What would decide it: a setting in which CE's own loss from M0 to M5 lies above 0 beyond the noise "
                 "(more stages, or the regime ladder's next rung), since there is nothing to delay here. ")
