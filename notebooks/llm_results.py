@@ -413,7 +413,8 @@ display(Markdown(llm_chapter.passage_table(chapter)))
 claims, claim_details, claim_groups = llm_chapter.closing_claims(
     chapter, test, arms[0], n_boot, planned=dict.fromkeys(v2["settings"], decisive_v2.OWN_SETTING))
 v2_claims = decisive_v2.v2_claims(v2["result"])  # the v2 test's rows lead the table
-claims, claim_groups = v2_claims + claims, [("The decisive test, v2", v2_claims, None), *claim_groups]
+claims, claim_groups = decisive_v2.hold_own_setting(v2_claims + claims, [("The decisive test, v2", v2_claims, None),
+                                                                          *claim_groups], v2["result"])
 print(f"{len(claims)} comparisons in this chapter (no correction for multiplicity: read each interval on its own)")
 display(Markdown(grouped_claims_markdown(claim_groups, ours="ours (paired over seeds)")))
 

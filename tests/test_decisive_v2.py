@@ -367,3 +367,22 @@ def test_the_spread_is_split_into_question_sampling_and_the_rest(tmp_path):
     wider["tce-0.9"] = [run(tmp_path / "w", "tce-0.9", s, d) for s, d in enumerate([0.05, 0.15, 0.10])]
     shares = v2.spread_sources(wider, "kr_split0")
     assert 0 < shares["question_share"] < 1 and v2.spread_sources(wider, "real_nll_heldout") is None
+
+
+def test_the_v2_runs_generic_rows_wait_for_the_plan_s_counts(tmp_path):
+    """The folded per-setting rows of the v2 setting's runs take no verdict word before the plan's rows do; other
+    settings' rows are left as they are; at the planned counts every row keeps its own verdict."""
+    from fortifai.claims.claim import Claim
+
+    own, other = Claim("ttf", "1.15x [1.00, 1.50]", "not reproduced: x"), Claim("kr", "+1", "underpowered: y")
+    groups = [("v2 setting", [own], v2.OWN_SETTING), ("an older setting", [other], "superseded")]
+    go = dict(verdict="go", rungs=[dict(go_by="accuracy")])
+    early = v2.v2_test(_arm(tmp_path, {"ce": 0.2, "tce-0.9": 0.1}, seeds={"ce": 2, "tce-0.9": 2}), {}, go)
+    claims, held = v2.hold_own_setting([own, other], groups, early)
+    assert claims[0].word == "not computed" and claims[0].ours == own.ours and "at least 8 CE/TCE 0.9 pairs" in (
+        claims[0].verdict)
+    assert claims[1] is other and held[0][1][0] == claims[0] and held[1][1] == [other]
+    done = v2.v2_test(_arm(tmp_path / "d", {"ce": 0.20, "tce-0.9": 0.10, "rmask-0.9": 0.20, "focal-2.0": 0.10},
+                           seeds=PLANNED), {}, go)
+    assert v2.plan_complete(done) and not v2.plan_complete(early)
+    assert v2.hold_own_setting([own, other], groups, done) == ([own, other], groups)

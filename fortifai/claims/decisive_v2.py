@@ -68,6 +68,12 @@ CHANGES: list[dict[str, str]] = [  # changes after the first v2 run existed: dat
         "stopped at its data step). Made after the seed-1 runs of every arm had finished."),
         effect=("none: every other year draws exactly as before, so the questions of seeds 0 and 1 are unchanged "
                 "(tested); later seeds draw theirs with the fix.")),
+    dict(date="2026-12-07", change=(
+        "The same runs' generic per-setting rows (folded under the plan's, judged by the rules of the other "
+        "settings) are held as not computed too until the plan's counts (hold_own_setting). Made after the "
+        "seed-1 runs of every arm had finished, when one such row read a verdict from two seeds."),
+        effect="none on the plan's rows; the folded rows keep their numbers and take their verdict words at the "
+               "planned counts."),
 ]
 
 
@@ -365,6 +371,29 @@ def v2_test(recursive: Mapping[str, Sequence[Run]], control: Mapping[str, Sequen
                 interaction={e: interaction(recursive, control, e) for e in endpoints}, sample_size=size,
                 without_chosen_seeds=without_chosen_seeds(recursive, primary, pilot),
                 spread_sources=spread_sources(recursive, primary))
+
+
+def plan_complete(result: Mapping[str, Any]) -> bool:
+    """Whether the plan's counts have finished M5: every row of :func:`v2_test` has the plan's verdict."""
+    tests = [*result.get("endpoints", {}).values(), *result.get("contrasts", [])]
+    return bool(result.get("primary")) and all(t["verdict"] != "not yet" and "interim" not in t for t in tests)
+
+
+def hold_own_setting(claims: Sequence, groups: Sequence[tuple], result: Mapping[str, Any]) -> tuple[list, list]:
+    """The chapter's ``claims`` and closing-table ``groups`` (title, claims, why folded) with the generic rows of the
+    v2 setting's runs (folded under :data:`OWN_SETTING`) held as "not computed", their numbers kept, until the
+    plan's counts have finished M5 (:func:`plan_complete`): the same runs take no verdict before the plan's rows do."""
+    from dataclasses import replace
+
+    if plan_complete(result):
+        return list(claims), list(groups)
+    counts = result.get("planned") or planned({})
+    why = judge.not_computed(
+        f"interim: the v2 runs are judged at the plan's counts ({pairs_text(counts)} CE/TCE 0.9 pairs, "
+        f"{counts['mechanism_seeds']} seeds of each mechanism arm); these rows wait for them")
+    held = {id(c): replace(c, verdict=why) for _, rows, folded in groups if folded == OWN_SETTING for c in rows}
+    return ([held.get(id(c), c) for c in claims],
+            [(title, [held.get(id(c), c) for c in rows], folded) for title, rows, folded in groups])
 
 
 def v2_claims(result: Mapping[str, Any]) -> list:
