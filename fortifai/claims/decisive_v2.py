@@ -223,8 +223,8 @@ MECHANISM_ENDPOINTS = ("primary", "real_nll_heldout")  # the contrasts are on th
 CONTRAST_CLAIMS = {"rmask-0.9": "truncation matters: TCE 0.9 avoids more of CE's loss than masking as many targets "
                                 "chosen at random (rmask-0.9, a control of ours: the paper credits TCE's suppressing "
                                 "the high-confidence tokens)",
-                   "focal-2.0": "TCE 0.9 avoids more of CE's loss than focal loss 2.0 (the paper: FL partly delays "
-                                "collapse, TCE the most)"}
+                   "focal-2.0": "TCE 0.9 avoids more of CE's loss than focal loss 2.0 (the paper: FL delays "
+                                "collapse less than TCE)"}
 CONTRAST_PAPER = {"rmask-0.9": "Sec. 2.2.1", "focal-2.0": "Appendix A; Fig. A2"}
 
 
