@@ -150,7 +150,8 @@ def test_before_the_planned_counts_a_v2_row_is_interim_with_no_verdict_word(tmp_
     text = decisive_v2_report.v2_answer_markdown(result, True)
     assert text.startswith("**An interim look at the decisive test v2** (3 of the plan's 8 seed pairs")
     assert "**reproduced**" not in text and "No verdict yet: the plan reads it at 8 pairs" in text
-    assert "So far, at the spread of these 3 pairs" in text and "the plan's sample size comes from the pilot's" in text
+    assert "So far, at the spread of these 3 pairs" in text
+    assert "the plan's sample size, set by the pilot's seeds 0, 1, 2: **8** pairs" in text
 
 
 def test_before_the_pilot_sets_the_pairs_an_interim_row_says_at_least_and_where_no_share_exists(tmp_path):
@@ -164,6 +165,7 @@ def test_before_the_pilot_sets_the_pairs_an_interim_row_says_at_least_and_where_
         "interim: 2 of the plan's at least 8 seed pairs have finished M5; so far CE's own loss")
     text = decisive_v2_report.v2_answer_markdown(result, True)
     assert "the plan reads it at the pairs its pilot sets (seeds 0, 1, 2 of CE and TCE 0.9; at least 8)" in text
+    assert "the plan's sample size comes from the pilot's seeds 0, 1, 2" in text
     # each loss in its endpoint's unit: CE lost 20 and 21 points of accuracy, TCE 10 and 11
     assert "| Primary: KR accuracy on split 0 | +20.5 pts | +10.5 pts |" in text and "| +0 nats | +0 nats |" in text
 

@@ -141,9 +141,11 @@ def v2_decider(result: dict[str, Any]) -> str:
             where = (f"Question sampling gives {sources['question_share']:.0%} of that spread's variance (each "
                      f"seed's squared standard error over its {sources['questions']} split-0 questions); the rest is "
                      "training and each seed's own splits. ")
-        if "interim" in e:  # a projection, not the plan's sample size (that comes from the pilot's seeds)
-            return (f"So far, {spread}; the plan's sample size comes from the pilot's seeds "
-                    f"{', '.join(map(str, v2.PLAN['pilot_seeds']))}. {where}")
+        if "interim" in e:  # a projection; the plan's sample size is the pilot's seeds' (fixed once they finish)
+            counts, pilot = result.get("planned") or v2.planned({}), ", ".join(map(str, v2.PLAN["pilot_seeds"]))
+            size = (f"the plan's sample size, set by the pilot's seeds {pilot}: **{counts['pairs']}** pairs" if
+                    counts.get("pairs_set") else f"the plan's sample size comes from the pilot's seeds {pilot}")
+            return f"So far, {spread}; {size}. {where}"
         return f"What would decide it: {spread}. {where}"
     if e["verdict"] == judge.INCONCLUSIVE:
         return ("What would decide it: a setting in which CE's own loss from M0 to M5 lies above 0 beyond the noise "
