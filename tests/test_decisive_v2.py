@@ -151,7 +151,7 @@ def test_before_the_planned_counts_a_v2_row_is_interim_with_no_verdict_word(tmp_
     assert text.startswith("**An interim look at the decisive test v2** (3 of the plan's 8 seed pairs")
     assert "**reproduced**" not in text and "No verdict yet: the plan reads it at 8 pairs" in text
     assert "So far, at the spread of these 3 pairs" in text
-    assert "the plan's sample size, set by the pilot's seeds 0, 1, 2: **8** pairs" in text
+    assert "the plan's sample size, 8 pairs, was set by the pilot's seeds 0, 1, 2 and stays fixed" in text
 
 
 def test_before_the_pilot_sets_the_pairs_an_interim_row_says_at_least_and_where_no_share_exists(tmp_path):

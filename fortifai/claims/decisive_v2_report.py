@@ -143,7 +143,8 @@ def v2_decider(result: dict[str, Any]) -> str:
                      "training and each seed's own splits. ")
         if "interim" in e:  # a projection; the plan's sample size is the pilot's seeds' (fixed once they finish)
             counts, pilot = result.get("planned") or v2.planned({}), ", ".join(map(str, v2.PLAN["pilot_seeds"]))
-            size = (f"the plan's sample size, set by the pilot's seeds {pilot}: **{counts['pairs']}** pairs" if
+            size = (f"the plan's sample size, {counts['pairs']} pairs, was set by the pilot's seeds {pilot} and "
+                    "stays fixed" if
                     counts.get("pairs_set") else f"the plan's sample size comes from the pilot's seeds {pilot}")
             return f"So far, {spread}; {size}. {where}"
         return f"What would decide it: {spread}. {where}"
