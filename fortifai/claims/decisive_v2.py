@@ -181,7 +181,8 @@ QUESTION_VALUES = {"kr_split0": "correct", "kr_margin_split0": "margin"}  # an e
 def spread_sources(per: Mapping[str, Sequence[Run]], endpoint: str) -> dict[str, Any] | None:
     """How much of the spread over seeds of CE's loss minus TCE 0.9's on a KR ``endpoint`` is question sampling:
     each seed's difference is a mean over its split-0 questions (the same for both losses), so its squared standard
-    error over them is the variance question sampling alone gives; the rest of the variance over seeds is training.
+    error over them is the variance question sampling alone gives; the rest of the variance over seeds is training
+    and the splits each seed draws.
     ``question_share`` is capped at 1 (seeds that spread less than their questions alone would make them). None for
     an endpoint without per-question values, or before two pairs."""
     key, last = QUESTION_VALUES.get(endpoint), PLAN["stages"] - 1
