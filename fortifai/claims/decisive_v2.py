@@ -99,10 +99,15 @@ def endpoint_loss(run: Run, endpoint: str, stage: int = PLAN["stages"] - 1) -> f
     return change if endpoint.startswith("real_nll") else -change
 
 
+def finished_pairs(per: Mapping[str, Sequence[Run]], method: str) -> list[tuple[Run, Run]]:
+    """(``method``'s run, CE's run) per seed both finished to M5."""
+    return [(m, c) for m, c in paired(per.get(method, []), per.get(PLAN["baseline"], []))
+            if len(m.stages) >= PLAN["stages"] and len(c.stages) >= PLAN["stages"]]
+
+
 def losses(per: Mapping[str, Sequence[Run]], method: str, endpoint: str) -> tuple[list[float], list[float], list[int]]:
     """(``method``'s loss, CE's loss, seeds) on ``endpoint`` over the seeds both finished to M5."""
-    pairs = [(m, c) for m, c in paired(per.get(method, []), per.get(PLAN["baseline"], []))
-             if len(m.stages) >= PLAN["stages"] and len(c.stages) >= PLAN["stages"]]
+    pairs = finished_pairs(per, method)
     return ([endpoint_loss(m, endpoint) for m, _ in pairs], [endpoint_loss(c, endpoint) for _, c in pairs],
             [m.seed for m, _ in pairs])
 
@@ -186,8 +191,7 @@ def spread_sources(per: Mapping[str, Sequence[Run]], endpoint: str) -> dict[str,
     ``question_share`` is capped at 1 (seeds that spread less than their questions alone would make them). None for
     an endpoint without per-question values, or before two pairs."""
     key, last = QUESTION_VALUES.get(endpoint), PLAN["stages"] - 1
-    pairs = [(m, c) for m, c in paired(per.get(PLAN["method"], []), per.get(PLAN["baseline"], []))
-             if len(m.stages) >= PLAN["stages"] and len(c.stages) >= PLAN["stages"]]
+    pairs = finished_pairs(per, PLAN["method"])
     if key is None or len(pairs) < 2:
         return None
 
