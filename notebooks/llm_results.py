@@ -81,7 +81,7 @@ from IPython.display import Markdown, display
 
 from fortifai import recursive
 from fortifai.book.plotting import FigureLog, use_style
-from fortifai.book.report import close_chapter, glue_markdown, grouped_claims_markdown
+from fortifai.book.report import close_chapter, fold, glue_markdown, grouped_claims_markdown
 from fortifai.book.runner import chapter_parameters
 from fortifai.claims import decisive, decisive_report, decisive_v2, decisive_v2_report
 from fortifai.claims import llm as llm_claims
@@ -410,11 +410,11 @@ display(Markdown(llm_chapter.passage_table(chapter)))
 # **reproduced**, **partly** or **not reproduced**.
 
 # %%
-claims, claim_details, claim_groups = llm_chapter.closing_claims(
+claim_details, claim_groups = llm_chapter.closing_claims(
     chapter, test, arms[0], n_boot, planned=dict.fromkeys(v2["settings"], decisive_v2.OWN_SETTING))
 v2_claims = decisive_v2.v2_claims(v2["result"])  # the v2 test's rows lead the table
-claims, claim_groups = decisive_v2.hold_own_setting(v2_claims + claims, [("The decisive test, v2", v2_claims, None),
-                                                                          *claim_groups], v2["result"])
+claim_groups = decisive_v2.hold_own_setting([("The decisive test, v2", v2_claims, None), *claim_groups], v2["result"])
+claims = fold(claim_groups)  # a folded row carries its group's reason: the openings count only the listed
 print(f"{len(claims)} comparisons in this chapter (no correction for multiplicity: read each interval on its own)")
 display(Markdown(grouped_claims_markdown(claim_groups, ours="ours (paired over seeds)")))
 
@@ -422,6 +422,5 @@ display(Markdown(grouped_claims_markdown(claim_groups, ours="ours (paired over s
 metrics = llm_chapter.chapter_metrics(chapter, runs_dir, paper_table, kr_failure_threshold, gates=gates,
                                      failure=failure, comparisons=claim_details, kl=kl, sweep=sweep,
                                      figures=figures.names)
-close_chapter("llm_results", record, metrics, claims, show=False,
-              listed=[c for _, group, folded in claim_groups if folded is None for c in group])
+close_chapter("llm_results", record, metrics, claims, show=False)
 print(f"wrote {output_dir}")

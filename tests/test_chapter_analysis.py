@@ -165,7 +165,10 @@ CLAIMS = [Claim("a", "1", "reproduced: x", "Fig. 2"), Claim("b", "2", "partly: y
 
 
 def test_verdict_summary_names_the_listed_claims_and_counts_the_folded_ones():
-    text = verdict_summary(CLAIMS, listed=CLAIMS[:1])  # a folded row cannot decide: the opening counts the listed
+    from dataclasses import replace
+
+    folded = [CLAIMS[0], *(replace(c, folded="superseded") for c in CLAIMS[1:])]
+    text = verdict_summary(folded)  # a folded row cannot decide: the opening counts the listed
     assert text.splitlines()[0] == "**Verdicts:** 1 reproduced (1 claim)."
     assert text.count("\n| **") == 1 and text.endswith("\n\n3 more are folded in the closing table, each group under "
                                                            "why it cannot decide the claim, with its verdicts counted "
@@ -185,6 +188,39 @@ def test_status_summary_counts_items_without_claims():
     text = status_summary(rows, {"x": CLAIMS[:2], "y": CLAIMS[2:]})
     assert "2 reproduced, 1 partly, 1 not reproduced (4 claims in 2 chapters)" in text
     assert "**1 of 2** items" in text and "not yet: Fig. 9." in text
+
+
+def test_the_status_page_counts_folded_claims_apart():
+    """A folded row (``Claim.folded``, as :func:`fold` publishes it) is not counted among the verdicts, as the
+    chapter's own opening does not; an item whose only claims are folded says so."""
+    from dataclasses import replace
+
+    from fortifai.book.report import fold
+    from fortifai.book.status import status_markdown
+
+    groups = [("decisive", CLAIMS[:1], None), ("old setting", CLAIMS[1:3], "superseded"), ("empty", [], None)]
+    published = fold(groups)
+    assert [c.folded for c in published] == ["", "superseded", "superseded"] and published[0] is CLAIMS[0]
+    assert [c.claim for c in published] == ["a", "b", "c"]
+    text = status_summary([{"refs": ["Fig. 2"], "claims": [("x", published[0])]}], {"x": published})
+    assert "**Verdicts:** 1 reproduced (1 claims in 1 chapters; 2 more folded in their chapters' closing tables, not " \
+           "counted)." in text
+    assert "2 more folded" not in status_summary([], {"x": CLAIMS[:1]})
+    on_table = replace(CLAIMS[3], folded="superseded")
+    table = status_markdown([{"refs": ["Table 1"], "what": "w", "chapter": "x",
+                              "claims": [("x", on_table), ("x", CLAIMS[0])]}])
+    assert "| **reproduced**: a (1)<br>folded, **not reproduced**: d (4) |" in table  # the listed claims first
+
+
+def test_status_rows_mark_an_item_whose_only_claims_are_folded(tmp_path):
+    (tmp_path / "gmm_collapse.json").write_text(json.dumps([
+        {"claim": "TCE delays", "ours": "1.1x", "verdict": "partly: x", "paper": "Fig. 6", "folded": "superseded"},
+        {"claim": "CE collapses", "ours": "3", "verdict": "reproduced", "paper": "Fig. 2"},
+        {"claim": "TCE delays", "ours": "4x", "verdict": "underpowered: y", "paper": "Fig. 2", "folded": "old"}]))
+    from fortifai.book.status import status_rows
+
+    rows = {", ".join(r["refs"]): r for r in status_rows(tmp_path)}
+    assert rows["Fig. 6, Fig. A2, Sec. 4.5"]["verdict"] == "folded (partly)" and rows["Fig. 2"]["verdict"] == "reproduced"
 
 
 def test_close_chapter_writes_once(tmp_path, monkeypatch):

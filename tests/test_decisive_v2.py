@@ -380,11 +380,11 @@ def test_the_v2_runs_generic_rows_wait_for_the_plan_s_counts(tmp_path):
     groups = [("v2 setting", [own], v2.OWN_SETTING), ("an older setting", [other], "superseded")]
     go = dict(verdict="go", rungs=[dict(go_by="accuracy")])
     early = v2.v2_test(_arm(tmp_path, {"ce": 0.2, "tce-0.9": 0.1}, seeds={"ce": 2, "tce-0.9": 2}), {}, go)
-    claims, held = v2.hold_own_setting([own, other], groups, early)
-    assert claims[0].word == "not computed" and claims[0].ours == own.ours and "at least 8 CE/TCE 0.9 pairs" in (
-        claims[0].verdict)
-    assert claims[1] is other and held[0][1][0] == claims[0] and held[1][1] == [other]
+    held = v2.hold_own_setting(groups, early)
+    (_, [row], why), (_, kept, _) = held
+    assert row.word == "not computed" and row.ours == own.ours and "at least 8 CE/TCE 0.9 pairs" in row.verdict
+    assert why == v2.OWN_SETTING and kept == [other] and kept[0] is other
     done = v2.v2_test(_arm(tmp_path / "d", {"ce": 0.20, "tce-0.9": 0.10, "rmask-0.9": 0.20, "focal-2.0": 0.10},
                            seeds=PLANNED), {}, go)
     assert v2.plan_complete(done) and not v2.plan_complete(early)
-    assert v2.hold_own_setting([own, other], groups, done) == ([own, other], groups)
+    assert v2.hold_own_setting(groups, done) == groups

@@ -486,6 +486,6 @@ def test_a_control_arm_makes_no_claims_of_its_own(monkeypatch):
     asked = []
     monkeypatch.setattr(claims_llm, "setting_claims", lambda per, name, n_boot: (asked.append(name) or ([], {})))
     chapter = SimpleNamespace(settings=[recursive_arm, control_arm], per=lambda setting: {})
-    claims, details, groups = llm_chapter.chapter_claims(chapter)
+    details, groups = llm_chapter.chapter_claims(chapter)
     assert asked == [llm_runs.setting_name(recursive_arm)] and list(details) == asked
     assert [title for title, _, _ in groups] == asked

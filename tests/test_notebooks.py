@@ -46,7 +46,7 @@ def test_notebook_runs_and_writes_the_contract(notebook, tmp_path_factory):
         claims = metrics.get("claims")
         assert isinstance(claims, list) and claims, "the closing claims, saved as metrics['claims']"
         for item in claims:
-            assert set(item) == {"claim", "ours", "verdict", "paper"} and all(isinstance(v, str) for v in item.values())
+            assert set(item) == {"claim", "ours", "verdict", "paper", "folded"} and all(isinstance(v, str) for v in item.values())
             assert item["claim"] and item["ours"], item
             assert Claim(**item).word in STATES, item["verdict"]  # a verdict, or "not computed" (no number yet)
             assert paper_refs(item["paper"]), item  # names the paper's items the status page groups it by

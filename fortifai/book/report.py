@@ -10,7 +10,7 @@ the paper's items it tests), made by a package function, rendered by :func:`clai
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from html import escape
 from pathlib import Path
 from typing import Any, Sequence
@@ -44,6 +44,13 @@ def grouped_claims_markdown(groups: Sequence[tuple[str, Sequence[Claim], str | N
                    f"<details><summary><b>{escape(title)}</b>: {counts}; folded: {escape(folded)}.</summary>\n\n"
                    f"{table}\n\n</details>")
     return "\n\n".join(out)
+
+
+def fold(groups: Sequence[tuple[str, Sequence[Claim], str | None]]) -> list[Claim]:
+    """The claims of :func:`grouped_claims_markdown`'s groups in their order, each row of a folded group carrying
+    its group's reason (:attr:`Claim.folded`): what a chapter publishes, so that the openings and the status page
+    count only the rows that can decide a claim."""
+    return [c if why is None else replace(c, folded=why) for _, rows, why in groups for c in rows]
 
 
 def compare_claims(claims: list[Claim], before: list[Claim]) -> list[str]:
@@ -111,12 +118,12 @@ def refresh_claims(chapters: list[str] | None = None, write: bool = False) -> di
 SUMMARY_KEY = "verdicts"  # the glue key of a chapter's summary: its opening cell shows {glue:md}`verdicts`
 
 
-def verdict_summary(claims: list[Claim], listed: list[Claim] | None = None) -> str:
-    """Markdown, the opening of every chapter: one sentence counting the verdicts of the listed claims (default
-    all ``claims``; in the order of :data:`fortifai.claims.judge.STATES`), then their table: verdict, the paper's
-    claim, ours, the paper's items; the others are named as folded in the closing table, where their group counts
-    them (a folded row cannot decide the claim, so the opening does not count it)."""
-    listed = claims if listed is None else listed
+def verdict_summary(claims: list[Claim]) -> str:
+    """Markdown, the opening of every chapter: one sentence counting the verdicts of the listed claims (those not
+    :attr:`Claim.folded`; in the order of :data:`fortifai.claims.judge.STATES`), then their table: verdict, the
+    paper's claim, ours, the paper's items; the folded ones are named as folded in the closing table, where their
+    group counts them (a folded row cannot decide the claim, so the opening does not count it)."""
+    listed = [c for c in claims if not c.folded]
     counts = {word: sum(c.word == word for c in listed) for word in STATES}
     named = ", ".join(f"{n} {word}" for word, n in counts.items() if n)
     lines = [f"**Verdicts:** {named or 'none'} ({len(listed)} claim{'' if len(listed) == 1 else 's'}).", ""]
@@ -131,12 +138,12 @@ def verdict_summary(claims: list[Claim], listed: list[Claim] | None = None) -> s
 
 def close_chapter(chapter: str, record: Any, metrics: dict[str, Any], claims: list[Claim] | None = None,
                   ours: str = "ours (median [10%, 90%] over seeds)", timings: dict[str, float] | None = None,
-                  show: bool = True, listed: list[Claim] | None = None) -> None:
+                  show: bool = True) -> None:
     """How every chapter ends: publish its ``claims`` (into ``metrics["claims"]`` and, at the default parameters,
     the committed ``results/claims/<chapter>.json``), show the closing table, glue the verdict summary that the
     chapter's opening shows (key :data:`SUMMARY_KEY`), write ``metrics.json`` once and finish the run record
     (``run.json``) of ``record`` (a :class:`fortifai.results.RunRecord`; its folder is the run's). ``show=False``:
-    the chapter showed its table earlier; ``listed``: the claims the opening names (:func:`verdict_summary`)."""
+    the chapter showed its table earlier (a grouped one: pass its claims as :func:`fold` gives them)."""
     from IPython.display import Markdown, display
 
     from ..results import write_json
@@ -145,7 +152,7 @@ def close_chapter(chapter: str, record: Any, metrics: dict[str, Any], claims: li
         print(publish_claims(claims, chapter, record.output_dir, metrics))
         if show:
             display(Markdown(claims_markdown(claims, ours=ours)))
-        glue_markdown(SUMMARY_KEY, verdict_summary(claims, listed))
+        glue_markdown(SUMMARY_KEY, verdict_summary(claims))
     write_json(record.output_dir / "metrics.json", metrics)
     record.finish(timings=timings)
 

@@ -56,36 +56,45 @@ def load_chapter_claims(claims_dir: str | Path = CLAIMS_DIR) -> dict[str, list[C
 
 def status_rows(claims_dir: str | Path = CLAIMS_DIR) -> list[dict[str, Any]]:
     """Per paper item: its references, what it shows, its chapter, the claims that test it (from any chapter),
-    and their verdict words (``"not yet"`` when no chapter has a claim on it)."""
+    and the verdict words of those listed (``"not yet"`` when no chapter has a claim on it; ``"folded"`` beside
+    the words when every claim on it is folded, :attr:`Claim.folded`: none of them can decide it)."""
     chapters = load_chapter_claims(claims_dir)
     rows = []
     for item in paper_items():
         refs = set(item["refs"])
         found = [(chapter, c) for chapter, claims in chapters.items() for c in claims if paper_refs(c.paper) & refs]
-        words = sorted({c.word for _, c in found})
-        rows.append({**item, "claims": found, "verdict": ", ".join(words) if words else "not yet"})
+        listed = [c for _, c in found if not c.folded]
+        words = ", ".join(sorted({c.word for c in listed or [c for _, c in found]}))
+        verdict = words if listed else f"folded ({words})" if found else "not yet"
+        rows.append({**item, "claims": found, "verdict": verdict})
     return rows
 
 
 def status_markdown(rows: list[dict[str, Any]]) -> str:
-    """The page's table: paper item, what it shows, where, and each claim's verdict with our number."""
+    """The page's table: paper item, what it shows, where, and each claim's verdict with our number (a folded
+    claim marked so, after the listed ones)."""
     lines = ["| paper | what | chapter | verdicts (ours) |", "|---|---|---|---|"]
     for row in rows:
-        cells = "<br>".join(f"**{c.word}**: {c.claim} ({c.ours})" for _, c in row["claims"]) or "not yet"
+        found = sorted((c for _, c in row["claims"]), key=lambda c: bool(c.folded))
+        cells = "<br>".join(f"{'folded, ' if c.folded else ''}**{c.word}**: {c.claim} ({c.ours})"
+                            for c in found) or "not yet"
         lines.append(f"| {', '.join(row['refs'])} | {row['what']} | {{doc}}`../notebooks/{row['chapter']}` | "
                      f"{cells} |")
     return "\n".join(lines)
 
 
 def status_summary(rows: list[dict[str, Any]], chapters: dict[str, list[Claim]]) -> str:
-    """The page's opening: the verdicts of every chapter's claims counted, and how many of the paper's items have
-    a claim (the items without one listed)."""
+    """The page's opening: the verdicts of every chapter's listed claims counted (a folded one cannot decide its
+    claim: it is counted apart, as the chapters' openings do), and how many of the paper's items have a claim (the
+    items without one listed)."""
     from ..claims.judge import STATES
 
-    claims = [c for found in chapters.values() for c in found]
+    claims = [c for found in chapters.values() for c in found if not c.folded]
+    folded = sum(bool(c.folded) for found in chapters.values() for c in found)
     counts = ", ".join(f"{n} {word}" for word in STATES if (n := sum(c.word == word for c in claims)))
     missing = [", ".join(r["refs"]) for r in rows if not r["claims"]]
-    return (f"**Verdicts:** {counts or 'none'} ({len(claims)} claims in {len(chapters)} chapters). "
+    return (f"**Verdicts:** {counts or 'none'} ({len(claims)} claims in {len(chapters)} chapters"
+            + (f"; {folded} more folded in their chapters' closing tables, not counted" if folded else "") + "). "
             f"**{len(rows) - len(missing)} of {len(rows)}** items of the paper have a claim"
             + (f"; not yet: {'; '.join(missing)}." if missing else "."))
 
@@ -95,7 +104,7 @@ STATE_COLORS = ("#2a9d8f", "#e9c46a", "#e76f51", "#8d99ae", "#b8b8d1", "#dddddd"
 
 
 def plot_verdicts(chapters: dict[str, list[Claim]]):
-    """Stacked bars: how many of each chapter's claims reached each verdict."""
+    """Stacked bars: how many of each chapter's listed claims reached each verdict (folded ones not counted)."""
     from collections import Counter
 
     import matplotlib.pyplot as plt
@@ -106,12 +115,12 @@ def plot_verdicts(chapters: dict[str, list[Claim]]):
     names = list(chapters)
     left = [0] * len(names)
     for word, color in zip(STATES, STATE_COLORS):
-        counts = [Counter(c.word for c in chapters[name])[word] for name in names]
+        counts = [Counter(c.word for c in chapters[name] if not c.folded)[word] for name in names]
         if word not in VERDICTS and not any(counts):
             continue  # "not computed" shown only where a claim has it
         ax.barh(names, counts, left=left, color=color, label=word)
         left = [a + b for a, b in zip(left, counts)]
-    ax.set(xlabel="claims", title="verdicts of each chapter's claims")
+    ax.set(xlabel="claims", title="verdicts of each chapter's listed claims")
     ax.invert_yaxis()
     ax.legend(fontsize=8, loc="lower right")
     return fig

@@ -407,10 +407,10 @@ def passage_table(chapter: ChapterRuns) -> str:
     return "\n\n".join(out)
 
 
-def chapter_claims(chapter: ChapterRuns, n_boot: int = 10_000, planned: Mapping[tuple, str] = {}) -> tuple[list, dict, list]:
-    """Every setting's claims (:func:`fortifai.claims.llm.setting_claims`, labelled by its regime), their details and
+def chapter_claims(chapter: ChapterRuns, n_boot: int = 10_000, planned: Mapping[tuple, str] = {}) -> tuple[dict, list]:
+    """Every setting's claims (:func:`fortifai.claims.llm.setting_claims`, labelled by its regime): their details and
     one folded group per setting (why: ``planned``'s where a plan's own rows decide); a control arm makes none."""
-    claims, details, groups = [], {}, []
+    details, groups = {}, []
     for setting in chapter.settings:
         if dict(setting).get("regenerate", True) is False:
             continue
@@ -418,21 +418,20 @@ def chapter_claims(chapter: ChapterRuns, n_boot: int = 10_000, planned: Mapping[
         label = llm_claims.regime_label(per.get("ce", []))
         rows, details[setting_name(setting)] = llm_claims.setting_claims(per, setting_name(setting) + label,
                                                                          n_boot=n_boot)
-        claims += rows
         groups.append((setting_name(setting) + label, rows, planned.get(setting) or llm_claims.superseded(label)))
-    return claims, details, groups
+    return details, groups
 
 
 def closing_claims(chapter: ChapterRuns, test: dict[str, Any], recursive_arm: dict[str, list[Run]],
-                   n_boot: int = 10_000, planned: Mapping[tuple, str] = {}) -> tuple[list, dict[str, Any], list[tuple]]:
-    """The closing table: the decisive test's rows, then every setting's (:func:`chapter_claims`); the details;
-    the groups (title, claims, why folded or None) for :func:`fortifai.book.report.grouped_claims_markdown`."""
+                   n_boot: int = 10_000, planned: Mapping[tuple, str] = {}) -> tuple[dict[str, Any], list[tuple]]:
+    """The closing table: the details, and the groups (title, claims, why folded or None) for
+    :func:`fortifai.book.report.grouped_claims_markdown`: the decisive test's rows, then every setting's
+    (:func:`chapter_claims`); :func:`fortifai.book.report.fold` makes them the chapter's claims."""
     from ..claims import decisive
 
-    claims, details, groups = chapter_claims(chapter, n_boot, planned)
+    details, groups = chapter_claims(chapter, n_boot, planned)
     label = llm_claims.regime_label(recursive_arm.get("ce", []))
-    first = decisive.decisive_claims(test, label)
-    return first + claims, details, [(f"The decisive test{label}", first, None), *groups]
+    return details, [(f"The decisive test{label}", decisive.decisive_claims(test, label), None), *groups]
 
 
 def chapter_metrics(chapter: ChapterRuns, runs_dir: str | Path, paper_table: str, threshold: float,

@@ -22,6 +22,7 @@ class Claim:
     ours: str  # our number with its spread
     verdict: str  # a word of fortifai.claims.judge.STATES, then ": " and the reason (made by the judge)
     paper: str = ""  # the paper's items it tests, e.g. "Fig. 2" or "Figs. 6, A2; Table D2" (the status page's key)
+    folded: str = ""  # why the closing table folds it, unable to decide the claim (empty: a listed row, counted)
 
     @property
     def word(self) -> str:

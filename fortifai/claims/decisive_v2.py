@@ -385,21 +385,20 @@ def plan_complete(result: Mapping[str, Any]) -> bool:
     return bool(result.get("primary")) and all(t["verdict"] != "not yet" and "interim" not in t for t in tests)
 
 
-def hold_own_setting(claims: Sequence, groups: Sequence[tuple], result: Mapping[str, Any]) -> tuple[list, list]:
-    """The chapter's ``claims`` and closing-table ``groups`` (title, claims, why folded) with the generic rows of the
-    v2 setting's runs (folded under :data:`OWN_SETTING`) held as "not computed", their numbers kept, until the
-    plan's counts have finished M5 (:func:`plan_complete`): the same runs take no verdict before the plan's rows do."""
+def hold_own_setting(groups: Sequence[tuple], result: Mapping[str, Any]) -> list[tuple]:
+    """The chapter's closing-table ``groups`` (title, claims, why folded) with the generic rows of the v2 setting's
+    runs (folded under :data:`OWN_SETTING`) held as "not computed", their numbers kept, until the plan's counts
+    have finished M5 (:func:`plan_complete`): the same runs take no verdict before the plan's rows do."""
     from dataclasses import replace
 
     if plan_complete(result):
-        return list(claims), list(groups)
+        return list(groups)
     counts = result.get("planned") or planned({})
     why = judge.not_computed(
         f"interim: the v2 runs are judged at the plan's counts ({pairs_text(counts)} CE/TCE 0.9 pairs, "
         f"{counts['mechanism_seeds']} seeds of each mechanism arm); these rows wait for them")
-    held = {id(c): replace(c, verdict=why) for _, rows, folded in groups if folded == OWN_SETTING for c in rows}
-    return ([held.get(id(c), c) for c in claims],
-            [(title, [held.get(id(c), c) for c in rows], folded) for title, rows, folded in groups])
+    return [(title, [replace(c, verdict=why) if folded == OWN_SETTING else c for c in rows], folded)
+            for title, rows, folded in groups]
 
 
 def v2_claims(result: Mapping[str, Any]) -> list:
