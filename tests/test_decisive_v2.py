@@ -388,3 +388,21 @@ def test_the_v2_runs_generic_rows_wait_for_the_plan_s_counts(tmp_path):
                            seeds=PLANNED), {}, go)
     assert v2.plan_complete(done) and not v2.plan_complete(early)
     assert v2.hold_own_setting(groups, done) == groups
+
+
+def test_the_secondaries_power_so_far_is_shown_outside_the_plan(tmp_path):
+    """Before the plan's counts, the pairs each secondary's spread asks for, on the primary's footing (the paper's
+    KR-split 0 share of CE's mean loss); none once the plan is complete."""
+    ce_rise, tce_rise = [0.40, 0.50, 0.45], [0.30, 0.45, 0.35]
+    per = {"ce": [run(tmp_path, "ce", s, 0.20, r) for s, r in enumerate(ce_rise)],
+           "tce-0.9": [run(tmp_path, "tce-0.9", s, 0.10, r) for s, r in enumerate(tce_rise)]}
+    result = v2.v2_test(per, {}, dict(verdict="go", rungs=[dict(go_by="accuracy")]))
+    text = decisive_v2_report.other_endpoints_power(result)
+    pairs = decisive.seeds_for_power(tce_rise, ce_rise, paper=result["paper"])["pairs"]
+    assert text.startswith("**The secondaries' power so far** (outside the plan")
+    assert f"{v2.ENDPOINTS['real_nll_heldout']}, {pairs} pairs" in text
+    assert f"{v2.ENDPOINTS['real_nll_split0']}, none: CE lost nothing" in text  # its split-0 NLL never moves
+    assert v2.ENDPOINTS["kr_split0"] not in text  # the primary's own pairs are the answer's
+    done = v2.v2_test(_arm(tmp_path / "d", {"ce": 0.20, "tce-0.9": 0.10, "rmask-0.9": 0.20, "focal-2.0": 0.10},
+                           seeds=PLANNED), {}, dict(verdict="go", rungs=[dict(go_by="accuracy")]))
+    assert v2.plan_complete(done) and decisive_v2_report.other_endpoints_power(done) == ""

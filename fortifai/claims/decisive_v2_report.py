@@ -154,6 +154,23 @@ def v2_decider(result: dict[str, Any]) -> str:
     return ""
 
 
+def other_endpoints_power(result: dict[str, Any]) -> str:
+    """The seed pairs for the plan's power that the secondaries' spread so far asks for, on the primary's footing
+    (the paper's KR-split 0 share of CE's mean loss on each): descriptive, outside the plan (which reads them at
+    the primary's count), for whoever plans the next test; "" before two pairs or once the plan is complete."""
+    if not result.get("primary") or v2.plan_complete(result):
+        return ""
+    rows = []
+    for k, e in result["endpoints"].items():
+        if k != result["primary"] and "method_loss" in e:
+            power = seeds_for_power(e["method_loss"], e["baseline_loss"], result["paper"], v2.PLAN["power"])
+            rows.append(f"{v2.ENDPOINTS[k]}, {power_text(power)}{' pairs' if power_text(power).isdigit() else ''}")
+    return ("**The secondaries' power so far** (outside the plan, which reads them at the primary's count). At "
+            f"the spread of the pairs finished, {v2.PLAN['power']:.0%} power to tell the paper's share of CE's "
+            "mean loss from none takes these seed pairs (the paper gives no share on them: its KR-split 0 share "
+            f"stands there, as in the verdicts): {'; '.join(rows)}." if rows else "")
+
+
 def chosen_seeds_markdown(result: dict[str, Any]) -> str:
     """The disclosure that CE's runs on the regime pilot's seeds chose the setting, with the primary's share
     without them (outside the plan; :func:`fortifai.claims.decisive_v2.without_chosen_seeds`); "" where the pilot
@@ -246,7 +263,7 @@ def v2_section(finished: dict[tuple, list[Run]], started: dict[tuple, list[Run]]
     result = v2.v2_test(*arms, pilot)
     started_arms = v2.v2_arms(started, preset)  # every v2 run at M0 or later, by arm
     left = v2.still_to_run(result, [r for arm in arms for runs in arm.values() for r in runs])
-    body = [chosen_seeds_markdown(result), v2_runs_markdown(*arms, result.get("primary")),
+    body = [chosen_seeds_markdown(result), other_endpoints_power(result), v2_runs_markdown(*arms, result.get("primary")),
             v2_progress_markdown(v2.progress(*started_arms, twins=twins), left), v2_changes_markdown(),
             "The share's rule is the first test's (next section), on the loss from M0 to M5. The mechanism "
             f"contrasts' rule: {v2.CONTRAST_RULE}; half the paper's share is "
