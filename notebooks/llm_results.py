@@ -356,6 +356,9 @@ if not sweep:
 # GSM8K is not run (a 1.4M-parameter model pretrained on Wikipedia prose scores 0 on it). A 1.4M-parameter
 # model is near chance on BLiMP, so this panel can show collapse of grammar only as far as the model had any.
 # The smollm2 tier runs no benchmark (its preset leaves lm-eval out for time): its panels are empty.
+# The closing table judges Fig. 5's claim on each benchmark a setting measured
+# ({func}`fortifai.claims.llm.benchmark_claim`): TCE 0.9 minus CE at the last stage, paired over seeds, against
+# Table D2's difference, gated on CE's M0 scoring above the benchmark's chance beyond the noise.
 
 # %%
 llm_chapter.benchmarks_figures(chapter, paper, figures.publish)

@@ -79,8 +79,10 @@ def test_stage_table_shows_ours_beside_the_paper_and_says_what_was_not_run(tmp_p
     assert "HellaSwag: not run: hub unreachable" in table and "GSM8K: not run: not among this run's benchmarks" in table
 
 
-def claim_run(folder, loss="ce", gamma=None, seed=0, split0=(0.9, 0.8, 0.6), masked=None, fidelity=0.7, items=None):
-    """A run as the engine writes it now: data in _data/, stage 0 with KR answers on an unseen split 1."""
+def claim_run(folder, loss="ce", gamma=None, seed=0, split0=(0.9, 0.8, 0.6), masked=None, fidelity=0.7, items=None,
+              blimp=None):
+    """A run as the engine writes it now: data in _data/, stage 0 with KR answers on an unseen split 1; ``blimp``:
+    its BLiMP accuracy per stage."""
     stages = []
     for i, v in enumerate(split0):
         kr = {"0": {"correct": [True] * round(v * 10) + [False] * (10 - round(v * 10))},
@@ -90,6 +92,8 @@ def claim_run(folder, loss="ce", gamma=None, seed=0, split0=(0.9, 0.8, 0.6), mas
             train.update(masked_fraction_mean=masked, masked_fraction_by_epoch=[masked])
         stages.append({"stage": i, "kr": kr, "train": train,
                        "regeneration_fidelity": {"0": {"ngram4_precision": fidelity}}})
+        if blimp is not None:
+            stages[-1]["benchmarks"] = {"blimp": {"status": "ok", "value": blimp[i]}}
     params = {"model": "smollm2-135m", "dataset": "wikipedia-offline", "loss": loss, "gamma": gamma, "seed": seed}
     folder.mkdir(parents=True)
     (folder / "metrics.json").write_text(json.dumps({"params": params, "stages": stages}))
@@ -145,6 +149,37 @@ def test_setting_claims_pair_seeds_and_apply_the_gates(tmp_path):
     groups = llm_runs.group_runs(llm_runs.load_runs(tmp_path))
     claims, _ = lc.setting_claims(llm_runs.by_method(groups, next(iter(groups))[0]), "toy", n_boot=200)
     assert all(c.verdict.startswith("inconclusive") for c in claims)
+
+
+def test_fig5_blimp_claim_is_paired_and_gated_on_chance(tmp_path):
+    """Fig. 5 on BLiMP: TCE 0.9 minus CE at the last stage (paired t over seeds) against Table D2's difference at
+    that stage; a CE whose M0 is not above chance (50%) beyond the noise has nothing to lose: inconclusive."""
+    from scipy import stats as sps
+
+    from fortifai.claims import llm as lc
+
+    ce_last, tce_last = [0.70, 0.66, 0.72], [0.78, 0.75, 0.79]
+    for seed in range(3):
+        claim_run(tmp_path / "a" / f"ce{seed}", seed=seed, masked=None, blimp=(0.80 + 0.01 * seed, 0.75, ce_last[seed]))
+        claim_run(tmp_path / "a" / f"tce{seed}", "tce", 0.9, seed, masked=0.25, blimp=(0.80, 0.78, tce_last[seed]))
+    groups = llm_runs.group_runs(llm_runs.load_runs(tmp_path / "a"))
+    claims, details = lc.setting_claims(llm_runs.by_method(groups, next(iter(groups))[0]), "toy", n_boot=200)
+    (blimp,) = [c for c in claims if "BLiMP" in c.claim]
+    diff = np.array(tce_last) - np.array(ce_last)
+    half = sps.t.ppf(0.975, 2) * diff.std(ddof=1) / np.sqrt(3)
+    found = details["comparisons"]["tce-0.9 blimp"]
+    assert found["difference"] == pytest.approx(diff.mean()) and found["ci_low"] == pytest.approx(diff.mean() - half)
+    d2 = llm_runs.paper_tables()["D2"]["values"]
+    assert found["paper"] == pytest.approx(d2["tce-0.9"]["blimp"][2] - d2["ce"]["blimp"][2])  # our last stage, M2
+    assert blimp.paper == "Fig. 5; Table D2" and blimp.ours.startswith(f"{diff.mean() * 100:+.1f} points, paired t")
+    assert blimp.word == "reproduced"  # every seed above CE, beyond the noise, reaching the paper's difference
+    for seed in range(3):  # the same differences, from a model that guesses: nothing to lose on BLiMP
+        claim_run(tmp_path / "b" / f"ce{seed}", seed=seed, blimp=(0.50 + 0.01 * (seed - 1), 0.5, ce_last[seed] - 0.2))
+        claim_run(tmp_path / "b" / f"tce{seed}", "tce", 0.9, seed, masked=0.25, blimp=(0.5, 0.5, tce_last[seed] - 0.2))
+    groups = llm_runs.group_runs(llm_runs.load_runs(tmp_path / "b"))
+    claims, _ = lc.setting_claims(llm_runs.by_method(groups, next(iter(groups))[0]), "toy", n_boot=200)
+    (blimp,) = [c for c in claims if "BLiMP" in c.claim]
+    assert blimp.word == "inconclusive" and "not above chance (50%): the model has nothing to lose" in blimp.verdict
 
 
 def test_the_gate_names_only_what_the_runs_measured(tmp_path):

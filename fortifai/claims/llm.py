@@ -33,6 +33,7 @@ THRESHOLD_RULES = ("measured", "paper")
 PAPER_TABLE = "D2"  # LLaMA-3.2-1B on WikiText-2: the table the paper's figures 6 and A2 draw
 PAPER_ITEMS = {"kr_drop": "Fig. 6; Table D2", "kr_split0": "Fig. 6; Table D2", "kr_total": "Figs. 4, A1; Tables 2, 4"}
 SMALLEST_EFFECT_SHARE = 0.25  # where the paper gives no size: a quarter of CE's own value is the smallest of interest
+BENCHMARK_CHANCE = {"blimp": 0.5, "hellaswag": 0.25}  # a guess's score: BLiMP picks one of 2 sentences, HellaSwag of 4
 
 
 def paper_effects(method: str = "tce-0.9", table: str = PAPER_TABLE, stage: int = -1) -> dict[str, float | None]:
@@ -320,8 +321,44 @@ def setting_claims(per: dict[str, list[Run]], name: str, rule: str = "measured",
                                else "no interval") + f" over {len(pairs)} seeds (sign test "
                             f"{kl['sign_test']['positive']} of {kl['sign_test']['n']})", f"{verdict}: {why}",
                             "Figs. 7, A3"))
+        for metric in BENCHMARK_CHANCE:
+            found = benchmark_claim(pairs, metric, name, at, gate_args)
+            if found:
+                claims.append(found[0])
+                details["comparisons"][f"{method} {metric}"] = found[1]
     details["n_comparisons"] = len(claims)
     return claims, details
+
+
+def benchmark_claim(pairs: list[tuple[Run, Run]], metric: str, name: str, at: int,
+                    gates: dict[str, Any]) -> tuple[Claim, dict[str, Any]] | None:
+    """Fig. 5 on one benchmark of :data:`BENCHMARK_CHANCE`: TCE 0.9 minus CE at the last stage (paired t over
+    seeds) against Table D2's difference at stage ``at``; None where a run did not measure it. Gated, beside
+    ``gates``, on CE's M0 scoring above the benchmark's chance beyond the noise (a model at chance has nothing to
+    lose on it, and two losses at chance differ by noise alone)."""
+    ours = np.array([[m.values(metric)[-1], c.values(metric)[-1], c.values(metric)[0]] for m, c in pairs])
+    if not np.all(np.isfinite(ours)):
+        return None
+    chance, title = BENCHMARK_CHANCE[metric], {"blimp": "BLiMP", "hellaswag": "HellaSwag"}[metric]
+    start = stats.paired_t(ours[:, 2], np.full(len(ours), chance))
+    at_chance = (None if start["ci_low"] > 0 else
+                 f"CE's M0 scores {title} {ours[:, 2].mean():.1%} (t95 [{chance + start['ci_low']:.1%}, "
+                 f"{chance + start['ci_high']:.1%}] over {len(ours)} seeds), not above chance ({chance:.0%}): the "
+                 f"model has nothing to lose on it")
+    t = stats.paired_t(ours[:, 0], ours[:, 1])
+    rows, last = paper_tables()[PAPER_TABLE]["values"], len(pairs[0][0].stages) - 1
+    paper = rows["tce-0.9"][metric][at] - rows["ce"][metric][at]
+    verdict, why = judge.effect(t["ci_low"], t["ci_high"], 0.0, paper, seeds=len(pairs), estimate=t["difference"],
+                                nothing_to_delay=at_chance, **gates)
+    interval = (f"paired t 95% [{t['ci_low'] * 100:+.1f}, {t['ci_high'] * 100:+.1f}]" if np.isfinite(t["ci_low"])
+                else "no interval")
+    claim = Claim(f"{name}: {method_label('tce-0.9')} scores above CE on {title} at M{last} (Fig. 5: 'outperforms "
+                  f"baselines (CE) across all benchmarks consistently'; Table {PAPER_TABLE} M{at}: "
+                  f"{rows['tce-0.9'][metric][at]:.1%} vs {rows['ce'][metric][at]:.1%})",
+                  f"{t['difference'] * 100:+.1f} points, {interval} over {len(ours)} seeds; CE's M0 "
+                  f"{ours[:, 2].mean():.1%}, chance {chance:.0%}", f"{verdict}: {why}", f"Fig. 5; Table {PAPER_TABLE}")
+    return claim, dict(metric=metric, method=ours[:, 0].tolist(), baseline=ours[:, 1].tolist(),
+                       baseline_m0=ours[:, 2].tolist(), chance=chance, paper=paper, **t)
 
 
 def compare_kl(pairs: list[tuple[Run, Run]], stage: int = -1, n_boot: int = 10_000) -> dict[str, Any]:
