@@ -395,6 +395,9 @@ kl = llm_chapter.kl_figures(chapter, figures.publish)
 #
 # The first paragraph of split 0 (first seed), as it was and as each stage's model regenerated it: the first
 # `new_tokens` tokens of a split are kept, everything after them is the model's. First 300 characters.
+# The closing table measures the drift the paper shows in one passage over every CE seed
+# ({func}`fortifai.claims.llm.drift_claim`): split 0's word 4-gram precision against its real text, M0 against
+# the last stage.
 
 # %%
 display(Markdown(llm_chapter.passage_table(chapter)))

@@ -80,9 +80,9 @@ def test_stage_table_shows_ours_beside_the_paper_and_says_what_was_not_run(tmp_p
 
 
 def claim_run(folder, loss="ce", gamma=None, seed=0, split0=(0.9, 0.8, 0.6), masked=None, fidelity=0.7, items=None,
-              blimp=None):
+              blimp=None, original=None):
     """A run as the engine writes it now: data in _data/, stage 0 with KR answers on an unseen split 1; ``blimp``:
-    its BLiMP accuracy per stage."""
+    its BLiMP accuracy per stage; ``original``: split 0's 4-gram precision against its real text per stage."""
     stages = []
     for i, v in enumerate(split0):
         kr = {"0": {"correct": [True] * round(v * 10) + [False] * (10 - round(v * 10))},
@@ -94,6 +94,8 @@ def claim_run(folder, loss="ce", gamma=None, seed=0, split0=(0.9, 0.8, 0.6), mas
                        "regeneration_fidelity": {"0": {"ngram4_precision": fidelity}}})
         if blimp is not None:
             stages[-1]["benchmarks"] = {"blimp": {"status": "ok", "value": blimp[i]}}
+        if original is not None:
+            stages[-1]["regeneration_fidelity"]["0"]["ngram4_precision_original"] = original[i]
     params = {"model": "smollm2-135m", "dataset": "wikipedia-offline", "loss": loss, "gamma": gamma, "seed": seed}
     folder.mkdir(parents=True)
     (folder / "metrics.json").write_text(json.dumps({"params": params, "stages": stages}))
@@ -180,6 +182,37 @@ def test_fig5_blimp_claim_is_paired_and_gated_on_chance(tmp_path):
     claims, _ = lc.setting_claims(llm_runs.by_method(groups, next(iter(groups))[0]), "toy", n_boot=200)
     (blimp,) = [c for c in claims if "BLiMP" in c.claim]
     assert blimp.word == "inconclusive" and "not above chance (50%): the model has nothing to lose" in blimp.verdict
+
+
+def test_table_e6_drift_is_ce_s_fall_in_4gram_precision_against_the_real_text(tmp_path):
+    """Table E6 on CE's runs: split 0's word 4-gram precision against its real text at M0 minus at the last stage,
+    t interval over seeds; judged against a quarter of M0's precision where the drift is not beyond the noise."""
+    from scipy import stats as sps
+
+    from fortifai.claims import llm as lc
+
+    last = [0.40, 0.45, 0.38]
+    for seed in range(3):
+        claim_run(tmp_path / "a" / f"ce{seed}", seed=seed, original=(0.60, 0.50, last[seed]))
+    groups = llm_runs.group_runs(llm_runs.load_runs(tmp_path / "a"))
+    claims, details = lc.setting_claims(llm_runs.by_method(groups, next(iter(groups))[0]), "toy", n_boot=200)
+    (drift,) = [c for c in claims if c.paper == "Table E6"]
+    fall = 0.60 - np.array(last)
+    half = sps.t.ppf(0.975, 2) * fall.std(ddof=1) / np.sqrt(3)
+    found = details["comparisons"]["ce drift"]
+    assert found["difference"] == pytest.approx(fall.mean()) and found["ci_low"] == pytest.approx(fall.mean() - half)
+    assert drift.word == "reproduced" and "60.0% at M0, 41.0% at M2: a fall of +19.0 points" in drift.ours
+    for seed, end in enumerate((0.61, 0.60, 0.59)):  # no drift beyond the noise, well short of a quarter of 60%
+        claim_run(tmp_path / "b" / f"ce{seed}", seed=seed, original=(0.60, 0.60, end))
+    groups = llm_runs.group_runs(llm_runs.load_runs(tmp_path / "b"))
+    claims, _ = lc.setting_claims(llm_runs.by_method(groups, next(iter(groups))[0]), "toy", n_boot=200)
+    (drift,) = [c for c in claims if c.paper == "Table E6"]
+    assert drift.word == "not reproduced" and "no difference detected" in drift.verdict
+    for seed in range(2):  # a first regeneration that keeps 10% of the real text's 4-grams: its content is gone
+        claim_run(tmp_path / "c" / f"ce{seed}", seed=seed, original=(0.10, 0.05, 0.02))
+    groups = llm_runs.group_runs(llm_runs.load_runs(tmp_path / "c"))
+    claims, _ = lc.setting_claims(llm_runs.by_method(groups, next(iter(groups))[0]), "toy", n_boot=200)
+    assert [c.word for c in claims if c.paper == "Table E6"] == ["inconclusive"]
 
 
 def test_the_gate_names_only_what_the_runs_measured(tmp_path):

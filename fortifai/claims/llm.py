@@ -247,6 +247,10 @@ def setting_claims(per: dict[str, list[Run]], name: str, rule: str = "measured",
             details["gates"][run.folder.name] = {"method": method, "seed": run.seed, **run_gate(run)}
     if "ce" not in per:
         return claims, details
+    drift = drift_claim(per["ce"], name)
+    if drift:
+        claims.append(drift[0])
+        details["comparisons"]["ce drift"] = drift[1]
     for method in ("tce-0.9", "focal-2.0", "tce-0.99"):
         pairs = paired(per.get(method, []), per["ce"])
         if not pairs:
@@ -328,6 +332,31 @@ def setting_claims(per: dict[str, list[Run]], name: str, rule: str = "measured",
                 details["comparisons"][f"{method} {metric}"] = found[1]
     details["n_comparisons"] = len(claims)
     return claims, details
+
+
+def drift_claim(runs: Sequence[Run], name: str) -> tuple[Claim, dict[str, Any]] | None:
+    """Table E6 on CE's runs: how far split 0's regenerated text drifts from its real text, the word 4-gram
+    precision against the real text at M0 (the first regeneration) minus at the last stage, t interval over seeds;
+    the paper gives no size, so a quarter of M0's precision is the smallest drift of interest. None where a run
+    did not record it. Gated on the first regeneration keeping its content (:func:`fortifai.claims.judge.gate`)."""
+    def precision(run: Run, stage: int) -> float | None:
+        return run.stages[stage].get("regeneration_fidelity", {}).get("0", {}).get("ngram4_precision_original")
+
+    values = np.array([[precision(r, 0), precision(r, -1)] for r in runs if len(r.stages) > 1], dtype=float)
+    if not len(values) or not np.all(np.isfinite(values)):
+        return None
+    t, last = stats.paired_t(values[:, 0], values[:, 1]), len(runs[0].stages) - 1
+    verdict, why = judge.effect(t["ci_low"], t["ci_high"], 0.0, seeds=len(values), estimate=t["difference"],
+                                smallest=SMALLEST_EFFECT_SHARE * float(values[:, 0].mean()),
+                                fidelity=float(values[:, 0].mean()))
+    interval = (f"t95 [{t['ci_low'] * 100:+.1f}, {t['ci_high'] * 100:+.1f}]" if np.isfinite(t["ci_low"])
+                else "no interval")
+    claim = Claim(f"{name}: under CE, split 0's regenerated text drifts from its real text stage by stage (Table "
+                  "E6: 'the message delivered by the text quickly changes'; no number given)",
+                  f"word 4-gram precision against the real text {values[:, 0].mean():.1%} at M0, "
+                  f"{values[:, 1].mean():.1%} at M{last}: a fall of {t['difference'] * 100:+.1f} points, {interval} "
+                  f"over {len(values)} seeds", f"{verdict}: {why}", "Table E6")
+    return claim, dict(m0=values[:, 0].tolist(), last=values[:, 1].tolist(), **t)
 
 
 def benchmark_claim(pairs: list[tuple[Run, Run]], metric: str, name: str, at: int,
