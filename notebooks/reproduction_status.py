@@ -21,7 +21,9 @@
 # that chapter computed. A verdict is one of **reproduced**, **partly**, **not reproduced**, **inconclusive**
 # (the setting cannot test the claim: the loss changes almost no token before failure, or the regenerated text
 # has lost the content) or **underpowered** (our interval holds both no effect and the paper's effect); an item
-# no chapter has a claim on yet says **not yet**.
+# no chapter has a claim on yet says **not yet**. A claim *folded* in its chapter's closing table (a setting
+# superseded by a decisive test, or one whose plan's own rows decide) cannot decide its item: it is marked so in
+# the table and left out of the counts, as the chapter's opening leaves it out.
 #
 # Nothing on this page is typed: each chapter, run at its default parameters, saves its closing claims into
 # `results/claims/<chapter>.json` ({func}`fortifai.book.report.publish_claims`, committed with the code), each claim
@@ -55,7 +57,7 @@ glue_markdown("status_summary", status.status_summary(rows, chapters))
 # %% [markdown]
 # ## Verdicts by chapter
 #
-# How many of each chapter's claims reached each verdict.
+# How many of each chapter's listed claims (those not folded) reached each verdict.
 
 # %% tags=["remove-input"]
 FigureLog(output_dir).publish(status.plot_verdicts(chapters), "verdicts")
