@@ -182,8 +182,16 @@ def test_an_underpowered_v2_primary_says_how_many_pairs_would_decide_it(tmp_path
     assert pairs > 8 and f"takes **{pairs}** seed pairs" in decisive_v2_report.v2_answer_markdown(result, True)
     sd = np.std(0.20 - np.array(tce), ddof=1)
     detectable = (stats.t.ppf(0.975, 7) + stats.t.ppf(0.8, 7)) * sd / math.sqrt(8) / 0.20
-    assert f"minimum of 8 pairs, the share it detects with that power is {detectable:.0%}" in (
+    assert f"the smallest share detected with that power: {detectable:.0%} at the plan's minimum of 8 pairs (the" in (
         decisive_v2_report.v2_answer_markdown(result, True))
+    wide = [0.15, 0.40, 0.0]  # an interim look whose pilot set more pairs than the minimum: both counts' power
+    per = {"ce": [run(tmp_path / "wide", "ce", s, 0.20) for s in range(3)],
+           "tce-0.9": [run(tmp_path / "wide", "tce-0.9", s, d) for s, d in enumerate(wide)]}
+    result = v2.v2_test(per, {}, dict(verdict="go", rungs=[dict(go_by="accuracy")]))
+    planned, sd = result["planned"]["pairs"], np.std(0.20 - np.array(wide), ddof=1)
+    at = {n: (stats.t.ppf(0.975, n - 1) + stats.t.ppf(0.8, n - 1)) * sd / math.sqrt(n) / 0.20 for n in (8, planned)}
+    assert planned > 8 and (f"that power: {at[8]:.0%} at the plan's minimum of 8 pairs, {at[planned]:.0%} at its "
+                            f"{planned} pairs (the paper's: 17%)") in decisive_v2_report.v2_answer_markdown(result, True)
     flat = {m: [run(tmp_path / "flat", m, s, 0.0) for s in range(8)] for m in ("ce", "tce-0.9")}
     result = v2.v2_test(flat, {}, dict(verdict="go", rungs=[dict(go_by="accuracy")]))
     assert result["endpoints"]["kr_split0"]["verdict"] == "inconclusive"

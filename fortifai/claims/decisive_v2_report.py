@@ -131,11 +131,16 @@ def v2_decider(result: dict[str, Any]) -> str:
         spread = (f"at the spread of these {len(e['seeds'])} pairs (paired differences' standard deviation "
                   f"{sd}, the paper's share of CE's mean loss {effect}), {power['power']:.0%} power to tell the "
                   f"paper's share from none takes **{power_text(power)}** seed pairs")
-        if power["effect"] > 0 and np.isfinite(power["sd"]):  # what the plan's smallest count could tell from none
-            n, ce_loss = v2.MINIMUM["pairs"], power["effect"] / power["paper_share"]
-            detectable = stats.detectable_difference(n, power["sd"], power=v2.PLAN["power"]) / ce_loss
-            spread += (f"; at the plan's minimum of {n} pairs, the share it detects with that power is "
-                       f"{detectable:.0%} (the paper's: {power['paper_share']:.0%})")
+        if power["effect"] > 0 and np.isfinite(power["sd"]):  # what the plan's counts could tell from none
+            counts, ce_loss = result.get("planned") or v2.planned({}), power["effect"] / power["paper_share"]
+            sizes = {f"the plan's minimum of {v2.MINIMUM['pairs']} pairs": v2.MINIMUM["pairs"]}
+            if counts.get("pairs_set") and counts["pairs"] > v2.MINIMUM["pairs"]:
+                sizes[f"its {counts['pairs']} pairs"] = counts["pairs"]
+            detects = ", ".join(
+                f"{stats.detectable_difference(n, power['sd'], power=v2.PLAN['power']) / ce_loss:.0%} at {what}"
+                for what, n in sizes.items())
+            spread += (f"; the smallest share detected with that power: {detects} (the paper's: "
+                       f"{power['paper_share']:.0%})")
         sources, where = result.get("spread_sources"), ""
         if sources and math.isfinite(sources["question_share"]):  # would more questions per seed narrow it?
             where = (f"Question sampling gives {sources['question_share']:.0%} of that spread's variance (each "
