@@ -354,6 +354,10 @@ def test_the_primary_is_also_shown_without_the_seeds_whose_ce_runs_chose_the_set
     assert fresh["estimate"] == pytest.approx(1 - np.mean(tce) / np.mean(ce))
     text = decisive_v2_report.chosen_seeds_markdown(v2.v2_test(recursive, {}, pilot))
     assert "without seeds 0, 1: " in text and "over 2 seeds." in text
+    ce_chosen = np.mean([0.20, 0.21])  # seeds 0 and 1, in points
+    assert fresh["ce_loss_chosen"] == pytest.approx(ce_chosen) and fresh["ce_loss_fresh"] == pytest.approx(np.mean(ce))
+    assert (f"On the primary CE lost {100 * ce_chosen:.3g} pts on them and {100 * np.mean(ce):.3g} pts on the other 2 "
+            "seeds (means).") in text
     three = {m: runs[:3] for m, runs in recursive.items()}
     assert "from two such pairs on (1 so far)" in decisive_v2_report.chosen_seeds_markdown(v2.v2_test(three, {}, pilot))
     assert decisive_v2_report.chosen_seeds_markdown(v2.v2_test(three, {}, dict(pilot, seeds=[]))) == ""

@@ -164,7 +164,10 @@ def without_chosen_seeds(per: Mapping[str, Sequence[Run]], endpoint: str, pilot:
     chose = sorted(pilot.get("seeds", []))
     method_loss, baseline_loss, seeds = losses(per, PLAN["method"], endpoint)
     keep = [i for i, s in enumerate(seeds) if s not in chose]
-    out = dict(excluded=chose, seeds=[seeds[i] for i in keep])
+    ce_loss = {k: float(np.mean(v)) if v else math.nan for k, v in (  # CE's mean loss on each side
+        ("ce_loss_chosen", [b for b, s in zip(baseline_loss, seeds) if s in chose]),
+        ("ce_loss_fresh", [baseline_loss[i] for i in keep]))}
+    out = dict(excluded=chose, seeds=[seeds[i] for i in keep], **ce_loss)
     if len(keep) < 2:
         return out
     return dict(out, **share_avoided([method_loss[i] for i in keep], [baseline_loss[i] for i in keep],

@@ -186,9 +186,14 @@ def chosen_seeds_markdown(result: dict[str, Any]) -> str:
     seeds = ", ".join(map(str, fresh["excluded"]))
     share = (f"{share_text(fresh, '95% paired bootstrap ', seeds=True)}" if "estimate" in fresh else
              f"from two such pairs on ({len(fresh['seeds'])} so far)")
+    lost = ""
+    if math.isfinite(fresh["ce_loss_chosen"]) and math.isfinite(fresh["ce_loss_fresh"]):
+        amount = (_v2_amount(result["primary"], fresh[k]) for k in ("ce_loss_chosen", "ce_loss_fresh"))
+        lost = (f" On the primary CE lost {next(amount)} on them and {next(amount)} on the other "
+                f"{len(fresh['seeds'])} seed{'s' if len(fresh['seeds']) > 1 else ''} (means).")
     return (f"**The seeds that chose the setting.** CE's runs on seeds {seeds} are the regime pilot's (the same "
             "configuration; \"Made twice\" below), and their loss made the go that chose this setting, so they may "
-            f"overstate CE's loss. Outside the plan, the primary without seeds {seeds}: {share}.")
+            f"overstate CE's loss.{lost} Outside the plan, the primary without seeds {seeds}: {share}.")
 
 
 def v2_runs_markdown(recursive: dict[str, list[Run]], control: dict[str, list[Run]], primary: str | None) -> str:
