@@ -168,8 +168,8 @@ def other_endpoints_power(result: dict[str, Any]) -> str:
     rows = []
     for k, e in result["endpoints"].items():
         if k != result["primary"] and "method_loss" in e:
-            power = seeds_for_power(e["method_loss"], e["baseline_loss"], result["paper"], v2.PLAN["power"])
-            rows.append(f"{v2.ENDPOINTS[k]}, {power_text(power)}{' pairs' if power_text(power).isdigit() else ''}")
+            pairs = power_text(seeds_for_power(e["method_loss"], e["baseline_loss"], result["paper"], v2.PLAN["power"]))
+            rows.append(f"{v2.ENDPOINTS[k]}, {pairs}{' pairs' if pairs.isdigit() else ''}")
     return ("**The secondaries' power so far** (outside the plan, which reads them at the primary's count). At "
             f"the spread of the pairs finished, {v2.PLAN['power']:.0%} power to tell the paper's share of CE's "
             "mean loss from none takes these seed pairs (the paper gives no share on them: its KR-split 0 share "
@@ -188,9 +188,9 @@ def chosen_seeds_markdown(result: dict[str, Any]) -> str:
              f"from two such pairs on ({len(fresh['seeds'])} so far)")
     lost = ""
     if math.isfinite(fresh["ce_loss_chosen"]) and math.isfinite(fresh["ce_loss_fresh"]):
-        amount = (_v2_amount(result["primary"], fresh[k]) for k in ("ce_loss_chosen", "ce_loss_fresh"))
-        lost = (f" On the primary CE lost {next(amount)} on them and {next(amount)} on the other "
-                f"{len(fresh['seeds'])} seed{'s' if len(fresh['seeds']) > 1 else ''} (means).")
+        chosen, other = (_v2_amount(result["primary"], fresh[k]) for k in ("ce_loss_chosen", "ce_loss_fresh"))
+        lost = (f" On the primary CE lost {chosen} on them and {other} on the other {len(fresh['seeds'])} "
+                f"seed{'s' if len(fresh['seeds']) > 1 else ''} (means).")
     return (f"**The seeds that chose the setting.** CE's runs on seeds {seeds} are the regime pilot's (the same "
             "configuration; \"Made twice\" below), and their loss made the go that chose this setting, so they may "
             f"overstate CE's loss.{lost} Outside the plan, the primary without seeds {seeds}: {share}.")
