@@ -27,7 +27,8 @@ from .claim import Claim
 from . import judge
 from ..recursive.config import KR_FAILURE_THRESHOLD
 from ..recursive.protocol import read_run_data
-from ..recursive.runs import Run, kr_accuracy, method_label, paper_headline, paper_tables, time_to_failure
+from ..recursive.runs import (METRIC_TITLES, Run, kr_accuracy, method_label, paper_headline, paper_tables,
+                              time_to_failure)
 
 THRESHOLD_RULES = ("measured", "paper")
 PAPER_TABLE = "D2"  # LLaMA-3.2-1B on WikiText-2: the table the paper's figures 6 and A2 draw
@@ -201,11 +202,19 @@ def _fmt_ratio(c: dict[str, Any]) -> str:
             f"p = {c['sign_test']['p_value']:.2g}; detectable at 80% power: {detectable})")
 
 
+def _t_interval(t: dict[str, Any], points: bool = True, label: str = "paired t 95%") -> str:
+    """A t interval (:func:`fortifai.stats.paired_t`'s ``ci_low``, ``ci_high``) as text, in points of accuracy or
+    as it is; "no interval" for one seed."""
+    if not np.isfinite(t["ci_low"]):
+        return "no interval"
+    return (f"{label} [{t['ci_low'] * 100:+.1f}, {t['ci_high'] * 100:+.1f}]" if points else
+            f"{label} [{t['ci_low']:+.3f}, {t['ci_high']:+.3f}]")
+
+
 def _fmt_points(c: dict[str, Any]) -> str:
     tests = ", ".join(f"seed {s['seed']}: {s['b']}/{s['c']} p = {s['p_value']:.2g}" for s in c["mcnemar_per_seed"])
     boot = c["bootstrap"]
-    interval = (f"paired t 95% [{c['ci_low'] * 100:+.1f}, {c['ci_high'] * 100:+.1f}]" if np.isfinite(c["ci_low"])
-                else "no interval")
+    interval = _t_interval(c)
     return (f"{c['difference'] * 100:+.1f} points, {interval} "
             f"over {len(c['method'])} seeds (p = {c['paired_t']['p_value']:.2g}; paired bootstrap "
             f"[{boot['ci_low'] * 100:+.1f}, {boot['ci_high'] * 100:+.1f}]; sign test {c['sign_test']['positive']} of "
@@ -321,8 +330,7 @@ def setting_claims(per: dict[str, list[Run]], name: str, rule: str = "measured",
         claims.append(Claim(f"{name}: {label} keeps the KL divergence of generated to real text below CE's (Fig. 7: "
                             "'significantly lower', no number given)",
                             f"smoothed word-unigram KL at M{last}, CE minus {label} {kl['difference']:+.3f}, "
-                            + (f"paired t 95% [{kl['ci_low']:+.3f}, {kl['ci_high']:+.3f}]" if np.isfinite(kl["ci_low"])
-                               else "no interval") + f" over {len(pairs)} seeds (sign test "
+                            f"{_t_interval(kl, points=False)} over {len(pairs)} seeds (sign test "
                             f"{kl['sign_test']['positive']} of {kl['sign_test']['n']})", f"{verdict}: {why}",
                             "Figs. 7, A3"))
         for metric in BENCHMARK_CHANCE:
@@ -349,8 +357,7 @@ def drift_claim(runs: Sequence[Run], name: str) -> tuple[Claim, dict[str, Any]] 
     verdict, why = judge.effect(t["ci_low"], t["ci_high"], 0.0, seeds=len(values), estimate=t["difference"],
                                 smallest=SMALLEST_EFFECT_SHARE * float(values[:, 0].mean()),
                                 fidelity=float(values[:, 0].mean()))
-    interval = (f"t95 [{t['ci_low'] * 100:+.1f}, {t['ci_high'] * 100:+.1f}]" if np.isfinite(t["ci_low"])
-                else "no interval")
+    interval = _t_interval(t, label="t95")
     claim = Claim(f"{name}: under CE, split 0's regenerated text drifts from its real text stage by stage (Table "
                   "E6: 'the message delivered by the text quickly changes'; no number given)",
                   f"word 4-gram precision against the real text {values[:, 0].mean():.1%} at M0, "
@@ -368,7 +375,7 @@ def benchmark_claim(pairs: list[tuple[Run, Run]], metric: str, name: str, at: in
     ours = np.array([[m.values(metric)[-1], c.values(metric)[-1], c.values(metric)[0]] for m, c in pairs])
     if not np.all(np.isfinite(ours)):
         return None
-    chance, title = BENCHMARK_CHANCE[metric], {"blimp": "BLiMP", "hellaswag": "HellaSwag"}[metric]
+    chance, title = BENCHMARK_CHANCE[metric], METRIC_TITLES[metric]
     start = stats.paired_t(ours[:, 2], np.full(len(ours), chance))
     at_chance = (None if start["ci_low"] > 0 else
                  f"CE's M0 scores {title} {ours[:, 2].mean():.1%} (t95 [{chance + start['ci_low']:.1%}, "
@@ -379,8 +386,7 @@ def benchmark_claim(pairs: list[tuple[Run, Run]], metric: str, name: str, at: in
     paper = rows["tce-0.9"][metric][at] - rows["ce"][metric][at]
     verdict, why = judge.effect(t["ci_low"], t["ci_high"], 0.0, paper, seeds=len(pairs), estimate=t["difference"],
                                 nothing_to_delay=at_chance, **gates)
-    interval = (f"paired t 95% [{t['ci_low'] * 100:+.1f}, {t['ci_high'] * 100:+.1f}]" if np.isfinite(t["ci_low"])
-                else "no interval")
+    interval = _t_interval(t)
     claim = Claim(f"{name}: {method_label('tce-0.9')} scores above CE on {title} at M{last} (Fig. 5: 'outperforms "
                   f"baselines (CE) across all benchmarks consistently'; Table {PAPER_TABLE} M{at}: "
                   f"{rows['tce-0.9'][metric][at]:.1%} vs {rows['ce'][metric][at]:.1%})",
